@@ -1,0 +1,259 @@
+/*
+ * shmq — brokerless, lock-free message queues in POSIX shared memory.
+ *
+ * A queue is a named segment in /dev/shm ("orders" is /dev/shm/shmq.orders) holding a fixed
+ * number of fixed-size slots. Any thread of any process that opened the queue may produce and
+ * consume; nothing is ever locked, so a process killed at any instruction cannot block the others.
+ *
+ * Conventions of every function below:
+ *   - 0 (or a count) on success, a negative errno value on failure; errno is not used and
+ *     the library never prints. shmq_strerror() words a code.
+ *   - Timeouts are nanoseconds as int64_t: 0 = do not wait, SHMQ_FOREVER = no limit;
+ *     a negative timeout is -EINVAL.
+ *   - A handle (shmq_t) belongs to one thread at a time: give each thread its own handle
+ *     (shmq_open is cheap: every handle of a segment in one process shares one mapping).
+ *     Different handles, threads and processes may use one queue concurrently.
+ *   - Handles do not cross fork(): a child opens its own.
+ *
+ * Progress: push/pop/claim/ack/... are lock-free (a stalled or dead peer never prevents
+ * others from completing) unless they are asked to wait, in which case they block on a futex
+ * in the segment. No operation makes a system call when nobody waits.
+ */
+#ifndef SHMQ_H
+#define SHMQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SHMQ_BUILDING) && defined(__GNUC__)
+#define SHMQ_EXPORT __attribute__((visibility("default")))
+#else
+#define SHMQ_EXPORT
+#endif
+
+#define SHMQ_VERSION_MAJOR 0
+#define SHMQ_VERSION_MINOR 1
+#define SHMQ_VERSION_PATCH 0
+#define SHMQ_VERSION_STRING "0.1.0"
+
+/* Timeouts. */
+#define SHMQ_FOREVER INT64_MAX
+
+/* Limits. Every one is checked; crossing it is -EINVAL unless said otherwise. */
+#define SHMQ_NAME_MAX 200              /* [A-Za-z0-9._-], 1..200 chars, no leading dot */
+#define SHMQ_CAPACITY_MAX (1u << 24)   /* messages in one queue */
+#define SHMQ_SLOT_SIZE_MAX (64u << 20) /* bytes of payload (+ metadata) in one message */
+#define SHMQ_PARTICIPANTS_MAX 4096     /* handles open on one queue at once */
+#define SHMQ_META_STR_MAX 255          /* bytes of type, correlation id, reply-to */
+
+#define SHMQ_DEFAULT_CAPACITY 1024u
+#define SHMQ_DEFAULT_SLOT_SIZE 256u
+#define SHMQ_DEFAULT_PARTICIPANTS 128u
+#define SHMQ_DEFAULT_MODE 0600u
+
+typedef struct shmq shmq_t;
+
+enum shmq_kind { SHMQ_FIFO = 0, SHMQ_LIFO = 1 };
+
+/* shmq_config.flags */
+#define SHMQ_SINGLE_PRODUCER (1u << 0) /* at most one producer handle at a time (-EBUSY) */
+#define SHMQ_SINGLE_CONSUMER (1u << 1) /* at most one consumer handle at a time (-EBUSY) */
+/* Both flags together select the single-producer/single-consumer ring: data inline, one
+ * cache line per small message, no index rings. One flag alone only enforces the promise. */
+
+/*
+ * Creation parameters. A zero-initialised config (or NULL) means every default. Fields that
+ * are zero take their default; reserved space must be zero (-EINVAL otherwise) so that later
+ * versions can give it a meaning.
+ */
+struct shmq_config {
+    enum shmq_kind kind;       /* SHMQ_FIFO (default) or SHMQ_LIFO */
+    uint32_t capacity;         /* messages the queue holds, exactly; 1..SHMQ_CAPACITY_MAX */
+    uint32_t slot_size;        /* bytes per message: payload plus any metadata set on it */
+    uint32_t mode;             /* permission bits of the segment; 0 = 0600 */
+    uint32_t flags;            /* SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER */
+    uint32_t max_participants; /* handles open at once; 0 = SHMQ_DEFAULT_PARTICIPANTS */
+    uint64_t reserved[8];      /* must be zero */
+};
+
+/*
+ * One message. For the zero-copy calls (reserve/commit, claim/ack) `data` points into the
+ * slot, valid until commit/ack/nack/discard. For the metadata strings, NULL means absent.
+ * The metadata costs slot space only when set: a message fits when
+ * len (rounded up to 8) + 16 + each set string's length + 1 <= slot_size.
+ */
+struct shmq_msg {
+    /* public */
+    void *data;                 /* payload */
+    size_t len;                 /* payload bytes */
+    int64_t timestamp_ns;       /* CLOCK_REALTIME ns set by the producer; 0 = none */
+    const char *type;           /* application message type, <= SHMQ_META_STR_MAX bytes */
+    const char *correlation_id; /* request/reply correlation, <= SHMQ_META_STR_MAX bytes */
+    const char *reply_to;       /* name of the queue to answer on, <= SHMQ_META_STR_MAX bytes */
+    /* read-only: set by commit (id) and by claim (id, deliveries) */
+    uint64_t id;         /* unique among the queue's messages for at least 2^30 uses of a slot */
+    uint32_t deliveries; /* 1 on the first delivery, +1 on each redelivery */
+    uint32_t reserved0;
+    /* private: do not touch */
+    uint64_t priv[2];
+};
+
+/* Counters are sums over every participant that ever opened the queue. */
+struct shmq_stat {
+    enum shmq_kind kind;
+    uint32_t flags;     /* creation flags */
+    uint32_t capacity;  /* messages */
+    uint32_t slot_size; /* bytes */
+    uint32_t mode;      /* permission bits */
+    uint32_t max_participants;
+    uint64_t segment_bytes; /* size of the shm object */
+    uint64_t depth;         /* messages ready to be consumed (exact when quiescent) */
+    uint64_t in_flight;     /* claimed and not yet acked, plus reserved and not committed */
+    uint64_t pushed;        /* messages committed */
+    uint64_t popped;        /* messages taken by pop or claim */
+    uint64_t acked;         /* taken messages finished (pop counts here too) */
+    uint64_t nacked;        /* taken messages given back */
+    uint64_t full;          /* pushes that found the queue full */
+    uint64_t empty;         /* pops that found the queue empty */
+    uint64_t waits;         /* times a caller went to sleep on the futex */
+    uint64_t wakeups;       /* futex wake calls issued */
+    uint32_t participants;  /* handles open now (live or not yet reaped) */
+    uint32_t producers;     /* of them, those that produced */
+    uint32_t consumers;     /* of them, those that consumed */
+    int32_t creator_pid;
+    int64_t created_ns; /* CLOCK_REALTIME */
+    uint32_t owner_uid; /* owner of the shm object */
+    uint32_t reserved0;
+    uint64_t reserved[8];
+};
+
+/* Roles, as reported per participant. */
+#define SHMQ_ROLE_PRODUCER (1u << 0)
+#define SHMQ_ROLE_CONSUMER (1u << 1)
+
+struct shmq_participant_info {
+    uint32_t index; /* slot in the participant table */
+    int32_t pid;
+    int alive;      /* 1 if the process still exists (pid and start time match) */
+    uint32_t roles; /* SHMQ_ROLE_* */
+    uint64_t pushed, popped, acked, nacked, full, empty, waits;
+    int64_t opened_ns; /* CLOCK_REALTIME */
+    uint64_t reserved[4];
+};
+
+/* shmq_open_ex flags */
+#define SHMQ_OPEN_OBSERVE                                                                          \
+    (1u << 0) /* read-only look: stat, participants, peek; takes no                                \
+                 participant entry; anything else is -EPERM */
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+/* Create the queue `name` (O_EXCL: -EEXIST if it exists) and open it. The segment is fully
+ * allocated up front: a full /dev/shm is -ENOSPC here, never a SIGBUS later; on any failure
+ * nothing is left behind. Thread-safe. */
+SHMQ_EXPORT int shmq_create(const char *name, const struct shmq_config *cfg, shmq_t **q);
+
+/* Open an existing queue. Validates the whole header: -ENOENT, -EACCES, -EBADMSG (corrupt or
+ * truncated), -EPROTO (another ABI version), -EUSERS (participant table full). Thread-safe. */
+SHMQ_EXPORT int shmq_open(const char *name, shmq_t **q);
+SHMQ_EXPORT int shmq_open_ex(const char *name, uint32_t flags, shmq_t **q);
+
+/* Close a handle. A message the handle still holds (claimed, reserved, or kept back by
+ * -EMSGSIZE) is given back to the queue first: nothing is lost. The mapping is removed when
+ * the process's last handle of it closes, after an RCU grace period. */
+SHMQ_EXPORT int shmq_close(shmq_t *q);
+
+/* Remove the name. Handles already open keep working until closed. */
+SHMQ_EXPORT int shmq_unlink(const char *name);
+
+/* 0 if `name` is a valid queue name, else -EINVAL. */
+SHMQ_EXPORT int shmq_name_check(const char *name);
+
+/* Call fn(name, arg) for every shmq segment in /dev/shm (queue names, without "shmq.").
+ * Stops early and returns fn's value when it is non-zero; 0 otherwise. */
+SHMQ_EXPORT int shmq_foreach(int (*fn)(const char *name, void *arg), void *arg);
+
+/* ---- copy API --------------------------------------------------------------------------- */
+
+/* Copy one message in. -EMSGSIZE (nothing enqueued) if len > slot size, -EAGAIN if full and
+ * timeout_ns == 0, -ETIMEDOUT if still full at the deadline. */
+SHMQ_EXPORT int shmq_push(shmq_t *q, const void *data, size_t len, int64_t timeout_ns);
+
+/* Copy one message in with its metadata (m->data, m->len, m->type, ...). */
+SHMQ_EXPORT int shmq_push_msg(shmq_t *q, const struct shmq_msg *m, int64_t timeout_ns);
+
+/* Copy the next message out; returns its length. A buffer too small for it is -EMSGSIZE and
+ * the message stays queued: this handle keeps it back and returns it first on its next
+ * pop/claim (close gives it back to the queue). -EAGAIN if empty and timeout_ns == 0,
+ * -ETIMEDOUT if still empty at the deadline. At-most-once once it returns. */
+SHMQ_EXPORT ssize_t shmq_pop(shmq_t *q, void *buf, size_t cap, int64_t timeout_ns);
+
+/* Push up to n messages; returns how many were pushed (1..n), waiting up to timeout_ns for
+ * room for the first. Messages go in order; -EMSGSIZE if msgs[0] is too large (a later
+ * oversized message ends the batch before it). */
+SHMQ_EXPORT int shmq_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n,
+                                int64_t timeout_ns);
+
+/* Pop up to n messages into bufs[i] (iov_len in: capacity, out: message length); returns how
+ * many (1..n), waiting up to timeout_ns for the first. A message too large for its buffer
+ * ends the batch and is kept back as for shmq_pop (-EMSGSIZE if it is the first). */
+SHMQ_EXPORT int shmq_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t timeout_ns);
+
+/* ---- zero-copy API ---------------------------------------------------------------------- */
+
+/* Take a free slot for a message of up to len bytes: m->data points into it. Fill it, set
+ * m->len (<= len) and any metadata, then shmq_commit() or shmq_discard(). */
+SHMQ_EXPORT int shmq_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t timeout_ns);
+/* Publish a reserved message. -EMSGSIZE (still reserved) if payload + metadata do not fit. */
+SHMQ_EXPORT int shmq_commit(shmq_t *q, struct shmq_msg *m);
+/* Give a reserved slot back unused. */
+SHMQ_EXPORT int shmq_discard(shmq_t *q, struct shmq_msg *m);
+
+/* Take the next message without copying it: m->data, m->len and the metadata point into the
+ * slot until shmq_ack() or shmq_nack(). At-least-once: if this process dies first, the message
+ * is delivered again (with the recovery layer). */
+SHMQ_EXPORT int shmq_claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns);
+/* Finish a claimed message: its slot is free again. */
+SHMQ_EXPORT int shmq_ack(shmq_t *q, struct shmq_msg *m);
+/* Give a claimed message back to the queue, delivery count + 1 (FIFO: at the tail). */
+SHMQ_EXPORT int shmq_nack(shmq_t *q, struct shmq_msg *m);
+
+/* ---- inspection ------------------------------------------------------------------------- */
+
+SHMQ_EXPORT int shmq_stat(shmq_t *q, struct shmq_stat *st);
+
+/* Fill up to max entries of out with the participant table's occupied entries; returns how
+ * many there are (which may exceed max). */
+SHMQ_EXPORT int shmq_participant_list(shmq_t *q, struct shmq_participant_info *out, unsigned max);
+
+/* A best-effort, non-destructive look at up to max messages ready to be consumed, in the
+ * order they would be consumed: fn gets a private copy of each (valid during the call).
+ * Concurrent consumers may take them meanwhile; a message that changes while it is copied is
+ * skipped. Returns how many were shown, or fn's non-zero value. */
+SHMQ_EXPORT int shmq_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *m, void *arg),
+                          void *arg);
+
+/* Pop and drop every ready message; returns how many. */
+SHMQ_EXPORT int shmq_purge(shmq_t *q);
+
+/* The queue's name (without "shmq."). */
+SHMQ_EXPORT const char *shmq_name(const shmq_t *q);
+
+/* ---- errors ----------------------------------------------------------------------------- */
+
+/* Words for an error code (negative or positive errno); never NULL. */
+SHMQ_EXPORT const char *shmq_strerror(int err);
+
+SHMQ_EXPORT const char *shmq_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMQ_H */

@@ -1,0 +1,179 @@
+/*
+ * Process-local state shared by the library's files: the trusted geometry of a mapped
+ * segment, the registry entry that owns a mapping, and the handle.
+ */
+#ifndef SHMQ_INTERNAL_H
+#define SHMQ_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "layout.h"
+#include "shmq.h"
+
+#define SHMQ__LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHMQ__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SHMQ__NONE UINT32_MAX
+
+/*
+ * The geometry of a segment, derived from its configuration by shmq__geometry_derive(). The
+ * creator writes it into the header; an opener derives it again from the header's
+ * configuration fields and requires every stored offset to match. After open only this
+ * trusted, process-local copy is used: a scribbled header cannot move a ring or a slot.
+ */
+struct shmq__geometry {
+    uint32_t kind;
+    uint32_t flags;
+    uint32_t capacity;
+    uint32_t slot_size;
+    uint32_t slot_stride;
+    uint32_t ring_order; /* n = 1 << ring_order >= capacity */
+    uint32_t max_participants;
+    uint64_t off_participants;
+    uint64_t off_waits;
+    uint64_t off_free;
+    uint64_t off_ready;
+    uint64_t off_slots;
+    uint64_t segment_size;
+};
+
+/* True for the inline-data ring used by a FIFO with both SINGLE flags (a LIFO keeps its
+ * stack and only enforces the roles). */
+static inline bool shmq__geometry_is_spsc(const struct shmq__geometry *g)
+{
+    return g->kind == SHMQ__KIND_FIFO &&
+           (g->flags & (SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER)) ==
+               (SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER);
+}
+
+/* One mapping of a segment in this process, shared by all its handles (see registry.c). */
+struct shmq__mapping {
+    /* identity: the shm object's device and inode, and whether mapped writable */
+    dev_t dev;
+    ino_t ino;
+    bool writable;
+    _Atomic long refs; /* handles using it; 0 = being removed */
+
+    void *base;
+    size_t size;
+    uint32_t owner_uid;
+    struct shmq__geometry geo;
+
+    /* derived from base + trusted offsets */
+    struct shmq__header *hdr;
+    struct shmq__participant *parts;
+    struct shmq__waits *waits;
+    struct shmq__scq *free_ring;     /* MPMC */
+    struct shmq__scq *ready_ring;    /* FIFO */
+    struct shmq__stack *ready_stack; /* LIFO */
+    struct shmq__spsc *spsc;         /* SPSC */
+    unsigned char *slots;
+
+    void *registry_node; /* registry.c's hash node */
+};
+
+/* A handle: one thread's view of a queue, with its participant entry. */
+struct shmq {
+    struct shmq__mapping *map;
+    struct shmq__participant *self; /* NULL for an observer */
+    uint32_t self_index;            /* index in the participant table */
+    uint32_t roles;                 /* SHMQ_ROLE_* taken so far */
+    uint32_t held;                  /* slot kept back by -EMSGSIZE, or SHMQ__NONE */
+    uint32_t outstanding;           /* claims + reservations not yet finished */
+    /* SPSC: positions and cached copies of the other side's counter */
+    uint64_t spsc_head;       /* producer: next position to write */
+    uint64_t spsc_tail_cache; /* producer: consumer's tail as last seen */
+    uint64_t spsc_tail;       /* consumer: next position to read */
+    uint64_t spsc_head_cache; /* consumer: producer's head as last seen */
+    uint32_t spsc_write_slot; /* producer: head % capacity, kept incrementally */
+    uint32_t spsc_read_slot;  /* consumer: tail % capacity */
+    bool spsc_claimed;        /* consumer: the message at tail is claimed */
+    bool spsc_reserved;       /* producer: the slot at head is reserved */
+    char name[SHMQ_NAME_MAX + 1];
+};
+
+/* ---- segment.c ---- */
+int shmq__geometry_derive(const struct shmq_config *cfg, struct shmq__geometry *g);
+int shmq__shm_path(const char *name, char *path, size_t cap);
+int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *fd_out);
+int shmq__segment_validate(const void *base, size_t size, struct shmq__geometry *g);
+void shmq__mapping_derive(struct shmq__mapping *m);
+
+/* ---- registry.c ---- */
+int shmq__registry_acquire(int fd, bool writable, struct shmq__mapping **out);
+void shmq__registry_release(struct shmq__mapping *m);
+
+/* ---- participant.c ---- */
+int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out);
+void shmq__participant_leave(struct shmq__mapping *m, uint32_t index);
+int shmq__participant_alive(const struct shmq__participant *p);
+int shmq__role_take(shmq_t *q, uint32_t role);
+uint64_t shmq__process_start_time(int32_t pid);
+
+/* Bump one of the caller's own counters: single writer, so a relaxed load and store
+ * (no locked instruction); readers (stat) tolerate a momentarily stale value. */
+static inline void shmq__count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Mark the start and the end of a ring step (see struct shmq__participant.op). Plain stores
+ * to the owner's own line; the recovery layer orders them with membarrier on its side. */
+static inline void shmq__op_begin(shmq_t *q)
+{
+    _Atomic uint64_t *op = &q->self->op;
+    atomic_store_explicit(op, atomic_load_explicit(op, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* keep the ring step after it */
+}
+static inline void shmq__op_end(shmq_t *q)
+{
+    _Atomic uint64_t *op = &q->self->op;
+    atomic_signal_fence(memory_order_seq_cst); /* keep the ring step before it */
+    atomic_store_explicit(op, atomic_load_explicit(op, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* ---- time.c ---- */
+int64_t shmq__now_mono(void);
+int64_t shmq__now_real(void);
+/* Deadline for a timeout (INT64_MAX for SHMQ_FOREVER); -EINVAL for a negative timeout. */
+int shmq__deadline(int64_t timeout_ns, int64_t *deadline);
+
+/* ---- queue.c ---- */
+/* One non-waiting attempt of an operation: 0 or a count on success, -EAGAIN to wait. */
+typedef int (*shmq__attempt_fn)(shmq_t *q, void *ctx);
+/* After a first attempt said -EAGAIN: count the miss, then spin briefly and sleep on ec until
+ * the attempt succeeds, fails otherwise, or the deadline passes (-ETIMEDOUT; -EAGAIN when the
+ * deadline is 0, i.e. no waiting). */
+int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__attempt_fn fn,
+                void *ctx, _Atomic uint64_t *miss);
+
+/* ---- spsc.c (the SPSC ring) and mpmc.c (index rings) ---- */
+int shmq__spsc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline);
+int shmq__spsc_commit(shmq_t *q, struct shmq_msg *m);
+int shmq__spsc_discard(shmq_t *q, struct shmq_msg *m);
+int shmq__spsc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline);
+int shmq__spsc_finish(shmq_t *q, struct shmq_msg *m, bool ack);
+int shmq__spsc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline);
+int shmq__spsc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline);
+uint64_t shmq__spsc_depth(const struct shmq__mapping *m);
+int shmq__spsc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg);
+
+int shmq__mpmc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline);
+int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m);
+int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m);
+int shmq__mpmc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline);
+int shmq__mpmc_finish(shmq_t *q, struct shmq_msg *m, bool ack);
+int shmq__mpmc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline);
+int shmq__mpmc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline);
+int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg);
+void shmq__mpmc_return_all(shmq_t *q);
+/* After -EMSGSIZE: keep a claimed message back, undelivered (see shmq_pop). */
+void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m);
+void shmq__spsc_hold(shmq_t *q, struct shmq_msg *m);
+
+#endif /* SHMQ_INTERNAL_H */

@@ -1,0 +1,206 @@
+/*
+ * The shared-memory layout of a queue segment. Everything here lives in /dev/shm and is mapped
+ * at different addresses by different processes: no pointers, only indices and offsets, and
+ * every field read back from a segment is untrusted (see segment.c for the validation).
+ *
+ *   header page   struct shmq__header (4096 bytes)
+ *   participants  max_participants x struct shmq__participant (128 bytes each)
+ *   waits         struct shmq__waits: the "not empty" and "not full" eventcounts
+ *   free index    MPMC: struct shmq__scq of 2n entries holding free slot indices
+ *   ready index   FIFO: struct shmq__scq; LIFO: struct shmq__stack; SPSC: struct shmq__spsc
+ *   slots         capacity x slot_stride bytes, each a struct shmq__slot + payload
+ *
+ * n (ring_size) is the power of two >= capacity; offsets are multiples of 64 (cache line) and
+ * the slots start on a page boundary.
+ */
+#ifndef SHMQ_LAYOUT_H
+#define SHMQ_LAYOUT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmq.h"
+
+#define SHMQ__CACHELINE 64u
+#define SHMQ__PAGE 4096u
+#define SHMQ__MAGIC UINT64_C(0x3130516d68735f5f) /* "__shmQ01" little-endian */
+#define SHMQ__ABI_VERSION 1u
+
+/* Cross-process atomics must be lock-free (a lock would live in one address space only). */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+_Static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
+               "atomics must have the size of their plain types");
+
+/* Segment kinds (header.kind). Topics will add their own. */
+enum shmq__segment_kind {
+    SHMQ__KIND_FIFO = SHMQ_FIFO,
+    SHMQ__KIND_LIFO = SHMQ_LIFO,
+};
+
+/* Counters kept per participant (written by its owner only) and, for participants that have
+ * closed, summed into header.retired. Free-running, never reset. */
+struct shmq__counters {
+    _Atomic uint64_t pushed;
+    _Atomic uint64_t popped;
+    _Atomic uint64_t acked;
+    _Atomic uint64_t nacked;
+    _Atomic uint64_t full;
+    _Atomic uint64_t empty;
+    _Atomic uint64_t waits;
+    _Atomic uint64_t wakeups;
+};
+_Static_assert(sizeof(struct shmq__counters) == SHMQ__CACHELINE, "counters fill one line");
+
+/*
+ * The header page. The configuration block is written once by the creator before `magic` is
+ * stored (release); openers load `magic` (acquire) and then re-derive and check every field.
+ * The mutable words below it each sit on their own cache line.
+ */
+struct shmq__header {
+    _Atomic uint64_t magic; /* SHMQ__MAGIC, stored last by the creator */
+    uint32_t abi_version;
+    uint32_t header_size;
+    uint32_t kind;  /* enum shmq__segment_kind */
+    uint32_t flags; /* SHMQ_SINGLE_* */
+    uint32_t capacity;
+    uint32_t slot_size;   /* payload bytes per slot */
+    uint32_t slot_stride; /* bytes between slots: header + payload rounded up to a line */
+    uint32_t ring_order;  /* log2(n) */
+    uint32_t max_participants;
+    uint32_t mode;
+    uint64_t segment_size;
+    uint64_t off_participants;
+    uint64_t off_waits;
+    uint64_t off_free;
+    uint64_t off_ready;
+    uint64_t off_slots;
+    int64_t created_ns;
+    int32_t creator_pid;
+    uint32_t reserved0;
+    char name[208];
+    uint64_t config_reserved[16]; /* later issues: ttl, deliveries, dead letter, NUMA */
+
+    /* Recovery: one reaper at a time holds this lease (the recovery layer). */
+    alignas(SHMQ__CACHELINE) _Atomic uint64_t reaper_lease;
+
+    /* Participant index + 1 that holds the single producer / consumer role, 0 = none.
+     * Only used when the matching SHMQ_SINGLE_* flag is set. */
+    alignas(SHMQ__CACHELINE) _Atomic uint32_t single_producer;
+    _Atomic uint32_t single_consumer;
+
+    /* Counters of participants that have closed. */
+    alignas(SHMQ__CACHELINE) struct shmq__counters retired;
+};
+_Static_assert(sizeof(struct shmq__header) <= SHMQ__PAGE, "the header fits its page");
+_Static_assert(offsetof(struct shmq__header, magic) == 0, "magic first");
+_Static_assert(offsetof(struct shmq__header, reaper_lease) % SHMQ__CACHELINE == 0, "own line");
+_Static_assert(offsetof(struct shmq__header, retired) % SHMQ__CACHELINE == 0, "own line");
+
+/* Participant entry states. */
+enum shmq__participant_state {
+    SHMQ__PART_FREE = 0,    /* unused */
+    SHMQ__PART_OPENING = 1, /* taken by an opener, identity being written */
+    SHMQ__PART_LIVE = 2,    /* identity valid */
+};
+
+/*
+ * One handle's entry in the participant table. Line 0 holds its identity (written at open,
+ * read by anyone) and its operation counter; line 1 its counters. Both are written only by the
+ * owner, so the hot path writes no shared line.
+ *
+ * `op` is odd while the owner is between taking an index from a ring and recording the slot's
+ * new state (or between recording a state and putting the index into a ring): the recovery
+ * layer's grace period waits for it to be even or to move.
+ */
+struct shmq__participant {
+    _Atomic uint32_t state; /* enum shmq__participant_state */
+    int32_t pid;
+    uint64_t start_time;    /* /proc/<pid>/stat field 22: tells a reused pid from its first owner */
+    _Atomic uint32_t roles; /* SHMQ_ROLE_* */
+    uint32_t reserved0;
+    int64_t opened_ns;
+    _Atomic uint64_t heartbeat_ns;
+    _Atomic uint64_t op;
+    uint64_t reserved1[2];
+    struct shmq__counters counters;
+};
+_Static_assert(sizeof(struct shmq__participant) == 2 * SHMQ__CACHELINE, "two lines");
+_Static_assert(offsetof(struct shmq__participant, counters) == SHMQ__CACHELINE, "line 1");
+
+/* An eventcount: waiters sleep on `seq` (a shared futex) after announcing themselves in
+ * `waiters`; a notifier that sees waiters bumps `seq` and wakes them. */
+struct shmq__eventcount {
+    alignas(SHMQ__CACHELINE) _Atomic uint32_t seq;
+    _Atomic uint32_t waiters;
+};
+struct shmq__waits {
+    struct shmq__eventcount not_empty;
+    struct shmq__eventcount not_full;
+};
+_Static_assert(sizeof(struct shmq__waits) == 2 * SHMQ__CACHELINE, "one line each");
+
+/*
+ * SCQ (Nikolaev, DISC 2019): a bounded lock-free FIFO of indices < n in 2n entries.
+ * Each entry packs { cycle:31 | safe:1 | index:32 }; index SHMQ__SCQ_BOTTOM means empty.
+ * head, tail and threshold each own a cache line.
+ */
+struct shmq__scq {
+    alignas(SHMQ__CACHELINE) _Atomic uint64_t head;
+    alignas(SHMQ__CACHELINE) _Atomic uint64_t tail;
+    alignas(SHMQ__CACHELINE) _Atomic int64_t threshold;
+    alignas(SHMQ__CACHELINE) _Atomic uint64_t entries[];
+};
+_Static_assert(offsetof(struct shmq__scq, entries) == 3 * SHMQ__CACHELINE, "entries apart");
+
+/* Treiber stack of slot indices: head = { tag:32 | index:32 }, links in the slots. */
+struct shmq__stack {
+    alignas(SHMQ__CACHELINE) _Atomic uint64_t head;
+};
+_Static_assert(sizeof(struct shmq__stack) == SHMQ__CACHELINE, "one line");
+
+/* Single-producer/single-consumer ring: free-running counters; slot of position p is
+ * p % capacity. head is written by the producer only, tail by the consumer only. */
+struct shmq__spsc {
+    alignas(SHMQ__CACHELINE) _Atomic uint64_t head;
+    alignas(SHMQ__CACHELINE) _Atomic uint64_t tail;
+};
+_Static_assert(sizeof(struct shmq__spsc) == 2 * SHMQ__CACHELINE, "one line each");
+
+/*
+ * A slot: a 24-byte header and the payload right after it, so that a message of up to 40
+ * bytes moves in one cache line.
+ *
+ * state = { gen:32 | unused:8 | owner:16 | state:8 } (see slot.h). gen changes at every
+ * transition, so a state word seen twice unchanged means nobody touched the slot.
+ * len, flags, deliveries and commit_gen are written by the slot's owner only (the holder of
+ * its index) and published by the release that hands the index on.
+ */
+struct shmq__slot {
+    _Atomic uint64_t state;
+    _Atomic uint32_t len;        /* payload bytes <= slot_size */
+    _Atomic uint16_t flags;      /* SHMQ__SLOT_* */
+    _Atomic uint16_t deliveries; /* times claimed */
+    _Atomic uint32_t next;       /* LIFO stack link */
+    _Atomic uint32_t commit_gen; /* gen at commit: id = commit_gen << 32 | index */
+    unsigned char payload[];
+};
+_Static_assert(sizeof(struct shmq__slot) == 24, "a 24-byte slot header");
+_Static_assert(offsetof(struct shmq__slot, payload) == 24, "payload right after the header");
+
+/* Slot flags. */
+#define SHMQ__SLOT_META 0x1u /* a metadata record follows the payload (at align8(len)) */
+
+/* The metadata record: fixed part, then type, correlation id and reply-to, each NUL-ended. */
+struct shmq__meta {
+    int64_t timestamp_ns;
+    uint8_t type_len;
+    uint8_t correlation_len;
+    uint8_t reply_to_len;
+    uint8_t reserved[5];
+};
+_Static_assert(sizeof(struct shmq__meta) == 16, "16-byte metadata record head");
+
+#endif /* SHMQ_LAYOUT_H */

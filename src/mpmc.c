@@ -1,0 +1,413 @@
+/*
+ * The multi-producer/multi-consumer queue: a slot pool plus two index structures. Free slot
+ * indices wait in an SCQ ring; ready ones in an SCQ ring (FIFO) or a Treiber stack (LIFO).
+ * A message never moves: its slot index changes hands, and the slot's state word records who
+ * holds it (see slot.h for the state machine).
+ *
+ *   push  = free.dequeue -> WRITING -> copy in -> READY -> ready.enqueue
+ *   pop   = ready.dequeue -> READING -> copy out -> FREE -> free.enqueue
+ *   reserve/commit and claim/ack/nack are the same steps with the copy left to the caller.
+ *
+ * Memory order. The payload and slot header written by a producer are published by the
+ * release in the ready structure's enqueue (R1 in scq.c, R2 in stack.c) and received by the
+ * consumer's acquire dequeue (A1, A2). The same holds in the other direction through the free
+ * ring: a consumer's reads of a slot happen before the next producer's writes. The state word
+ * stores are release so that an observer that reads a state (peek, the reaper) and then the
+ * slot sees what the state vouches for.
+ *
+ * Each ring step (taking an index and recording the new state, or recording a state and
+ * handing the index on) is bracketed by shmq__op_begin/end for the recovery layer.
+ */
+#include "scq.h"
+#include "slot.h"
+#include "stack.h"
+#include "wait.h"
+
+#include <stdlib.h>
+
+static inline uint32_t self_id(const shmq_t *q)
+{
+    return q->self_index + 1;
+}
+
+/* ---- the two index structures ---- */
+
+static inline uint32_t free_take(shmq_t *q)
+{
+    return shmq__scq_dequeue(q->map->free_ring, q->map->geo.ring_order);
+}
+
+static inline int free_put(shmq_t *q, uint32_t index)
+{
+    return shmq__scq_enqueue(q->map->free_ring, q->map->geo.ring_order, index);
+}
+
+/* The next ready index, SHMQ__NONE when empty, or -EBADMSG. */
+static inline int64_t ready_take(shmq_t *q)
+{
+    struct shmq__mapping *m = q->map;
+    if (m->ready_ring)
+        return shmq__scq_dequeue(m->ready_ring, m->geo.ring_order);
+    int64_t r = shmq__stack_pop(m, m->ready_stack);
+    return r == SHMQ__STACK_NIL ? SHMQ__NONE : r;
+}
+
+static inline int ready_put(shmq_t *q, uint32_t index)
+{
+    struct shmq__mapping *m = q->map;
+    if (m->ready_ring)
+        return shmq__scq_enqueue(m->ready_ring, m->geo.ring_order, index);
+    shmq__stack_push(m, m->ready_stack, index);
+    return 0;
+}
+
+/* ---- private fields of the message handed out ---- */
+
+static inline void msg_bind(struct shmq_msg *m, uint32_t index, uint64_t state)
+{
+    m->priv[SHMQ__MSG_SLOT] = (uint64_t)index + 1;
+    m->priv[SHMQ__MSG_STATE] = state;
+}
+
+/* The slot a message handed out by this handle holds, if it still holds it in `kind`. */
+static int msg_slot(shmq_t *q, const struct shmq_msg *m, uint32_t kind, uint32_t *index,
+                    struct shmq__slot **slot)
+{
+    uint64_t id = m->priv[SHMQ__MSG_SLOT];
+    if (id == 0 || id > q->map->geo.capacity)
+        return -EINVAL;
+    *index = (uint32_t)(id - 1);
+    *slot = shmq__slot_at(q->map, *index);
+    uint64_t state = m->priv[SHMQ__MSG_STATE];
+    if (shmq__state_kind(state) != kind || shmq__state_owner(state) != self_id(q))
+        return -EINVAL;
+    /* Relaxed: we own the slot, only we change its state. */
+    if (atomic_load_explicit(&(*slot)->state, memory_order_relaxed) != state)
+        return -EALREADY;
+    return 0;
+}
+
+/* ---- reserve / commit / discard ---- */
+
+struct reserve_ctx {
+    size_t len;
+    struct shmq_msg *m;
+};
+
+static int try_reserve(shmq_t *q, void *arg)
+{
+    struct reserve_ctx *c = arg;
+    shmq__op_begin(q);
+    uint32_t index = free_take(q);
+    if (index == SHMQ__SCQ_BOTTOM) {
+        shmq__op_end(q);
+        return -EAGAIN;
+    }
+    if (index >= q->map->geo.capacity) {
+        shmq__op_end(q);
+        return -EBADMSG;
+    }
+    struct shmq__slot *slot = shmq__slot_at(q->map, index);
+    uint64_t state = atomic_load_explicit(&slot->state, memory_order_relaxed);
+    if (shmq__state_kind(state) != SHMQ__SLOT_FREE) {
+        shmq__op_end(q);
+        return -EBADMSG;
+    }
+    uint64_t mine = shmq__state_next(state, self_id(q), SHMQ__SLOT_WRITING);
+    atomic_store_explicit(&slot->state, mine, memory_order_release);
+    shmq__op_end(q);
+    q->outstanding++;
+    c->m->data = slot->payload;
+    c->m->len = c->len;
+    c->m->id = 0;
+    c->m->deliveries = 0;
+    msg_bind(c->m, index, mine);
+    return 0;
+}
+
+int shmq__mpmc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline)
+{
+    struct reserve_ctx c = {.len = len, .m = m};
+    int r = try_reserve(q, &c);
+    if (SHMQ__LIKELY(r != -EAGAIN))
+        return r;
+    return shmq__block(q, &q->map->waits->not_full, deadline, try_reserve, &c,
+                       &q->self->counters.full);
+}
+
+int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m)
+{
+    uint32_t index;
+    struct shmq__slot *slot;
+    size_t meta;
+    int err = msg_slot(q, m, SHMQ__SLOT_WRITING, &index, &slot);
+    if (err || (err = shmq__msg_fits(q->map, m, &meta)))
+        return err;
+    shmq__meta_write(slot, m, meta);
+    uint64_t mine = m->priv[SHMQ__MSG_STATE];
+    uint64_t ready = shmq__state_next(mine, 0, SHMQ__SLOT_READY);
+    atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->commit_gen, shmq__state_gen(ready), memory_order_relaxed);
+    m->id = ((uint64_t)shmq__state_gen(ready) << 32) | index;
+    shmq__op_begin(q);
+    atomic_store_explicit(&slot->state, ready, memory_order_release);
+    err = ready_put(q, index);
+    shmq__op_end(q);
+    if (err)
+        return err;
+    q->outstanding--;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    shmq__count(&q->self->counters.pushed, 1);
+    if (shmq__wait_notify(&q->map->waits->not_empty, 1))
+        shmq__count(&q->self->counters.wakeups, 1);
+    return 0;
+}
+
+/* Put a slot we hold back into the free ring. */
+static int slot_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
+{
+    shmq__op_begin(q);
+    atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_FREE),
+                          memory_order_release);
+    int err = free_put(q, index);
+    shmq__op_end(q);
+    if (shmq__wait_notify(&q->map->waits->not_full, 1))
+        shmq__count(&q->self->counters.wakeups, 1);
+    return err;
+}
+
+int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m)
+{
+    uint32_t index;
+    struct shmq__slot *slot;
+    int err = msg_slot(q, m, SHMQ__SLOT_WRITING, &index, &slot);
+    if (err)
+        return err;
+    q->outstanding--;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    return slot_free(q, index, slot, m->priv[SHMQ__MSG_STATE]);
+}
+
+/* ---- claim / ack / nack ---- */
+
+/* Fill m from a slot we hold in READING; a slot that does not read back sanely is freed and
+ * reported (-EBADMSG) rather than handed out. */
+static int claim_finish(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine,
+                        struct shmq_msg *m)
+{
+    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
+    int err = shmq__slot_read(q->map, index, slot, m);
+    if (err) {
+        slot_free(q, index, slot, mine);
+        return err;
+    }
+    q->outstanding++;
+    msg_bind(m, index, mine);
+    return 0;
+}
+
+static int try_claim(shmq_t *q, void *arg)
+{
+    struct shmq_msg *m = arg;
+    if (q->held != SHMQ__NONE) {
+        /* The message an earlier -EMSGSIZE kept back comes first. */
+        uint32_t index = q->held;
+        struct shmq__slot *slot = shmq__slot_at(q->map, index);
+        q->held = SHMQ__NONE;
+        return claim_finish(q, index, slot,
+                            atomic_load_explicit(&slot->state, memory_order_relaxed), m);
+    }
+    shmq__op_begin(q);
+    int64_t taken = ready_take(q);
+    if (taken == SHMQ__NONE) {
+        shmq__op_end(q);
+        return -EAGAIN;
+    }
+    if (taken < 0 || taken >= q->map->geo.capacity) {
+        shmq__op_end(q);
+        return -EBADMSG;
+    }
+    uint32_t index = (uint32_t)taken;
+    struct shmq__slot *slot = shmq__slot_at(q->map, index);
+    /* A4: pairs with the producer's release store of READY (the ring handoff already
+     * carries the payload; this makes the state itself consistent with it). */
+    uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
+    if (shmq__state_kind(state) != SHMQ__SLOT_READY) {
+        shmq__op_end(q);
+        return -EBADMSG;
+    }
+    uint64_t mine = shmq__state_next(state, self_id(q), SHMQ__SLOT_READING);
+    atomic_store_explicit(&slot->state, mine, memory_order_release);
+    shmq__op_end(q);
+    return claim_finish(q, index, slot, mine, m);
+}
+
+int shmq__mpmc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
+{
+    int r = try_claim(q, m);
+    if (SHMQ__LIKELY(r != -EAGAIN))
+        return r;
+    return shmq__block(q, &q->map->waits->not_empty, deadline, try_claim, m,
+                       &q->self->counters.empty);
+}
+
+/* Give a message we hold in READING back to the ready structure. */
+static int slot_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
+{
+    shmq__op_begin(q);
+    atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_READY),
+                          memory_order_release);
+    int err = ready_put(q, index);
+    shmq__op_end(q);
+    if (shmq__wait_notify(&q->map->waits->not_empty, 1))
+        shmq__count(&q->self->counters.wakeups, 1);
+    return err;
+}
+
+int shmq__mpmc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
+{
+    uint32_t index;
+    struct shmq__slot *slot;
+    int err = msg_slot(q, m, SHMQ__SLOT_READING, &index, &slot);
+    if (err)
+        return err;
+    q->outstanding--;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    uint64_t mine = m->priv[SHMQ__MSG_STATE];
+    return ack ? slot_free(q, index, slot, mine) : slot_requeue(q, index, slot, mine);
+}
+
+/* Keep a claimed message back after -EMSGSIZE: it was not delivered. A LIFO puts it back on
+ * top, where it was; a FIFO keeps it in the handle so that it is still the next message. */
+void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m)
+{
+    uint32_t index = (uint32_t)(m->priv[SHMQ__MSG_SLOT] - 1);
+    struct shmq__slot *slot = shmq__slot_at(q->map, index);
+    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
+    q->outstanding--;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    if (q->map->ready_stack)
+        slot_requeue(q, index, slot, m->priv[SHMQ__MSG_STATE]);
+    else
+        q->held = index;
+}
+
+/* ---- batches ---- */
+
+int shmq__mpmc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline)
+{
+    int done = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct shmq_msg m = {0};
+        if (msgs[i].iov_len > q->map->geo.slot_size)
+            return done ? done : -EMSGSIZE;
+        int err = shmq__mpmc_reserve(q, msgs[i].iov_len, &m, i == 0 ? deadline : 0);
+        if (err)
+            return done ? done : err;
+        memcpy(m.data, msgs[i].iov_base, msgs[i].iov_len);
+        if ((err = shmq__mpmc_commit(q, &m)) != 0)
+            return done ? done : err;
+        done++;
+    }
+    return done;
+}
+
+int shmq__mpmc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
+{
+    int done = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct shmq_msg m;
+        int err = shmq__mpmc_claim(q, &m, i == 0 ? deadline : 0);
+        if (err)
+            return done ? done : err;
+        if (m.len > bufs[i].iov_len) {
+            shmq__mpmc_hold(q, &m);
+            return done ? done : -EMSGSIZE;
+        }
+        memcpy(bufs[i].iov_base, m.data, m.len);
+        bufs[i].iov_len = m.len;
+        if ((err = shmq__mpmc_finish(q, &m, true)) != 0)
+            return done ? done : err;
+        done++;
+    }
+    return done;
+}
+
+/* ---- inspection and close ---- */
+
+struct peek_ctx {
+    shmq_t *q;
+    unsigned max, shown;
+    int (*fn)(const struct shmq_msg *, void *);
+    void *arg;
+    struct shmq__slot *copy;
+};
+
+/* Copy a READY slot as a seqlock reader would: state, bytes, state again; a slot that changed
+ * meanwhile is skipped. */
+static int peek_one(uint32_t index, void *arg)
+{
+    struct peek_ctx *c = arg;
+    if (c->shown >= c->max)
+        return 1;
+    if (index >= c->q->map->geo.capacity)
+        return 0;
+    struct shmq__slot *slot = shmq__slot_at(c->q->map, index);
+    uint64_t before = atomic_load_explicit(&slot->state, memory_order_acquire);
+    if (shmq__state_kind(before) != SHMQ__SLOT_READY)
+        return 0;
+    memcpy(c->copy, slot, c->q->map->geo.slot_stride);
+    atomic_thread_fence(memory_order_acquire); /* the copy completes before the re-check */
+    if (atomic_load_explicit(&slot->state, memory_order_relaxed) != before)
+        return 0;
+    struct shmq_msg m;
+    if (shmq__slot_read(c->q->map, index, c->copy, &m) != 0)
+        return 0;
+    c->shown++;
+    return c->fn(&m, c->arg);
+}
+
+int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg)
+{
+    struct peek_ctx c = {.q = q, .max = max, .fn = fn, .arg = arg};
+    c.copy = aligned_alloc(SHMQ__CACHELINE, q->map->geo.slot_stride);
+    if (!c.copy)
+        return -ENOMEM;
+    int r = q->map->ready_ring
+                ? shmq__scq_foreach(q->map->ready_ring, q->map->geo.ring_order, peek_one, &c)
+                : shmq__stack_foreach(q->map, q->map->ready_stack, peek_one, &c);
+    free(c.copy);
+    if (r == 1 && c.shown >= max)
+        r = 0;
+    return r ? r : (int)c.shown;
+}
+
+/* At close: everything this handle still holds goes back, so nothing is lost. */
+void shmq__mpmc_return_all(shmq_t *q)
+{
+    if (q->held != SHMQ__NONE) {
+        uint32_t index = q->held;
+        struct shmq__slot *slot = shmq__slot_at(q->map, index);
+        q->held = SHMQ__NONE;
+        slot_requeue(q, index, slot, atomic_load_explicit(&slot->state, memory_order_relaxed));
+    }
+    if (q->outstanding == 0)
+        return;
+    for (uint32_t i = 0; i < q->map->geo.capacity && q->outstanding; i++) {
+        struct shmq__slot *slot = shmq__slot_at(q->map, i);
+        uint64_t state = atomic_load_explicit(&slot->state, memory_order_relaxed);
+        if (shmq__state_owner(state) != self_id(q))
+            continue;
+        if (shmq__state_kind(state) == SHMQ__SLOT_READING) {
+            shmq__count(&q->self->counters.nacked, 1);
+            slot_requeue(q, i, slot, state);
+        } else if (shmq__state_kind(state) == SHMQ__SLOT_WRITING) {
+            slot_free(q, i, slot, state);
+        } else {
+            continue;
+        }
+        q->outstanding--;
+    }
+}

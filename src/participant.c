@@ -1,0 +1,161 @@
+/*
+ * The participant table: one entry per open handle, with its identity (pid and process start
+ * time, so that a reused pid does not make a dead participant look alive), its roles, its
+ * operation counter and its counters.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+uint64_t shmq__process_start_time(int32_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    /* Field 2 (comm) may hold spaces and parentheses: fields resume after the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    p++;
+    /* Fields 3 .. 21 precede the start time (field 22). */
+    for (int field = 3; field <= 22; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == 22)
+            return strtoull(p, NULL, 10);
+        while (*p && *p != ' ')
+            p++;
+    }
+    return 0;
+}
+
+/* The start time of this process, read once per pid (a forked child reads its own). */
+static uint64_t self_start_time(void)
+{
+    static _Atomic int32_t cached_pid;
+    static _Atomic uint64_t cached;
+    int32_t pid = (int32_t)getpid();
+    /* Relaxed: a stale pair only costs one more read of /proc. */
+    if (atomic_load_explicit(&cached_pid, memory_order_acquire) == pid)
+        return atomic_load_explicit(&cached, memory_order_relaxed);
+    uint64_t t = shmq__process_start_time(pid);
+    atomic_store_explicit(&cached, t, memory_order_relaxed);
+    /* Pairs with the acquire above: the time is stored before the pid that vouches for it. */
+    atomic_store_explicit(&cached_pid, pid, memory_order_release);
+    return t;
+}
+
+int shmq__participant_alive(const struct shmq__participant *p)
+{
+    int32_t pid = p->pid;
+    if (pid <= 0)
+        return 0;
+    if (kill(pid, 0) != 0 && errno != EPERM)
+        return 0;
+    uint64_t start = shmq__process_start_time(pid);
+    return start != 0 && start == p->start_time;
+}
+
+static void counters_zero(struct shmq__counters *c)
+{
+    _Atomic uint64_t *w = &c->pushed;
+    for (size_t i = 0; i < sizeof *c / sizeof *w; i++)
+        atomic_store_explicit(&w[i], 0, memory_order_relaxed);
+}
+
+int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out)
+{
+    for (uint32_t i = 0; i < m->geo.max_participants; i++) {
+        struct shmq__participant *p = &m->parts[i];
+        uint32_t expect = SHMQ__PART_FREE;
+        if (atomic_load_explicit(&p->state, memory_order_relaxed) != SHMQ__PART_FREE)
+            continue;
+        /* Acquire: pairs with the release in shmq__participant_leave (the previous owner's
+         * retirement of its counters is complete). */
+        if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, SHMQ__PART_OPENING,
+                                                     memory_order_acquire, memory_order_relaxed))
+            continue;
+        p->pid = (int32_t)getpid();
+        p->start_time = self_start_time();
+        p->opened_ns = shmq__now_real();
+        atomic_store_explicit(&p->roles, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->heartbeat_ns, (uint64_t)shmq__now_mono(), memory_order_relaxed);
+        atomic_store_explicit(&p->op, 0, memory_order_relaxed);
+        counters_zero(&p->counters);
+        /* R7: identity before LIVE. Pairs with A7 in readers of the table (stat, reaper). */
+        atomic_store_explicit(&p->state, SHMQ__PART_LIVE, memory_order_release);
+        *index_out = i;
+        return 0;
+    }
+    return -EUSERS;
+}
+
+void shmq__participant_leave(struct shmq__mapping *m, uint32_t index)
+{
+    struct shmq__participant *p = &m->parts[index];
+    struct shmq__header *h = m->hdr;
+    /* Fold our counters into the retired totals so stat keeps counting them. Relaxed: the
+     * totals are statistics, and the release below orders them before the entry's reuse. */
+    _Atomic uint64_t *from = &p->counters.pushed, *to = &h->retired.pushed;
+    for (size_t i = 0; i < sizeof p->counters / sizeof *from; i++)
+        atomic_fetch_add_explicit(&to[i], atomic_load_explicit(&from[i], memory_order_relaxed),
+                                  memory_order_relaxed);
+    counters_zero(&p->counters);
+    uint32_t me = index + 1;
+    /* Give up single roles we hold. */
+    atomic_compare_exchange_strong_explicit(&h->single_producer, &me, 0, memory_order_release,
+                                            memory_order_relaxed);
+    me = index + 1;
+    atomic_compare_exchange_strong_explicit(&h->single_consumer, &me, 0, memory_order_release,
+                                            memory_order_relaxed);
+    p->pid = 0;
+    /* Release: pairs with the acquire CAS in shmq__participant_join. */
+    atomic_store_explicit(&p->state, SHMQ__PART_FREE, memory_order_release);
+}
+
+int shmq__role_take(shmq_t *q, uint32_t role)
+{
+    if (q->roles & role)
+        return 0;
+    if (!q->self)
+        return -EPERM;
+    struct shmq__header *h = q->map->hdr;
+    uint32_t single = role == SHMQ_ROLE_PRODUCER ? SHMQ_SINGLE_PRODUCER : SHMQ_SINGLE_CONSUMER;
+    if (q->map->geo.flags & single) {
+        _Atomic uint32_t *word =
+            role == SHMQ_ROLE_PRODUCER ? &h->single_producer : &h->single_consumer;
+        uint32_t me = q->self_index + 1;
+        uint32_t holder = atomic_load_explicit(word, memory_order_acquire);
+        for (;;) {
+            if (holder != 0) {
+                /* The role is taken: only a holder that is gone may be replaced. */
+                if (holder > q->map->geo.max_participants)
+                    return -EBADMSG;
+                struct shmq__participant *p = &q->map->parts[holder - 1];
+                if (atomic_load_explicit(&p->state, memory_order_acquire) == SHMQ__PART_LIVE &&
+                    shmq__participant_alive(p))
+                    return -EBUSY;
+            }
+            /* Acquire: pairs with the release of the previous holder giving the role up, so
+             * its last writes to the ring counters are visible. */
+            if (atomic_compare_exchange_weak_explicit(word, &holder, me, memory_order_acquire,
+                                                      memory_order_acquire))
+                break;
+        }
+    }
+    q->roles |= role;
+    atomic_store_explicit(&q->self->roles, q->roles, memory_order_relaxed);
+    return 0;
+}

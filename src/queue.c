@@ -1,0 +1,332 @@
+/*
+ * The public API: handles, argument checks, and dispatch to the SPSC ring (spsc.c) or the
+ * MPMC index rings (mpmc.c). Copy operations are the zero-copy ones plus a memcpy: a slot
+ * index changes hands and nothing is copied twice.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slot.h"
+#include "wait.h"
+
+#define SPIN_ATTEMPTS 256 /* re-tries before sleeping: a peer on another CPU is often close */
+#define OPEN_WAIT_NS (2 * 1000000000LL) /* how long open waits for a creator to finish */
+
+static inline bool is_spsc(const shmq_t *q)
+{
+    return q->map->spsc != NULL;
+}
+
+/* ---- blocking ---- */
+
+int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__attempt_fn fn,
+                void *ctx, _Atomic uint64_t *miss)
+{
+    shmq__count(miss, 1);
+    if (deadline == 0)
+        return -EAGAIN;
+    int r;
+    for (int i = 0; i < SPIN_ATTEMPTS; i++) {
+        shmq__wait_spin_pause();
+        if ((r = fn(q, ctx)) != -EAGAIN)
+            return r;
+    }
+    for (;;) {
+        uint32_t key = shmq__wait_prepare(ec);
+        if ((r = fn(q, ctx)) != -EAGAIN) {
+            shmq__wait_cancel(ec);
+            return r;
+        }
+        shmq__count(&q->self->counters.waits, 1);
+        int slept = shmq__wait_sleep(ec, key, deadline);
+        shmq__wait_cancel(ec);
+        if (slept == -ETIMEDOUT) {
+            r = fn(q, ctx);
+            return r == -EAGAIN ? -ETIMEDOUT : r;
+        }
+        if ((r = fn(q, ctx)) != -EAGAIN)
+            return r;
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static int handle_open(const char *name, int fd, uint32_t flags, shmq_t **out)
+{
+    bool writable = !(flags & SHMQ_OPEN_OBSERVE);
+    struct shmq__mapping *map = NULL;
+    int64_t give_up = shmq__now_mono() + OPEN_WAIT_NS;
+    int err;
+    /* A segment being created has no magic yet: wait for its creator a little. */
+    while ((err = shmq__registry_acquire(fd, writable, &map)) == -EAGAIN) {
+        if (shmq__now_mono() > give_up) {
+            err = -EBADMSG;
+            break;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+    close(fd);
+    if (err)
+        return err;
+    shmq_t *q = calloc(1, sizeof *q);
+    if (!q) {
+        shmq__registry_release(map);
+        return -ENOMEM;
+    }
+    q->map = map;
+    q->held = SHMQ__NONE;
+    snprintf(q->name, sizeof q->name, "%s", name);
+    if (writable) {
+        if ((err = shmq__participant_join(map, &q->self_index)) != 0) {
+            shmq__registry_release(map);
+            free(q);
+            return err;
+        }
+        q->self = &map->parts[q->self_index];
+    }
+    *out = q;
+    return 0;
+}
+
+int shmq_create(const char *name, const struct shmq_config *cfg, shmq_t **q)
+{
+    if (!q)
+        return -EINVAL;
+    int fd;
+    int err = shmq__segment_create(name, cfg, &fd);
+    if (err)
+        return err;
+    err = handle_open(name, fd, 0, q);
+    if (err)
+        shmq_unlink(name);
+    return err;
+}
+
+int shmq_open_ex(const char *name, uint32_t flags, shmq_t **q)
+{
+    char path[SHMQ_NAME_MAX + 16];
+    if (!q || (flags & ~SHMQ_OPEN_OBSERVE))
+        return -EINVAL;
+    int err = shmq__shm_path(name, path, sizeof path);
+    if (err)
+        return err;
+    int fd = shm_open(path, ((flags & SHMQ_OPEN_OBSERVE) ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    return handle_open(name, fd, flags, q);
+}
+
+int shmq_open(const char *name, shmq_t **q)
+{
+    return shmq_open_ex(name, 0, q);
+}
+
+int shmq_close(shmq_t *q)
+{
+    if (!q)
+        return -EINVAL;
+    if (q->self) {
+        if (!is_spsc(q))
+            shmq__mpmc_return_all(q);
+        shmq__participant_leave(q->map, q->self_index);
+    }
+    shmq__registry_release(q->map);
+    free(q);
+    return 0;
+}
+
+const char *shmq_name(const shmq_t *q)
+{
+    return q ? q->name : NULL;
+}
+
+/* ---- argument checks shared by the operations ---- */
+
+static inline int writer_check(const shmq_t *q)
+{
+    return !q ? -EINVAL : !q->self ? -EPERM : 0;
+}
+
+static inline int producer_enter(shmq_t *q)
+{
+    int err = writer_check(q);
+    if (SHMQ__UNLIKELY(err))
+        return err;
+    return SHMQ__LIKELY(q->roles & SHMQ_ROLE_PRODUCER) ? 0 : shmq__role_take(q, SHMQ_ROLE_PRODUCER);
+}
+
+static inline int consumer_enter(shmq_t *q)
+{
+    int err = writer_check(q);
+    if (SHMQ__UNLIKELY(err))
+        return err;
+    return SHMQ__LIKELY(q->roles & SHMQ_ROLE_CONSUMER) ? 0 : shmq__role_take(q, SHMQ_ROLE_CONSUMER);
+}
+
+/* ---- zero-copy ---- */
+
+int shmq_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t timeout_ns)
+{
+    int64_t deadline;
+    int err = producer_enter(q);
+    if (err || (err = shmq__deadline(timeout_ns, &deadline)))
+        return err;
+    if (!m)
+        return -EINVAL;
+    if (len > q->map->geo.slot_size)
+        return -EMSGSIZE;
+    memset(m, 0, sizeof *m);
+    return is_spsc(q) ? shmq__spsc_reserve(q, len, m, deadline)
+                      : shmq__mpmc_reserve(q, len, m, deadline);
+}
+
+int shmq_commit(shmq_t *q, struct shmq_msg *m)
+{
+    int err = writer_check(q);
+    if (err || !m)
+        return err ? err : -EINVAL;
+    return is_spsc(q) ? shmq__spsc_commit(q, m) : shmq__mpmc_commit(q, m);
+}
+
+int shmq_discard(shmq_t *q, struct shmq_msg *m)
+{
+    int err = writer_check(q);
+    if (err || !m)
+        return err ? err : -EINVAL;
+    return is_spsc(q) ? shmq__spsc_discard(q, m) : shmq__mpmc_discard(q, m);
+}
+
+static int claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns)
+{
+    int64_t deadline;
+    int err = consumer_enter(q);
+    if (err || (err = shmq__deadline(timeout_ns, &deadline)))
+        return err;
+    if (!m)
+        return -EINVAL;
+    return is_spsc(q) ? shmq__spsc_claim(q, m, deadline) : shmq__mpmc_claim(q, m, deadline);
+}
+
+int shmq_claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns)
+{
+    int err = claim(q, m, timeout_ns);
+    if (err == 0)
+        shmq__count(&q->self->counters.popped, 1);
+    return err;
+}
+
+static int finish(shmq_t *q, struct shmq_msg *m, bool ack)
+{
+    int err = writer_check(q);
+    if (err || !m)
+        return err ? err : -EINVAL;
+    err = is_spsc(q) ? shmq__spsc_finish(q, m, ack) : shmq__mpmc_finish(q, m, ack);
+    if (err == 0)
+        shmq__count(ack ? &q->self->counters.acked : &q->self->counters.nacked, 1);
+    return err;
+}
+
+int shmq_ack(shmq_t *q, struct shmq_msg *m)
+{
+    return finish(q, m, true);
+}
+int shmq_nack(shmq_t *q, struct shmq_msg *m)
+{
+    return finish(q, m, false);
+}
+
+/* ---- copy ---- */
+
+int shmq_push_msg(shmq_t *q, const struct shmq_msg *src, int64_t timeout_ns)
+{
+    if (!src || (src->len && !src->data))
+        return -EINVAL;
+    struct shmq_msg m;
+    int err = shmq_reserve(q, src->len, &m, timeout_ns);
+    if (err)
+        return err;
+    size_t meta;
+    m.len = src->len;
+    m.timestamp_ns = src->timestamp_ns;
+    m.type = src->type;
+    m.correlation_id = src->correlation_id;
+    m.reply_to = src->reply_to;
+    if ((err = shmq__msg_fits(q->map, &m, &meta)) != 0) {
+        shmq_discard(q, &m);
+        return err;
+    }
+    if (src->len)
+        memcpy(m.data, src->data, src->len);
+    return shmq_commit(q, &m);
+}
+
+int shmq_push(shmq_t *q, const void *data, size_t len, int64_t timeout_ns)
+{
+    if (len && !data)
+        return -EINVAL;
+    struct shmq_msg m;
+    int err = shmq_reserve(q, len, &m, timeout_ns);
+    if (SHMQ__UNLIKELY(err))
+        return err;
+    memcpy(m.data, data, len);
+    return shmq_commit(q, &m);
+}
+
+ssize_t shmq_pop(shmq_t *q, void *buf, size_t cap, int64_t timeout_ns)
+{
+    if (cap && !buf)
+        return -EINVAL;
+    struct shmq_msg m;
+    int err = claim(q, &m, timeout_ns);
+    if (SHMQ__UNLIKELY(err))
+        return err;
+    if (m.len > cap) {
+        if (is_spsc(q))
+            shmq__spsc_hold(q, &m);
+        else
+            shmq__mpmc_hold(q, &m);
+        return -EMSGSIZE;
+    }
+    memcpy(buf, m.data, m.len);
+    err = is_spsc(q) ? shmq__spsc_finish(q, &m, true) : shmq__mpmc_finish(q, &m, true);
+    if (err)
+        return err;
+    shmq__count(&q->self->counters.popped, 1);
+    shmq__count(&q->self->counters.acked, 1);
+    return (ssize_t)m.len;
+}
+
+int shmq_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
+{
+    int64_t deadline;
+    int err = producer_enter(q);
+    if (err || (err = shmq__deadline(timeout_ns, &deadline)))
+        return err;
+    if (!msgs || n == 0 || n > INT32_MAX)
+        return -EINVAL;
+    if (is_spsc(q))
+        return shmq__spsc_push_batch(q, msgs, n, deadline);
+    return shmq__mpmc_push_batch(q, msgs, n, deadline);
+}
+
+int shmq_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t timeout_ns)
+{
+    int64_t deadline;
+    int err = consumer_enter(q);
+    if (err || (err = shmq__deadline(timeout_ns, &deadline)))
+        return err;
+    if (!bufs || n == 0 || n > INT32_MAX)
+        return -EINVAL;
+    int r = is_spsc(q) ? shmq__spsc_pop_batch(q, bufs, n, deadline)
+                       : shmq__mpmc_pop_batch(q, bufs, n, deadline);
+    if (r > 0) {
+        shmq__count(&q->self->counters.popped, (uint64_t)r);
+        shmq__count(&q->self->counters.acked, (uint64_t)r);
+    }
+    return r;
+}

@@ -1,0 +1,226 @@
+/*
+ * SCQ ring of indices (see scq.h for the algorithm, its invariants and its progress).
+ *
+ * Memory order. The correctness argument of SCQ assumes one total order over the operations
+ * on head, tail, threshold and the entries: the `safe` bit and the "head <= tail" test are a
+ * store-then-load handshake between a producer and a consumer (Dekker's pattern), which
+ * acquire/release alone does not order. So these accesses are seq_cst. On x86 every
+ * read-modify-write is a locked instruction anyway and seq_cst loads are plain loads, so the
+ * only extra cost is the threshold store, which is skipped when the value is already there.
+ * The entry CAS also carries the release that publishes the slot (R1 below) and the entry
+ * fetch-or the acquire that receives it (A1).
+ */
+#include "scq.h"
+
+#include <errno.h>
+
+#define ENTRY_INDEX_MASK UINT64_C(0xffffffff)
+#define ENTRY_SAFE (UINT64_C(1) << 32)
+#define CYCLE_SHIFT 33
+#define CYCLE_MASK UINT32_C(0x7fffffff)
+
+static inline uint32_t entry_cycle(uint64_t e)
+{
+    return (uint32_t)(e >> CYCLE_SHIFT);
+}
+static inline uint32_t entry_index(uint64_t e)
+{
+    return (uint32_t)(e & ENTRY_INDEX_MASK);
+}
+static inline bool entry_safe(uint64_t e)
+{
+    return (e & ENTRY_SAFE) != 0;
+}
+static inline uint64_t entry_make(uint32_t cycle, bool safe, uint32_t index)
+{
+    return ((uint64_t)(cycle & CYCLE_MASK) << CYCLE_SHIFT) | (safe ? ENTRY_SAFE : 0) | index;
+}
+
+/* The lap of a position: position / 2n, kept to 31 bits. */
+static inline uint32_t position_cycle(uint64_t pos, uint32_t order)
+{
+    return (uint32_t)(pos >> (order + 1)) & CYCLE_MASK;
+}
+
+/* Cycles are compared by their difference modulo 2^31 (they are never 2^30 laps apart). */
+static inline int32_t cycle_diff(uint32_t a, uint32_t b)
+{
+    return (int32_t)((a - b) << 1) >> 1;
+}
+
+/* Signed distance between free-running 64-bit positions. */
+static inline int64_t pos_diff(uint64_t a, uint64_t b)
+{
+    return (int64_t)(a - b);
+}
+
+/* Entry j of position pos. Consecutive positions land on different cache lines (8 entries
+ * per line), so a producer and a consumer working side by side do not share a line. */
+static inline uint64_t position_entry(uint64_t pos, uint32_t order)
+{
+    uint32_t bits = order + 1; /* log2 of the entry count */
+    uint64_t j = pos & ((UINT64_C(1) << bits) - 1);
+    if (bits < 4)
+        return j;
+    return ((j & 7u) << (bits - 3)) | (j >> 3);
+}
+
+static inline int64_t threshold_full(uint32_t order)
+{
+    return 3 * ((int64_t)1 << order) - 1; /* 3n - 1 */
+}
+
+void shmq__scq_init_empty(struct shmq__scq *q, uint32_t order)
+{
+    uint64_t entries = UINT64_C(2) << order;
+    for (uint64_t j = 0; j < entries; j++)
+        atomic_init(&q->entries[j], entry_make(0, true, SHMQ__SCQ_BOTTOM));
+    /* Positions start at lap 1, so every entry (lap 0) is older than its first user. */
+    atomic_init(&q->head, entries);
+    atomic_init(&q->tail, entries);
+    atomic_init(&q->threshold, -1);
+}
+
+void shmq__scq_init_full(struct shmq__scq *q, uint32_t order, uint32_t count)
+{
+    shmq__scq_init_empty(q, order);
+    uint64_t start = UINT64_C(2) << order;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t pos = start + i;
+        atomic_init(&q->entries[position_entry(pos, order)],
+                    entry_make(position_cycle(pos, order), true, i));
+    }
+    atomic_init(&q->tail, start + count);
+    atomic_init(&q->threshold, count ? threshold_full(order) : -1);
+}
+
+int shmq__scq_enqueue(struct shmq__scq *q, uint32_t order, uint32_t index)
+{
+    /* A sane ring has an empty entry within 2n positions of any tail, so a live enqueue
+     * succeeds long before this bound unless it is outrun by the others; the bound only stops
+     * a scribbled ring from keeping us forever. */
+    uint64_t attempts = (UINT64_C(2) << order) * 1024 + 65536;
+    while (attempts--) {
+        uint64_t tail = atomic_fetch_add_explicit(&q->tail, 1, memory_order_seq_cst);
+        uint32_t tcycle = position_cycle(tail, order);
+        _Atomic uint64_t *slot = &q->entries[position_entry(tail, order)];
+        uint64_t e = atomic_load_explicit(slot, memory_order_seq_cst);
+        for (;;) {
+            if (cycle_diff(entry_cycle(e), tcycle) >= 0 || entry_index(e) != SHMQ__SCQ_BOTTOM)
+                break; /* occupied or already used in this lap: take the next position */
+            if (!entry_safe(e) &&
+                pos_diff(atomic_load_explicit(&q->head, memory_order_seq_cst), tail) > 0)
+                break; /* a consumer marked it unsafe and is already past: not ours */
+            /* R1: publishes the index (and, through the caller's release of the slot state
+             * before this call, the slot). Pairs with A1 in shmq__scq_dequeue. */
+            if (atomic_compare_exchange_weak_explicit(slot, &e, entry_make(tcycle, true, index),
+                                                      memory_order_seq_cst, memory_order_seq_cst)) {
+                if (atomic_load_explicit(&q->threshold, memory_order_seq_cst) !=
+                    threshold_full(order))
+                    atomic_store_explicit(&q->threshold, threshold_full(order),
+                                          memory_order_seq_cst);
+                return 0;
+            }
+        }
+    }
+    return -EBADMSG;
+}
+
+/* Move tail up to head after consumers ran past an empty ring, so that producers do not fill
+ * entries the consumers have already passed. Bounded: stops as soon as tail >= head. */
+static void catchup(struct shmq__scq *q, uint64_t tail, uint64_t head)
+{
+    while (!atomic_compare_exchange_weak_explicit(&q->tail, &tail, head, memory_order_seq_cst,
+                                                  memory_order_seq_cst)) {
+        head = atomic_load_explicit(&q->head, memory_order_seq_cst);
+        tail = atomic_load_explicit(&q->tail, memory_order_seq_cst);
+        if (pos_diff(tail, head) >= 0)
+            break;
+    }
+}
+
+uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order)
+{
+    if (atomic_load_explicit(&q->threshold, memory_order_seq_cst) < 0)
+        return SHMQ__SCQ_BOTTOM;
+    for (;;) {
+        uint64_t head = atomic_fetch_add_explicit(&q->head, 1, memory_order_seq_cst);
+        uint32_t hcycle = position_cycle(head, order);
+        _Atomic uint64_t *slot = &q->entries[position_entry(head, order)];
+        uint64_t e = atomic_load_explicit(slot, memory_order_seq_cst);
+        for (;;) {
+            uint32_t ecycle = entry_cycle(e);
+            if (ecycle == hcycle) {
+                /* Ours: take the index, leaving cycle and safe bit. A1: pairs with R1. */
+                uint64_t taken =
+                    atomic_fetch_or_explicit(slot, ENTRY_INDEX_MASK, memory_order_seq_cst);
+                return entry_index(taken);
+            }
+            if (cycle_diff(ecycle, hcycle) >= 0)
+                break; /* a newer lap already: nothing for this position */
+            /* An older lap. Empty: advance it to our lap so a late producer of that lap cannot
+             * fill it behind us. Full (its consumer is late): mark it unsafe instead. */
+            uint64_t next = entry_index(e) == SHMQ__SCQ_BOTTOM
+                                ? entry_make(hcycle, entry_safe(e), SHMQ__SCQ_BOTTOM)
+                                : entry_make(ecycle, false, entry_index(e));
+            if (atomic_compare_exchange_weak_explicit(slot, &e, next, memory_order_seq_cst,
+                                                      memory_order_seq_cst))
+                break;
+        }
+        uint64_t tail = atomic_load_explicit(&q->tail, memory_order_seq_cst);
+        if (pos_diff(tail, head + 1) <= 0) {
+            catchup(q, tail, head + 1);
+            atomic_fetch_sub_explicit(&q->threshold, 1, memory_order_seq_cst);
+            return SHMQ__SCQ_BOTTOM;
+        }
+        if (atomic_fetch_sub_explicit(&q->threshold, 1, memory_order_seq_cst) <= 0)
+            return SHMQ__SCQ_BOTTOM;
+    }
+}
+
+bool shmq__scq_empty_hint(struct shmq__scq *q)
+{
+    return atomic_load_explicit(&q->threshold, memory_order_seq_cst) < 0;
+}
+
+int shmq__scq_foreach(struct shmq__scq *q, uint32_t order, int (*fn)(uint32_t index, void *arg),
+                      void *arg)
+{
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+    uint64_t entries = UINT64_C(2) << order;
+    if (pos_diff(tail, head) <= 0)
+        return 0;
+    if ((uint64_t)pos_diff(tail, head) > entries)
+        head = tail - entries;
+    for (uint64_t pos = head; pos != tail; pos++) {
+        uint64_t e =
+            atomic_load_explicit(&q->entries[position_entry(pos, order)], memory_order_acquire);
+        if (entry_cycle(e) != position_cycle(pos, order) || entry_index(e) == SHMQ__SCQ_BOTTOM)
+            continue;
+        int r = fn(entry_index(e), arg);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+int shmq__scq_check(struct shmq__scq *q, uint32_t order, uint32_t limit, unsigned char *seen)
+{
+    uint64_t entries = UINT64_C(2) << order, held = 0;
+    for (uint64_t j = 0; j < entries; j++) {
+        uint64_t e = atomic_load_explicit(&q->entries[j], memory_order_acquire);
+        uint32_t index = entry_index(e);
+        if (index == SHMQ__SCQ_BOTTOM)
+            continue;
+        if (index >= limit || seen[index])
+            return -EBADMSG;
+        seen[index] = 1;
+        held++;
+    }
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+    if (held > (entries >> 1) || pos_diff(tail, head) > (int64_t)entries)
+        return -EBADMSG;
+    return 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * SCQ — a bounded, lock-free FIFO of small integers (slot indices < n), after R. Nikolaev,
+ * "A Scalable, Portable, and Memory-Efficient Lock-Free FIFO Queue" (DISC 2019).
+ *
+ * The ring has 2n entries for at most n indices. Producers and consumers take a position with
+ * one fetch-and-add on tail or head and then work on the one entry that position maps to, so
+ * contention spreads over the entries instead of piling on one CAS word. Only single-width CAS
+ * is used. An entry packs { cycle:31 | safe:1 | index:32 }:
+ *   - cycle: which lap of the ring (position / 2n) the entry was last written for;
+ *   - index: the value, or SHMQ__SCQ_BOTTOM when the entry is empty;
+ *   - safe:  cleared by a consumer that passed a full entry of an older lap without taking it,
+ *            so that a late producer of that older lap does not write behind the consumer.
+ *
+ * The threshold (3n - 1 after an enqueue, decremented by every dequeue that finds nothing)
+ * bounds how far consumers run on an empty ring, which makes dequeue on an empty queue finish
+ * in a bounded number of steps (livelock freedom) and lets an empty check cost one load.
+ *
+ * Invariants (shmq__scq_check): at most n entries hold an index; each index appears at most
+ * once; every index < n; tail - head <= 2n when no operation is in progress.
+ *
+ * Crash behaviour: a process killed between its fetch-and-add and its CAS leaves a position
+ * that others simply pass over (SCQ lets them). Nothing is lost except the index the dead
+ * process was carrying, which the recovery layer finds as an orphan.
+ *
+ * Progress: lock-free. Enqueue may retry while other operations succeed; it never waits.
+ */
+#ifndef SHMQ_SCQ_H
+#define SHMQ_SCQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+#define SHMQ__SCQ_BOTTOM UINT32_MAX
+
+/* Bytes needed for a ring of n = 1 << order indices. */
+static inline uint64_t shmq__scq_size(uint32_t order)
+{
+    return sizeof(struct shmq__scq) + (sizeof(uint64_t) << (order + 1));
+}
+
+/* Initialise an empty ring, or a full one holding 0 .. count-1 (count <= n). Not concurrent. */
+void shmq__scq_init_empty(struct shmq__scq *q, uint32_t order);
+void shmq__scq_init_full(struct shmq__scq *q, uint32_t order, uint32_t count);
+
+/* Add index (< n). Returns 0, or -EBADMSG when the ring's state is impossible (a scribbled
+ * segment): the attempt is bounded rather than looping forever. */
+int shmq__scq_enqueue(struct shmq__scq *q, uint32_t order, uint32_t index);
+
+/* Take the oldest index: returns it, or SHMQ__SCQ_BOTTOM when the ring is empty. The value is
+ * read from shared memory: the caller bounds-checks it. */
+uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order);
+
+/* True when a dequeue would certainly find nothing (one load). */
+bool shmq__scq_empty_hint(struct shmq__scq *q);
+
+/* Call fn for each index that appears to be in the ring, oldest first (best effort while
+ * others work; exact when quiescent). Stops when fn returns non-zero and returns that. */
+int shmq__scq_foreach(struct shmq__scq *q, uint32_t order, int (*fn)(uint32_t index, void *arg),
+                      void *arg);
+
+/* Verify the invariants of a quiescent ring: 0, or -EBADMSG. seen must have n bytes, zeroed. */
+int shmq__scq_check(struct shmq__scq *q, uint32_t order, uint32_t limit, unsigned char *seen);
+
+#endif /* SHMQ_SCQ_H */

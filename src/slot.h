@@ -1,0 +1,93 @@
+/*
+ * Slots: addressing, the state word, and the metadata record.
+ *
+ * State machine of an MPMC slot (every arrow bumps gen):
+ *
+ *     FREE --reserve--> WRITING --commit--> READY --claim--> READING --ack--> FREE
+ *                          |                  ^                 |
+ *                          +----discard-> FREE +------nack------+
+ *
+ * Invariants (checked by shmq__slot_check in tests and `shmq stat --check`):
+ *   - a slot index is in at most one ring at a time;
+ *   - an index in the free ring has state FREE; in the ready ring or stack, READY;
+ *   - WRITING and READING carry the owner's participant index + 1, FREE and READY carry 0;
+ *   - len <= slot_size, and with SHMQ__SLOT_META the record fits in slot_size.
+ */
+#ifndef SHMQ_SLOT_H
+#define SHMQ_SLOT_H
+
+#include <string.h>
+
+#include "internal.h"
+
+enum shmq__slot_state {
+    SHMQ__SLOT_FREE = 0, /* zero so that a freshly allocated segment is all free slots */
+    SHMQ__SLOT_WRITING = 1,
+    SHMQ__SLOT_READY = 2,
+    SHMQ__SLOT_READING = 3,
+};
+
+static inline uint64_t shmq__state_make(uint32_t gen, uint32_t owner, uint32_t state)
+{
+    return ((uint64_t)gen << 32) | ((uint64_t)(owner & 0xffffu) << 8) | (state & 0xffu);
+}
+static inline uint32_t shmq__state_gen(uint64_t s)
+{
+    return (uint32_t)(s >> 32);
+}
+static inline uint32_t shmq__state_owner(uint64_t s)
+{
+    return (uint32_t)(s >> 8) & 0xffffu;
+}
+static inline uint32_t shmq__state_kind(uint64_t s)
+{
+    return (uint32_t)s & 0xffu;
+}
+/* The next state word: gen + 1, new owner and state. */
+static inline uint64_t shmq__state_next(uint64_t s, uint32_t owner, uint32_t state)
+{
+    return shmq__state_make(shmq__state_gen(s) + 1, owner, state);
+}
+
+static inline struct shmq__slot *shmq__slot_at(const struct shmq__mapping *m, uint32_t index)
+{
+    return (struct shmq__slot *)(m->slots + (size_t)index * m->geo.slot_stride);
+}
+
+static inline size_t shmq__align8(size_t n)
+{
+    return (n + 7u) & ~(size_t)7u;
+}
+
+/* Bytes the metadata of m takes in a slot (0 when m carries none), or SIZE_MAX when a string
+ * is longer than SHMQ_META_STR_MAX. */
+size_t shmq__meta_size(const struct shmq_msg *m);
+
+/* Write payload length and metadata of m into slot s (payload already in place). The caller
+ * has checked align8(len) + meta_size <= slot_size. */
+void shmq__meta_write(struct shmq__slot *s, const struct shmq_msg *m, size_t meta_size);
+
+/* Fill m (data, len, metadata, deliveries, id) from slot s of mapping map, checking every
+ * length against the slot size: -EBADMSG if the slot is inconsistent. */
+int shmq__slot_read(const struct shmq__mapping *map, uint32_t index, struct shmq__slot *s,
+                    struct shmq_msg *m);
+
+/* The payload bytes plus metadata a message needs in a slot. */
+static inline int shmq__msg_fits(const struct shmq__mapping *map, const struct shmq_msg *m,
+                                 size_t *meta_size)
+{
+    size_t meta = shmq__meta_size(m);
+    if (meta == SIZE_MAX)
+        return -EINVAL;
+    size_t need = meta ? shmq__align8(m->len) + meta : m->len;
+    if (m->len > map->geo.slot_size || need > map->geo.slot_size)
+        return -EMSGSIZE;
+    *meta_size = meta;
+    return 0;
+}
+
+/* Private fields of a struct shmq_msg handed out by reserve/claim. */
+#define SHMQ__MSG_SLOT 0  /* priv[0]: slot index + 1 (0 = not from this library) */
+#define SHMQ__MSG_STATE 1 /* priv[1]: the state word the holder set */
+
+#endif /* SHMQ_SLOT_H */

@@ -1,0 +1,389 @@
+/*
+ * The single-producer/single-consumer ring (a FIFO created with both SHMQ_SINGLE_* flags):
+ * Lamport's ring with the data inline and cached indices, as DPDK's SP/SC ring. head and tail
+ * are free-running counters on their own cache lines; position p lives in slot p % capacity.
+ * The producer writes only head and the slots in [head, tail + capacity); the consumer writes
+ * only tail and the slot at tail. Each side keeps a cached copy of the other's counter and
+ * reads the real one only when the cache says full (producer) or empty (consumer), so a steady
+ * stream costs one cache line per small message plus an occasional counter line.
+ *
+ * The promise of one producer and one consumer is enforced by the participant table (the
+ * single_producer / single_consumer words): a second one gets -EBUSY.
+ *
+ * Crash contract: counters move only after the work is done. A producer killed before its
+ * head store published nothing; a consumer killed before its tail store leaves the message
+ * in place, so its claim is simply not yet consumed and the next consumer gets it again
+ * (with its delivery count raised).
+ *
+ * Invariant: 0 <= head - tail <= capacity.
+ */
+#include "slot.h"
+#include "wait.h"
+
+#include <stdlib.h>
+
+static inline struct shmq__slot *slot_of(shmq_t *q, uint32_t slot)
+{
+    return shmq__slot_at(q->map, slot);
+}
+
+static inline uint32_t next_slot(const shmq_t *q, uint32_t slot)
+{
+    return ++slot == q->map->geo.capacity ? 0 : slot;
+}
+
+static int take_producer(shmq_t *q)
+{
+    if (SHMQ__LIKELY(q->roles & SHMQ_ROLE_PRODUCER))
+        return 0;
+    int err = shmq__role_take(q, SHMQ_ROLE_PRODUCER);
+    if (err)
+        return err;
+    struct shmq__spsc *r = q->map->spsc;
+    /* Acquire: pairs with the release stores of the previous holders of either role. */
+    q->spsc_head = atomic_load_explicit(&r->head, memory_order_acquire);
+    q->spsc_tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (q->spsc_head - q->spsc_tail_cache > q->map->geo.capacity)
+        return -EBADMSG;
+    q->spsc_write_slot = (uint32_t)(q->spsc_head % q->map->geo.capacity);
+    return 0;
+}
+
+static int take_consumer(shmq_t *q)
+{
+    if (SHMQ__LIKELY(q->roles & SHMQ_ROLE_CONSUMER))
+        return 0;
+    int err = shmq__role_take(q, SHMQ_ROLE_CONSUMER);
+    if (err)
+        return err;
+    struct shmq__spsc *r = q->map->spsc;
+    q->spsc_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    q->spsc_head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+    if (q->spsc_head_cache - q->spsc_tail > q->map->geo.capacity)
+        return -EBADMSG;
+    q->spsc_read_slot = (uint32_t)(q->spsc_tail % q->map->geo.capacity);
+    return 0;
+}
+
+/* Room for at least `want` messages? Refreshes the cached tail only when needed. */
+static inline uint64_t room(shmq_t *q, uint64_t want)
+{
+    uint64_t cap = q->map->geo.capacity;
+    uint64_t free_slots = cap - (q->spsc_head - q->spsc_tail_cache);
+    if (free_slots >= want)
+        return free_slots;
+    /* A5: pairs with R6 in the consumer's tail store: its reads of those slots are done. */
+    q->spsc_tail_cache = atomic_load_explicit(&q->map->spsc->tail, memory_order_acquire);
+    uint64_t used = q->spsc_head - q->spsc_tail_cache;
+    return used > cap ? 0 : cap - used; /* a scribbled tail: report full, never overrun */
+}
+
+/* Messages available? Refreshes the cached head only when needed. */
+static inline uint64_t available(shmq_t *q, uint64_t want)
+{
+    uint64_t avail = q->spsc_head_cache - q->spsc_tail;
+    if (avail >= want)
+        return avail;
+    /* A6: pairs with R5 in the producer's head store: the slots before head are written. */
+    q->spsc_head_cache = atomic_load_explicit(&q->map->spsc->head, memory_order_acquire);
+    avail = q->spsc_head_cache - q->spsc_tail;
+    return avail > q->map->geo.capacity ? 0 : avail;
+}
+
+/* Publish count messages written at head. */
+static inline void publish(shmq_t *q, uint32_t count)
+{
+    q->spsc_head += count;
+    /* R5: the slots are written before head moves past them. Pairs with A6. */
+    atomic_store_explicit(&q->map->spsc->head, q->spsc_head, memory_order_release);
+    shmq__count(&q->self->counters.pushed, count);
+    if (shmq__wait_notify(&q->map->waits->not_empty, count))
+        shmq__count(&q->self->counters.wakeups, 1);
+}
+
+/* Release count messages read at tail. */
+static inline void consume(shmq_t *q, uint32_t count)
+{
+    q->spsc_tail += count;
+    /* R6: our reads of the slots are done before the producer may reuse them. Pairs with A5. */
+    atomic_store_explicit(&q->map->spsc->tail, q->spsc_tail, memory_order_release);
+    if (shmq__wait_notify(&q->map->waits->not_full, count))
+        shmq__count(&q->self->counters.wakeups, 1);
+}
+
+/* ---- producer ---- */
+
+struct reserve_ctx {
+    size_t len;
+    struct shmq_msg *m;
+};
+
+static int try_reserve(shmq_t *q, void *arg)
+{
+    struct reserve_ctx *c = arg;
+    if (room(q, 1) == 0)
+        return -EAGAIN;
+    struct shmq__slot *slot = slot_of(q, q->spsc_write_slot);
+    c->m->data = slot->payload;
+    c->m->len = c->len;
+    c->m->id = 0;
+    c->m->deliveries = 0;
+    c->m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc_write_slot + 1;
+    c->m->priv[SHMQ__MSG_STATE] = q->spsc_head;
+    q->spsc_reserved = true;
+    return 0;
+}
+
+int shmq__spsc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline)
+{
+    int err = take_producer(q);
+    if (err)
+        return err;
+    if (q->spsc_reserved)
+        return -EBUSY; /* one reservation at a time: commit or discard it first */
+    struct reserve_ctx c = {.len = len, .m = m};
+    int r = try_reserve(q, &c);
+    if (SHMQ__LIKELY(r != -EAGAIN))
+        return r;
+    return shmq__block(q, &q->map->waits->not_full, deadline, try_reserve, &c,
+                       &q->self->counters.full);
+}
+
+static int check_reserved(shmq_t *q, const struct shmq_msg *m)
+{
+    if (!q->spsc_reserved || m->priv[SHMQ__MSG_SLOT] != (uint64_t)q->spsc_write_slot + 1 ||
+        m->priv[SHMQ__MSG_STATE] != q->spsc_head)
+        return -EINVAL;
+    return 0;
+}
+
+int shmq__spsc_commit(shmq_t *q, struct shmq_msg *m)
+{
+    size_t meta;
+    int err = check_reserved(q, m);
+    if (err || (err = shmq__msg_fits(q->map, m, &meta)))
+        return err;
+    struct shmq__slot *slot = slot_of(q, q->spsc_write_slot);
+    shmq__meta_write(slot, m, meta);
+    atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
+    m->id = q->spsc_head;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    q->spsc_reserved = false;
+    q->spsc_write_slot = next_slot(q, q->spsc_write_slot);
+    publish(q, 1);
+    return 0;
+}
+
+int shmq__spsc_discard(shmq_t *q, struct shmq_msg *m)
+{
+    int err = check_reserved(q, m);
+    if (err)
+        return err;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    q->spsc_reserved = false;
+    return 0;
+}
+
+struct push_batch_ctx {
+    const struct iovec *msgs;
+    unsigned n;
+};
+
+static int try_push_batch(shmq_t *q, void *arg)
+{
+    struct push_batch_ctx *c = arg;
+    uint64_t free_slots = room(q, c->n);
+    if (free_slots == 0)
+        return -EAGAIN;
+    unsigned count = c->n < free_slots ? c->n : (unsigned)free_slots;
+    uint32_t slot_index = q->spsc_write_slot;
+    unsigned done = 0;
+    for (; done < count; done++) {
+        size_t len = c->msgs[done].iov_len;
+        if (len > q->map->geo.slot_size)
+            break;
+        struct shmq__slot *slot = slot_of(q, slot_index);
+        memcpy(slot->payload, c->msgs[done].iov_base, len);
+        atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
+        atomic_store_explicit(&slot->flags, 0, memory_order_relaxed);
+        atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
+        slot_index = next_slot(q, slot_index);
+    }
+    if (done == 0)
+        return -EMSGSIZE;
+    q->spsc_write_slot = slot_index;
+    publish(q, done);
+    return (int)done;
+}
+
+int shmq__spsc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline)
+{
+    int err = take_producer(q);
+    if (err)
+        return err;
+    if (q->spsc_reserved)
+        return -EBUSY;
+    struct push_batch_ctx c = {.msgs = msgs, .n = n};
+    int r = try_push_batch(q, &c);
+    if (SHMQ__LIKELY(r != -EAGAIN))
+        return r;
+    return shmq__block(q, &q->map->waits->not_full, deadline, try_push_batch, &c,
+                       &q->self->counters.full);
+}
+
+/* ---- consumer ---- */
+
+static int try_claim(shmq_t *q, void *arg)
+{
+    struct shmq_msg *m = arg;
+    if (available(q, 1) == 0)
+        return -EAGAIN;
+    struct shmq__slot *slot = slot_of(q, q->spsc_read_slot);
+    /* The consumer owns the slot at tail: it may record the delivery in it. */
+    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
+    int err = shmq__slot_read(q->map, q->spsc_read_slot, slot, m);
+    if (err) {
+        /* A message that does not read back sanely is dropped, not handed out. */
+        q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
+        consume(q, 1);
+        return err;
+    }
+    m->id = q->spsc_tail;
+    m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc_read_slot + 1;
+    m->priv[SHMQ__MSG_STATE] = q->spsc_tail;
+    q->spsc_claimed = true;
+    return 0;
+}
+
+int shmq__spsc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
+{
+    int err = take_consumer(q);
+    if (err)
+        return err;
+    if (q->spsc_claimed)
+        return -EBUSY; /* one claim at a time: ack or nack it first */
+    int r = try_claim(q, m);
+    if (SHMQ__LIKELY(r != -EAGAIN))
+        return r;
+    return shmq__block(q, &q->map->waits->not_empty, deadline, try_claim, m,
+                       &q->self->counters.empty);
+}
+
+int shmq__spsc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
+{
+    if (!q->spsc_claimed || m->priv[SHMQ__MSG_SLOT] != (uint64_t)q->spsc_read_slot + 1 ||
+        m->priv[SHMQ__MSG_STATE] != q->spsc_tail)
+        return -EINVAL;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    q->spsc_claimed = false;
+    if (ack) {
+        q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
+        consume(q, 1);
+    }
+    /* nack: the message stays at tail with its delivery count raised. */
+    return 0;
+}
+
+/* After -EMSGSIZE the message stays at tail, undelivered. */
+void shmq__spsc_hold(shmq_t *q, struct shmq_msg *m)
+{
+    struct shmq__slot *slot = slot_of(q, q->spsc_read_slot);
+    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    q->spsc_claimed = false;
+}
+
+struct pop_batch_ctx {
+    struct iovec *bufs;
+    unsigned n;
+};
+
+static int try_pop_batch(shmq_t *q, void *arg)
+{
+    struct pop_batch_ctx *c = arg;
+    uint64_t avail = available(q, c->n);
+    if (avail == 0)
+        return -EAGAIN;
+    unsigned count = c->n < avail ? c->n : (unsigned)avail;
+    uint32_t slot_index = q->spsc_read_slot;
+    unsigned done = 0;
+    int err = 0;
+    for (; done < count; done++) {
+        struct shmq__slot *slot = slot_of(q, slot_index);
+        uint32_t len = atomic_load_explicit(&slot->len, memory_order_relaxed);
+        if (len > q->map->geo.slot_size) {
+            err = -EBADMSG;
+            break;
+        }
+        if (len > c->bufs[done].iov_len) {
+            err = -EMSGSIZE;
+            break;
+        }
+        memcpy(c->bufs[done].iov_base, slot->payload, len);
+        c->bufs[done].iov_len = len;
+        slot_index = next_slot(q, slot_index);
+    }
+    if (done == 0)
+        return err;
+    q->spsc_read_slot = slot_index;
+    consume(q, done);
+    return (int)done;
+}
+
+int shmq__spsc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
+{
+    int err = take_consumer(q);
+    if (err)
+        return err;
+    if (q->spsc_claimed)
+        return -EBUSY;
+    struct pop_batch_ctx c = {.bufs = bufs, .n = n};
+    int r = try_pop_batch(q, &c);
+    if (SHMQ__LIKELY(r != -EAGAIN))
+        return r;
+    return shmq__block(q, &q->map->waits->not_empty, deadline, try_pop_batch, &c,
+                       &q->self->counters.empty);
+}
+
+/* ---- inspection ---- */
+
+uint64_t shmq__spsc_depth(const struct shmq__mapping *m)
+{
+    uint64_t tail = atomic_load_explicit(&m->spsc->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&m->spsc->head, memory_order_acquire);
+    uint64_t depth = head - tail;
+    return depth > m->geo.capacity ? m->geo.capacity : depth;
+}
+
+int shmq__spsc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg)
+{
+    struct shmq__mapping *map = q->map;
+    struct shmq__slot *copy = aligned_alloc(SHMQ__CACHELINE, map->geo.slot_stride);
+    if (!copy)
+        return -ENOMEM;
+    uint64_t tail = atomic_load_explicit(&map->spsc->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&map->spsc->head, memory_order_acquire);
+    if (head - tail > map->geo.capacity)
+        head = tail;
+    unsigned shown = 0;
+    int r = 0;
+    for (uint64_t pos = tail; pos != head && shown < max; pos++) {
+        uint32_t index = (uint32_t)(pos % map->geo.capacity);
+        memcpy(copy, shmq__slot_at(map, index), map->geo.slot_stride);
+        atomic_thread_fence(memory_order_acquire); /* the copy before the tail re-check */
+        /* If the consumer has passed pos, the producer may have rewritten the slot. */
+        if (atomic_load_explicit(&map->spsc->tail, memory_order_relaxed) > pos)
+            continue;
+        struct shmq_msg m;
+        if (shmq__slot_read(map, index, copy, &m) != 0)
+            continue;
+        m.id = pos;
+        shown++;
+        if ((r = fn(&m, arg)) != 0)
+            break;
+    }
+    free(copy);
+    return r ? r : (int)shown;
+}

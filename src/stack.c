@@ -1,0 +1,87 @@
+/* Treiber stack of slot indices (see stack.h for the ABA bound and the invariants). */
+#include "stack.h"
+
+#include "slot.h"
+
+static inline uint64_t head_make(uint32_t tag, uint32_t index)
+{
+    return ((uint64_t)tag << 32) | index;
+}
+static inline uint32_t head_tag(uint64_t h)
+{
+    return (uint32_t)(h >> 32);
+}
+static inline uint32_t head_index(uint64_t h)
+{
+    return (uint32_t)h;
+}
+
+void shmq__stack_init(struct shmq__stack *s)
+{
+    atomic_init(&s->head, head_make(0, SHMQ__STACK_NIL));
+}
+
+void shmq__stack_push(const struct shmq__mapping *m, struct shmq__stack *s, uint32_t index)
+{
+    struct shmq__slot *slot = shmq__slot_at(m, index);
+    uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
+    for (;;) {
+        /* Relaxed: the link is published by the release CAS below. */
+        atomic_store_explicit(&slot->next, head_index(head), memory_order_relaxed);
+        /* R2: publishes the link and the slot (its state was stored before). Pairs with A2
+         * in shmq__stack_pop. On failure the relaxed reload is enough: we retry the release. */
+        if (atomic_compare_exchange_weak_explicit(&s->head, &head,
+                                                  head_make(head_tag(head) + 1, index),
+                                                  memory_order_release, memory_order_relaxed))
+            return;
+    }
+}
+
+int64_t shmq__stack_pop(const struct shmq__mapping *m, struct shmq__stack *s)
+{
+    /* A2: pairs with R2 in shmq__stack_push: the link of the top index is visible. */
+    uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
+    for (;;) {
+        uint32_t index = head_index(head);
+        if (index == SHMQ__STACK_NIL)
+            return SHMQ__STACK_NIL;
+        if (index >= m->geo.capacity)
+            return -EBADMSG;
+        /* Relaxed: if the slot was popped and reused meanwhile, the tag makes the CAS fail
+         * and the value is discarded. */
+        uint32_t next = atomic_load_explicit(&shmq__slot_at(m, index)->next, memory_order_relaxed);
+        /* A2 again on success (acquire), and on failure for the next round's link read. */
+        if (atomic_compare_exchange_weak_explicit(&s->head, &head,
+                                                  head_make(head_tag(head) + 1, next),
+                                                  memory_order_acquire, memory_order_acquire))
+            return index;
+    }
+}
+
+int shmq__stack_foreach(const struct shmq__mapping *m, struct shmq__stack *s,
+                        int (*fn)(uint32_t index, void *arg), void *arg)
+{
+    uint32_t index = head_index(atomic_load_explicit(&s->head, memory_order_acquire));
+    /* A concurrent pop can send the walk into a recycled chain: bound it by the capacity. */
+    for (uint32_t steps = 0; index != SHMQ__STACK_NIL && steps < m->geo.capacity; steps++) {
+        if (index >= m->geo.capacity)
+            return 0;
+        int r = fn(index, arg);
+        if (r)
+            return r;
+        index = atomic_load_explicit(&shmq__slot_at(m, index)->next, memory_order_acquire);
+    }
+    return 0;
+}
+
+int shmq__stack_check(const struct shmq__mapping *m, struct shmq__stack *s, unsigned char *seen)
+{
+    uint32_t index = head_index(atomic_load_explicit(&s->head, memory_order_acquire));
+    while (index != SHMQ__STACK_NIL) {
+        if (index >= m->geo.capacity || seen[index])
+            return -EBADMSG;
+        seen[index] = 1;
+        index = atomic_load_explicit(&shmq__slot_at(m, index)->next, memory_order_acquire);
+    }
+    return 0;
+}

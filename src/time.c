@@ -1,0 +1,31 @@
+/* Clocks and deadlines. */
+#include <time.h>
+
+#include "internal.h"
+
+int64_t shmq__now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t shmq__now_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int shmq__deadline(int64_t timeout_ns, int64_t *deadline)
+{
+    if (timeout_ns < 0)
+        return -EINVAL;
+    if (timeout_ns == 0) {
+        *deadline = 0;
+        return 0;
+    }
+    int64_t now = shmq__now_mono();
+    *deadline = timeout_ns >= INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    return 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * Blocking: eventcounts on shared futexes in the segment.
+ *
+ * A waiter announces itself (waiters + 1), then reads the sequence, re-checks its condition,
+ * and sleeps on the sequence word only if it still does not hold. A notifier that has just
+ * made the condition true reads `waiters` and, only if someone waits, bumps the sequence and
+ * wakes. So an operation with nobody waiting pays one load and no system call.
+ *
+ * The handshake is a store-then-load on each side (the notifier stores its data then loads
+ * `waiters`; the waiter stores `waiters` then loads the data), which needs a full fence on
+ * BOTH sides — unless one side pays for both. shmq makes the waiter pay: it is about to sleep
+ * anyway. The waiter issues membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which runs a full
+ * barrier on every CPU running a thread of a process registered for it (every process that
+ * opens a shmq segment registers at its first open). The notifier then needs only a compiler
+ * barrier: its data store and its `waiters` load are ordered by the barrier the kernel forced
+ * between them, or its load comes after it and sees the waiter's announcement. This is the
+ * asymmetric-fence technique of liburcu's urcu-memb flavour, applied across processes.
+ *
+ * Where membarrier is not available (old kernel, seccomp), a process falls back: it puts a
+ * seq_cst fence on its notifier path (safe towards any waiter), and as a waiter it cannot
+ * force the notifiers' barrier, so it sleeps in slices of at most 1 ms and re-checks.
+ */
+#ifndef SHMQ_WAIT_H
+#define SHMQ_WAIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Once per process, at the first open: query and register membarrier. */
+void shmq__wait_process_init(void);
+
+/* True when this process's notifier path must fence (membarrier unavailable). */
+extern bool shmq__wait_notifier_fence;
+
+/* Waiter side. */
+uint32_t shmq__wait_prepare(struct shmq__eventcount *ec);
+/* Sleep until the sequence moves from key, the deadline (CLOCK_MONOTONIC ns) passes, or a
+ * signal arrives. Returns -ETIMEDOUT only when the deadline has passed. */
+int shmq__wait_sleep(struct shmq__eventcount *ec, uint32_t key, int64_t deadline);
+void shmq__wait_cancel(struct shmq__eventcount *ec);
+
+/* Notifier side: call after publishing. Returns true when it issued a wake. */
+bool shmq__wait_notify_slow(struct shmq__eventcount *ec, uint32_t count);
+static inline bool shmq__wait_notify(struct shmq__eventcount *ec, uint32_t count)
+{
+    if (SHMQ__UNLIKELY(shmq__wait_notifier_fence))
+        atomic_thread_fence(memory_order_seq_cst);
+    else
+        atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the publish first */
+    /* Relaxed: ordered against the publish by the barrier above or by the waiter's
+     * membarrier (see the header comment). */
+    if (SHMQ__LIKELY(atomic_load_explicit(&ec->waiters, memory_order_relaxed) == 0))
+        return false;
+    return shmq__wait_notify_slow(ec, count);
+}
+
+/* Spin briefly, for a peer on another CPU that is about to make the condition true. */
+void shmq__wait_spin_pause(void);
+
+#endif /* SHMQ_WAIT_H */
