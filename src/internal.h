@@ -153,6 +153,8 @@ int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__
                 void *ctx, _Atomic uint64_t *miss);
 
 /* ---- spsc.c (the SPSC ring) and mpmc.c (index rings) ---- */
+/* Set up the handle's side of the ring when it takes a role (called by shmq__role_take). */
+int shmq__spsc_attach(shmq_t *q, uint32_t role);
 int shmq__spsc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline);
 int shmq__spsc_commit(shmq_t *q, struct shmq_msg *m);
 int shmq__spsc_discard(shmq_t *q, struct shmq_msg *m);

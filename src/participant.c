@@ -155,6 +155,12 @@ int shmq__role_take(shmq_t *q, uint32_t role)
                 break;
         }
     }
+    if (q->map->spsc) {
+        /* The SPSC side starts from the ring's counters as the previous holder left them. */
+        int err = shmq__spsc_attach(q, role);
+        if (err)
+            return err;
+    }
     q->roles |= role;
     atomic_store_explicit(&q->self->roles, q->roles, memory_order_relaxed);
     return 0;

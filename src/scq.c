@@ -70,15 +70,21 @@ static inline int64_t threshold_full(uint32_t order)
     return 3 * ((int64_t)1 << order) - 1; /* 3n - 1 */
 }
 
-void shmq__scq_init_empty(struct shmq__scq *q, uint32_t order)
+void shmq__scq_init_at(struct shmq__scq *q, uint32_t order, uint64_t start)
 {
     uint64_t entries = UINT64_C(2) << order;
+    /* Every entry is one lap older than its first user, at position start. */
+    uint32_t older = (position_cycle(start, order) - 1) & CYCLE_MASK;
     for (uint64_t j = 0; j < entries; j++)
-        atomic_init(&q->entries[j], entry_make(0, true, SHMQ__SCQ_BOTTOM));
-    /* Positions start at lap 1, so every entry (lap 0) is older than its first user. */
-    atomic_init(&q->head, entries);
-    atomic_init(&q->tail, entries);
+        atomic_init(&q->entries[j], entry_make(older, true, SHMQ__SCQ_BOTTOM));
+    atomic_init(&q->head, start);
+    atomic_init(&q->tail, start);
     atomic_init(&q->threshold, -1);
+}
+
+void shmq__scq_init_empty(struct shmq__scq *q, uint32_t order)
+{
+    shmq__scq_init_at(q, order, UINT64_C(2) << order);
 }
 
 void shmq__scq_init_full(struct shmq__scq *q, uint32_t order, uint32_t count)

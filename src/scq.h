@@ -43,6 +43,8 @@ static inline uint64_t shmq__scq_size(uint32_t order)
 /* Initialise an empty ring, or a full one holding 0 .. count-1 (count <= n). Not concurrent. */
 void shmq__scq_init_empty(struct shmq__scq *q, uint32_t order);
 void shmq__scq_init_full(struct shmq__scq *q, uint32_t order, uint32_t count);
+/* An empty ring whose positions start at `start` (tests use it to cross the cycle wrap). */
+void shmq__scq_init_at(struct shmq__scq *q, uint32_t order, uint64_t start);
 
 /* Add index (< n). Returns 0, or -EBADMSG when the ring's state is impossible (a scribbled
  * segment): the attempt is bounded rather than looping forever. */

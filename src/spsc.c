@@ -32,36 +32,23 @@ static inline uint32_t next_slot(const shmq_t *q, uint32_t slot)
     return ++slot == q->map->geo.capacity ? 0 : slot;
 }
 
-static int take_producer(shmq_t *q)
+int shmq__spsc_attach(shmq_t *q, uint32_t role)
 {
-    if (SHMQ__LIKELY(q->roles & SHMQ_ROLE_PRODUCER))
-        return 0;
-    int err = shmq__role_take(q, SHMQ_ROLE_PRODUCER);
-    if (err)
-        return err;
     struct shmq__spsc *r = q->map->spsc;
     /* Acquire: pairs with the release stores of the previous holders of either role. */
-    q->spsc_head = atomic_load_explicit(&r->head, memory_order_acquire);
-    q->spsc_tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-    if (q->spsc_head - q->spsc_tail_cache > q->map->geo.capacity)
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (head - tail > q->map->geo.capacity)
         return -EBADMSG;
-    q->spsc_write_slot = (uint32_t)(q->spsc_head % q->map->geo.capacity);
-    return 0;
-}
-
-static int take_consumer(shmq_t *q)
-{
-    if (SHMQ__LIKELY(q->roles & SHMQ_ROLE_CONSUMER))
-        return 0;
-    int err = shmq__role_take(q, SHMQ_ROLE_CONSUMER);
-    if (err)
-        return err;
-    struct shmq__spsc *r = q->map->spsc;
-    q->spsc_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-    q->spsc_head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-    if (q->spsc_head_cache - q->spsc_tail > q->map->geo.capacity)
-        return -EBADMSG;
-    q->spsc_read_slot = (uint32_t)(q->spsc_tail % q->map->geo.capacity);
+    if (role == SHMQ_ROLE_PRODUCER) {
+        q->spsc_head = head;
+        q->spsc_tail_cache = tail;
+        q->spsc_write_slot = (uint32_t)(head % q->map->geo.capacity);
+    } else {
+        q->spsc_tail = tail;
+        q->spsc_head_cache = head;
+        q->spsc_read_slot = (uint32_t)(tail % q->map->geo.capacity);
+    }
     return 0;
 }
 
@@ -136,9 +123,6 @@ static int try_reserve(shmq_t *q, void *arg)
 
 int shmq__spsc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline)
 {
-    int err = take_producer(q);
-    if (err)
-        return err;
     if (q->spsc_reserved)
         return -EBUSY; /* one reservation at a time: commit or discard it first */
     struct reserve_ctx c = {.len = len, .m = m};
@@ -218,9 +202,6 @@ static int try_push_batch(shmq_t *q, void *arg)
 
 int shmq__spsc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline)
 {
-    int err = take_producer(q);
-    if (err)
-        return err;
     if (q->spsc_reserved)
         return -EBUSY;
     struct push_batch_ctx c = {.msgs = msgs, .n = n};
@@ -258,9 +239,6 @@ static int try_claim(shmq_t *q, void *arg)
 
 int shmq__spsc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
 {
-    int err = take_consumer(q);
-    if (err)
-        return err;
     if (q->spsc_claimed)
         return -EBUSY; /* one claim at a time: ack or nack it first */
     int r = try_claim(q, m);
@@ -334,9 +312,6 @@ static int try_pop_batch(shmq_t *q, void *arg)
 
 int shmq__spsc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
 {
-    int err = take_consumer(q);
-    if (err)
-        return err;
     if (q->spsc_claimed)
         return -EBUSY;
     struct pop_batch_ctx c = {.bufs = bufs, .n = n};
