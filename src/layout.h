@@ -130,11 +130,11 @@ struct shmq__participant {
 _Static_assert(sizeof(struct shmq__participant) == 2 * SHMQ__CACHELINE, "two lines");
 _Static_assert(offsetof(struct shmq__participant, counters) == SHMQ__CACHELINE, "line 1");
 
-/* An eventcount: waiters sleep on `seq` (a shared futex) after announcing themselves in
- * `waiters`; a notifier that sees waiters bumps `seq` and wakes them. */
+/* An eventcount: seq = { epoch:31 | armed:1 }. Waiters set `armed` and sleep on seq (a shared
+ * futex); the first notifier that finds it armed bumps the epoch, clears the bit and wakes
+ * them all, so a burst of messages costs one wake-up system call, not one per message. */
 struct shmq__eventcount {
     alignas(SHMQ__CACHELINE) _Atomic uint32_t seq;
-    _Atomic uint32_t waiters;
 };
 struct shmq__waits {
     struct shmq__eventcount not_empty;

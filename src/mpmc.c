@@ -158,7 +158,7 @@ int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m)
     q->outstanding--;
     m->priv[SHMQ__MSG_SLOT] = 0;
     shmq__count(&q->self->counters.pushed, 1);
-    if (shmq__wait_notify(&q->map->waits->not_empty, 1))
+    if (shmq__wait_notify(&q->map->waits->not_empty))
         shmq__count(&q->self->counters.wakeups, 1);
     return 0;
 }
@@ -171,7 +171,7 @@ static int slot_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_
                           memory_order_release);
     int err = free_put(q, index);
     shmq__op_end(q);
-    if (shmq__wait_notify(&q->map->waits->not_full, 1))
+    if (shmq__wait_notify(&q->map->waits->not_full))
         shmq__count(&q->self->counters.wakeups, 1);
     return err;
 }
@@ -260,7 +260,7 @@ static int slot_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint
                           memory_order_release);
     int err = ready_put(q, index);
     shmq__op_end(q);
-    if (shmq__wait_notify(&q->map->waits->not_empty, 1))
+    if (shmq__wait_notify(&q->map->waits->not_empty))
         shmq__count(&q->self->counters.wakeups, 1);
     return err;
 }

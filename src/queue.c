@@ -38,13 +38,10 @@ int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__
     }
     for (;;) {
         uint32_t key = shmq__wait_prepare(ec);
-        if ((r = fn(q, ctx)) != -EAGAIN) {
-            shmq__wait_cancel(ec);
-            return r;
-        }
+        if ((r = fn(q, ctx)) != -EAGAIN)
+            return r; /* the word stays armed: at most one needless wake-up later */
         shmq__count(&q->self->counters.waits, 1);
         int slept = shmq__wait_sleep(ec, key, deadline);
-        shmq__wait_cancel(ec);
         if (slept == -ETIMEDOUT) {
             r = fn(q, ctx);
             return r == -EAGAIN ? -ETIMEDOUT : r;

@@ -143,7 +143,7 @@ int shmq__registry_acquire(int fd, bool writable, struct shmq__mapping **out)
             *out = m;
             return 0;
         }
-        struct registry_entry *e;
+        struct registry_entry *e = NULL;
         int err = map_new(fd, &st, writable, &e);
         if (err)
             return err;

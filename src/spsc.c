@@ -84,7 +84,7 @@ static inline void publish(shmq_t *q, uint32_t count)
     /* R5: the slots are written before head moves past them. Pairs with A6. */
     atomic_store_explicit(&q->map->spsc->head, q->spsc_head, memory_order_release);
     shmq__count(&q->self->counters.pushed, count);
-    if (shmq__wait_notify(&q->map->waits->not_empty, count))
+    if (shmq__wait_notify(&q->map->waits->not_empty))
         shmq__count(&q->self->counters.wakeups, 1);
 }
 
@@ -94,7 +94,7 @@ static inline void consume(shmq_t *q, uint32_t count)
     q->spsc_tail += count;
     /* R6: our reads of the slots are done before the producer may reuse them. Pairs with A5. */
     atomic_store_explicit(&q->map->spsc->tail, q->spsc_tail, memory_order_release);
-    if (shmq__wait_notify(&q->map->waits->not_full, count))
+    if (shmq__wait_notify(&q->map->waits->not_full))
         shmq__count(&q->self->counters.wakeups, 1);
 }
 

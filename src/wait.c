@@ -32,21 +32,14 @@ void shmq__wait_process_init(void)
 
 uint32_t shmq__wait_prepare(struct shmq__eventcount *ec)
 {
-    /* The announcement; it must be visible to notifiers before we re-check the condition. */
-    atomic_fetch_add_explicit(&ec->waiters, 1, memory_order_seq_cst);
+    /* Arm the word; this must be visible to notifiers before we re-check the condition. */
+    uint32_t key =
+        atomic_fetch_or_explicit(&ec->seq, SHMQ__EC_ARMED, memory_order_seq_cst) | SHMQ__EC_ARMED;
     if (waiter_membarrier)
         syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
     else
         atomic_thread_fence(memory_order_seq_cst);
-    /* A3: pairs with R3 in shmq__wait_notify_slow: a sequence bump we see comes with the data
-     * published before it. */
-    return atomic_load_explicit(&ec->seq, memory_order_acquire);
-}
-
-void shmq__wait_cancel(struct shmq__eventcount *ec)
-{
-    /* Relaxed: leaving needs no ordering; at worst a notifier makes one needless wake. */
-    atomic_fetch_sub_explicit(&ec->waiters, 1, memory_order_relaxed);
+    return key;
 }
 
 int shmq__wait_sleep(struct shmq__eventcount *ec, uint32_t key, int64_t deadline)
@@ -69,12 +62,21 @@ int shmq__wait_sleep(struct shmq__eventcount *ec, uint32_t key, int64_t deadline
     return 0;
 }
 
-bool shmq__wait_notify_slow(struct shmq__eventcount *ec, uint32_t count)
+bool shmq__wait_notify_slow(struct shmq__eventcount *ec, uint32_t seen)
 {
-    /* R3: pairs with A3 in shmq__wait_prepare. */
-    atomic_fetch_add_explicit(&ec->seq, 1, memory_order_release);
-    syscall(SYS_futex, &ec->seq, FUTEX_WAKE, count > INT_MAX ? INT_MAX : (int)count, NULL, NULL, 0);
-    return true;
+    /* One notifier wins the CAS and wakes everyone who slept on the armed word; the others
+     * see it disarmed (or re-armed by a new sleeper, who is then woken by a later notify).
+     * Relaxed: the word carries no data; each side re-checks the queue itself, whose own
+     * acquire/release operations order the data. */
+    while (seen & SHMQ__EC_ARMED) {
+        uint32_t next = (seen & ~SHMQ__EC_ARMED) + 2u;
+        if (atomic_compare_exchange_weak_explicit(&ec->seq, &seen, next, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            syscall(SYS_futex, &ec->seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+            return true;
+        }
+    }
+    return false;
 }
 
 void shmq__wait_spin_pause(void)

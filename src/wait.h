@@ -1,13 +1,15 @@
 /*
  * Blocking: eventcounts on shared futexes in the segment.
  *
- * A waiter announces itself (waiters + 1), then reads the sequence, re-checks its condition,
- * and sleeps on the sequence word only if it still does not hold. A notifier that has just
- * made the condition true reads `waiters` and, only if someone waits, bumps the sequence and
- * wakes. So an operation with nobody waiting pays one load and no system call.
+ * A waiter arms the sequence word (sets its low bit), re-checks its condition, and sleeps on
+ * the word only if the condition still does not hold and the word is unchanged. A notifier
+ * that has just made the condition true loads the word and, only if it is armed, bumps the
+ * epoch with the bit cleared (one CAS: only one notifier wins) and wakes every sleeper. So an
+ * operation with nobody waiting pays one load and no system call, and a burst of operations
+ * while someone sleeps pays one wake-up.
  *
  * The handshake is a store-then-load on each side (the notifier stores its data then loads
- * `waiters`; the waiter stores `waiters` then loads the data), which needs a full fence on
+ * the word; the waiter arms the word then loads the data), which needs a full fence on
  * BOTH sides — unless one side pays for both. shmq makes the waiter pay: it is about to sleep
  * anyway. The waiter issues membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which runs a full
  * barrier on every CPU running a thread of a process registered for it (every process that
@@ -34,16 +36,17 @@ void shmq__wait_process_init(void);
 /* True when this process's notifier path must fence (membarrier unavailable). */
 extern bool shmq__wait_notifier_fence;
 
-/* Waiter side. */
+#define SHMQ__EC_ARMED 1u
+
+/* Waiter side: arm, then re-check the condition; returns the key to sleep on. */
 uint32_t shmq__wait_prepare(struct shmq__eventcount *ec);
-/* Sleep until the sequence moves from key, the deadline (CLOCK_MONOTONIC ns) passes, or a
+/* Sleep until the word moves from key, the deadline (CLOCK_MONOTONIC ns) passes, or a
  * signal arrives. Returns -ETIMEDOUT only when the deadline has passed. */
 int shmq__wait_sleep(struct shmq__eventcount *ec, uint32_t key, int64_t deadline);
-void shmq__wait_cancel(struct shmq__eventcount *ec);
 
-/* Notifier side: call after publishing. Returns true when it issued a wake. */
-bool shmq__wait_notify_slow(struct shmq__eventcount *ec, uint32_t count);
-static inline bool shmq__wait_notify(struct shmq__eventcount *ec, uint32_t count)
+/* Notifier side: call after publishing. Returns true when it issued a wake-up. */
+bool shmq__wait_notify_slow(struct shmq__eventcount *ec, uint32_t seen);
+static inline bool shmq__wait_notify(struct shmq__eventcount *ec)
 {
     if (SHMQ__UNLIKELY(shmq__wait_notifier_fence))
         atomic_thread_fence(memory_order_seq_cst);
@@ -51,9 +54,10 @@ static inline bool shmq__wait_notify(struct shmq__eventcount *ec, uint32_t count
         atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the publish first */
     /* Relaxed: ordered against the publish by the barrier above or by the waiter's
      * membarrier (see the header comment). */
-    if (SHMQ__LIKELY(atomic_load_explicit(&ec->waiters, memory_order_relaxed) == 0))
+    uint32_t seen = atomic_load_explicit(&ec->seq, memory_order_relaxed);
+    if (SHMQ__LIKELY(!(seen & SHMQ__EC_ARMED)))
         return false;
-    return shmq__wait_notify_slow(ec, count);
+    return shmq__wait_notify_slow(ec, seen);
 }
 
 /* Spin briefly, for a peer on another CPU that is about to make the condition true. */

@@ -12,7 +12,7 @@
 
 static struct shmq__scq *ring_new(uint32_t order)
 {
-    struct shmq__scq *q = aligned_alloc(64, shmq__scq_size(order));
+    struct shmq__scq *q = aligned_alloc(64, (shmq__scq_size(order) + 63) & ~(size_t)63);
     assert_non_null(q);
     return q;
 }
