@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# tools/check.sh — the whole test suite, as CI runs it on a fresh Debian 12 machine.
+#
+#   1. installs the Debian packages the build and the tests need (only those missing);
+#   2. builds with ASan+UBSan and runs every test through ctest;
+#   3. builds with TSan and runs the concurrency tests;
+#   4. builds Release and runs the benchmark suite briefly, so it keeps building and running;
+#   5. fails if any test left a queue behind in /dev/shm.
+# Exits non-zero on any failure. Idempotent: build trees live in build/check-*.
+#
+# Environment: SHMQ_STRESS_SCALE=10 for longer stress runs; SHMQ_TEST_TIMEOUT_MULTIPLIER to
+# stretch test timeouts on a slow machine; SHMQ_CHECK_JOBS for build parallelism.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tools/lib/common.sh
+
+jobs="${SHMQ_CHECK_JOBS:-$(nproc)}"
+start=$(date +%s)
+
+shmq_say "packages"
+shmq_install_packages "${SHMQ_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev python3
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+export CMOCKA_MESSAGE_OUTPUT=STDOUT
+
+configure() { # DIR ARGS...
+    local dir="$1"
+    shift
+    cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "$@" > "$dir.configure.log" 2>&1 ||
+        { cat "$dir.configure.log"; return 1; }
+    cmake --build "$dir" -j "$jobs" > "$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; return 1; }
+}
+
+mkdir -p build
+before=$(find /dev/shm -maxdepth 1 -name 'shmq.*' | wc -l)
+
+shmq_say "ASan+UBSan build, every test"
+configure build/check-asan -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=address,undefined \
+    -DSHMQ_BUILD_BENCH=OFF
+(cd build/check-asan && ctest --output-on-failure --timeout 600)
+
+shmq_say "TSan build, concurrency tests"
+configure build/check-tsan -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=thread \
+    -DSHMQ_BUILD_BENCH=OFF -DSHMQ_BUILD_TOOLS=OFF
+(cd build/check-tsan && SHMQ_TEST_TIMEOUT_MULTIPLIER="${SHMQ_TEST_TIMEOUT_MULTIPLIER:-3}" \
+    ctest --output-on-failure -L concurrency)
+
+if [ -f bench/CMakeLists.txt ]; then
+    shmq_say "Release build, benchmarks briefly"
+    configure build/check-release -DCMAKE_BUILD_TYPE=Release -DSHMQ_BUILD_TESTS=ON
+    (cd build/check-release && ctest --output-on-failure -L bench)
+fi
+
+after=$(find /dev/shm -maxdepth 1 -name 'shmq.*' | wc -l)
+if [ "$after" -gt "$before" ]; then
+    echo "tests left $((after - before)) queue(s) in /dev/shm:" >&2
+    find /dev/shm -maxdepth 1 -name 'shmq.*' >&2
+    exit 1
+fi
+shmq_say "all checks passed in $(( $(date +%s) - start )) s"
