@@ -65,7 +65,8 @@ struct shmq__mapping {
     struct shmq__header *hdr;
     struct shmq__participant *parts;
     struct shmq__waits *waits;
-    struct shmq__scq *free_ring;     /* MPMC */
+    struct shmq__scq *free_ring;     /* FIFO */
+    struct shmq__stack *free_stack;  /* LIFO */
     struct shmq__scq *ready_ring;    /* FIFO */
     struct shmq__stack *ready_stack; /* LIFO */
     struct shmq__spsc *spsc;         /* SPSC */

@@ -6,7 +6,7 @@
  *   header page   struct shmq__header (4096 bytes)
  *   participants  max_participants x struct shmq__participant (128 bytes each)
  *   waits         struct shmq__waits: the "not empty" and "not full" eventcounts
- *   free index    MPMC: struct shmq__scq of 2n entries holding free slot indices
+ *   free index    FIFO: struct shmq__scq of 2n entries; LIFO: struct shmq__stack
  *   ready index   FIFO: struct shmq__scq; LIFO: struct shmq__stack; SPSC: struct shmq__spsc
  *   slots         capacity x slot_stride bytes, each a struct shmq__slot + payload
  *

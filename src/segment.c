@@ -122,17 +122,18 @@ void shmq__mapping_derive(struct shmq__mapping *m)
     m->waits = (struct shmq__waits *)(b + g->off_waits);
     m->slots = b + g->off_slots;
     m->free_ring = NULL;
+    m->free_stack = NULL;
     m->ready_ring = NULL;
     m->ready_stack = NULL;
     m->spsc = NULL;
     if (shmq__geometry_is_spsc(g)) {
         m->spsc = (struct shmq__spsc *)(b + g->off_ready);
-    } else {
+    } else if (g->kind == SHMQ__KIND_FIFO) {
         m->free_ring = (struct shmq__scq *)(b + g->off_free);
-        if (g->kind == SHMQ__KIND_FIFO)
-            m->ready_ring = (struct shmq__scq *)(b + g->off_ready);
-        else
-            m->ready_stack = (struct shmq__stack *)(b + g->off_ready);
+        m->ready_ring = (struct shmq__scq *)(b + g->off_ready);
+    } else {
+        m->free_stack = (struct shmq__stack *)(b + g->off_free);
+        m->ready_stack = (struct shmq__stack *)(b + g->off_ready);
     }
 }
 
@@ -166,12 +167,15 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
     if (m.spsc) {
         atomic_init(&m.spsc->head, 0);
         atomic_init(&m.spsc->tail, 0);
-    } else {
+    } else if (m.free_ring) {
         shmq__scq_init_full(m.free_ring, g->ring_order, g->capacity);
-        if (m.ready_ring)
-            shmq__scq_init_empty(m.ready_ring, g->ring_order);
-        else
-            shmq__stack_init(m.ready_stack);
+        shmq__scq_init_empty(m.ready_ring, g->ring_order);
+    } else {
+        /* Slot 0 on top: a fresh LIFO fills its slots in order. */
+        shmq__stack_init(m.free_stack);
+        for (uint32_t i = g->capacity; i-- > 0;)
+            shmq__stack_push(&m, m.free_stack, i);
+        shmq__stack_init(m.ready_stack);
     }
     /* R0: the layout is complete before the magic says so. Pairs with A0 in
      * shmq__segment_validate. */

@@ -153,10 +153,12 @@ static void every_header_field_is_validated(void **state)
 #undef F
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        for (int spsc = 0; spsc < 2; spsc++) {
+        for (int shape = 0; shape < 3; shape++) { /* FIFO, the SPSC ring, LIFO */
             struct shmq_config cfg = {.capacity = 16, .slot_size = 100};
-            if (spsc)
+            if (shape == 1)
                 cfg.flags = SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER;
+            if (shape == 2)
+                cfg.kind = SHMQ_LIFO;
             const char *name = fresh_closed_queue(&cfg);
             scribble(name, fields[i].offset, &fields[i].value, fields[i].size);
             shmq_t *q = NULL;
