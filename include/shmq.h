@@ -51,6 +51,8 @@ extern "C" {
 #define SHMQ_SLOT_SIZE_MAX (64u << 20) /* bytes of payload (+ metadata) in one message */
 #define SHMQ_PARTICIPANTS_MAX 4096     /* handles open on one queue at once */
 #define SHMQ_META_STR_MAX 255          /* bytes of type, correlation id, reply-to */
+#define SHMQ_DELIVERIES_MAX 65535      /* max_deliveries */
+#define SHMQ_NUMA_NODES_MAX 4096       /* NUMA node numbers 0 .. 4095 */
 
 #define SHMQ_DEFAULT_CAPACITY 1024u
 #define SHMQ_DEFAULT_SLOT_SIZE 256u
@@ -79,8 +81,23 @@ struct shmq_config {
     uint32_t mode;             /* permission bits of the segment; 0 = 0600 */
     uint32_t flags;            /* SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER */
     uint32_t max_participants; /* handles open at once; 0 = SHMQ_DEFAULT_PARTICIPANTS */
-    uint64_t reserved[8];      /* must be zero */
+    /* task-queue semantics */
+    int64_t ttl_ns;            /* a message older than this is never delivered; 0 = no TTL */
+    uint32_t max_deliveries;   /* deliveries before a message is dead-lettered; 0 = no limit */
+    /* placement: 0 = no binding (the kernel's first touch), SHMQ_NUMA_LOCAL, or
+     * SHMQ_NUMA_NODE(n) */
+    uint32_t numa;
+    uint32_t numa_flags;       /* SHMQ_NUMA_STRICT */
+    uint32_t reserved0;        /* must be zero */
+    /* Queue that receives expired messages and those past max_deliveries (created on demand
+     * with this queue's kind, slot size and mode); NULL = drop them and count them. */
+    const char *dead_letter;
+    uint64_t reserved[4];      /* must be zero */
 };
+
+#define SHMQ_NUMA_LOCAL UINT32_MAX               /* the node of the CPU the creator runs on */
+#define SHMQ_NUMA_NODE(n) ((uint32_t)(n) + 1u)   /* an explicit node */
+#define SHMQ_NUMA_STRICT (1u << 0)               /* fail rather than fall back to other nodes */
 
 /*
  * One message. For the zero-copy calls (reserve/commit, claim/ack) `data` points into the
@@ -241,6 +258,52 @@ SHMQ_EXPORT int shmq_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_m
 
 /* Pop and drop every ready message; returns how many. */
 SHMQ_EXPORT int shmq_purge(shmq_t *q);
+
+/* Like shmq_nack, but the message is not delivered again before delay_ns have passed (a
+ * retry countdown). Lock-free: the message waits in a separate ring of the segment that
+ * consumers look at one entry per claim. In the SPSC ring it stays at the head, holding back
+ * the messages behind it. */
+SHMQ_EXPORT int shmq_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);
+
+/* ---- recovery ---------------------------------------------------------------------------- */
+
+struct shmq_repair_report {
+    uint32_t dead_participants; /* entries of processes that are gone, released */
+    uint32_t claims_returned;   /* claimed, unacked messages put back (or dead-lettered) */
+    uint32_t reservations_freed; /* half-written reservations given back to the pool */
+    uint32_t orphans_restored;  /* slots in no ring and held by no one, put back */
+    uint32_t dead_lettered;     /* of the returned claims, those past max_deliveries */
+    uint32_t busy;              /* 1 if a live participant stalled the grace period: orphan
+                                   recovery was skipped this time (run again later) */
+    uint64_t reserved[4];
+};
+
+/* Return everything dead participants held, now: their claimed messages (delivered again,
+ * delivery count raised, or dead-lettered past max_deliveries), their reservations, and
+ * orphaned slots. One reaper at a time (-EBUSY if another runs). Also runs by itself on
+ * open, when a wait times out, and from shmq_stat. report may be NULL. */
+SHMQ_EXPORT int shmq_repair(shmq_t *q, struct shmq_repair_report *report);
+
+/* ---- request-reply ------------------------------------------------------------------------ */
+
+/* Send req to q with a fresh correlation id and this thread's reply queue as reply-to, then
+ * wait for the answer with that id; returns its length (copied into reply), -ETIMEDOUT, or
+ * -EMSGSIZE (reply larger than cap: it is dropped). The reply queue,
+ * "shmq-reply.<pid>.<tid>", is created on first use and removed at process exit. */
+SHMQ_EXPORT ssize_t shmq_call(shmq_t *q, const void *req, size_t len, void *reply, size_t cap,
+                              int64_t timeout_ns);
+
+/* Answer a request claimed from q: push data to the request's reply-to queue with its
+ * correlation id. -EINVAL if the request has no reply-to. Does not ack the request. */
+SHMQ_EXPORT int shmq_reply(shmq_t *q, const struct shmq_msg *req, const void *data, size_t len);
+
+/* ---- placement ---------------------------------------------------------------------------- */
+
+/* Pin the calling thread to the CPUs of the NUMA node the queue's memory is bound to (or
+ * the node its pages are on). -ENOTSUP where placement is not supported. */
+SHMQ_EXPORT int shmq_pin_near(shmq_t *q);
+/* Pin the calling thread to one CPU. */
+SHMQ_EXPORT int shmq_pin_cpu(int cpu);
 
 /* The queue's name (without "shmq."). */
 SHMQ_EXPORT const char *shmq_name(const shmq_t *q);

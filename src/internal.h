@@ -31,10 +31,14 @@ struct shmq__geometry {
     uint32_t slot_stride;
     uint32_t ring_order; /* n = 1 << ring_order >= capacity */
     uint32_t max_participants;
+    uint32_t max_deliveries;
+    int64_t ttl_ns;
     uint64_t off_participants;
     uint64_t off_waits;
     uint64_t off_free;
     uint64_t off_ready;
+    uint64_t off_delayed;
+    uint64_t off_extras;
     uint64_t off_slots;
     uint64_t segment_size;
 };
@@ -70,7 +74,10 @@ struct shmq__mapping {
     struct shmq__scq *ready_ring;    /* FIFO */
     struct shmq__stack *ready_stack; /* LIFO */
     struct shmq__spsc *spsc;         /* SPSC */
+    struct shmq__scq *delayed_ring;  /* MPMC */
+    struct shmq__slot_extra *extras;
     unsigned char *slots;
+    char dead_letter[SHMQ_NAME_MAX + 1]; /* trusted copy; "" = none */
 
     void *registry_node; /* registry.c's hash node */
 };

@@ -8,6 +8,8 @@
  *   waits         struct shmq__waits: the "not empty" and "not full" eventcounts
  *   free index    FIFO: struct shmq__scq of 2n entries; LIFO: struct shmq__stack
  *   ready index   FIFO: struct shmq__scq; LIFO: struct shmq__stack; SPSC: struct shmq__spsc
+ *   delayed index MPMC: struct shmq__scq holding messages nacked with a delay
+ *   extras        capacity x struct shmq__slot_extra: enqueue time (TTL), not-before (delay)
  *   slots         capacity x slot_stride bytes, each a struct shmq__slot + payload
  *
  * n (ring_size) is the power of two >= capacity; offsets are multiples of 64 (cache line) and
@@ -41,7 +43,7 @@ enum shmq__segment_kind {
 };
 
 /* Counters kept per participant (written by its owner only) and, for participants that have
- * closed, summed into header.retired. Free-running, never reset. */
+ * closed or died, summed into header.retired. Free-running, never reset. */
 struct shmq__counters {
     _Atomic uint64_t pushed;
     _Atomic uint64_t popped;
@@ -51,8 +53,14 @@ struct shmq__counters {
     _Atomic uint64_t empty;
     _Atomic uint64_t waits;
     _Atomic uint64_t wakeups;
+    _Atomic uint64_t redelivered;
+    _Atomic uint64_t expired;
+    _Atomic uint64_t dead_lettered;
+    _Atomic uint64_t dropped;
+    _Atomic uint64_t recovered;
+    _Atomic uint64_t spare[3];
 };
-_Static_assert(sizeof(struct shmq__counters) == SHMQ__CACHELINE, "counters fill one line");
+_Static_assert(sizeof(struct shmq__counters) == 2 * SHMQ__CACHELINE, "counters fill two lines");
 
 /*
  * The header page. The configuration block is written once by the creator before `magic` is
@@ -76,12 +84,20 @@ struct shmq__header {
     uint64_t off_waits;
     uint64_t off_free;
     uint64_t off_ready;
+    uint64_t off_delayed;
+    uint64_t off_extras;
     uint64_t off_slots;
     int64_t created_ns;
     int32_t creator_pid;
     uint32_t reserved0;
     char name[208];
-    uint64_t config_reserved[16]; /* later issues: ttl, deliveries, dead letter, NUMA */
+    int64_t ttl_ns;
+    uint32_t max_deliveries;
+    int32_t numa_node; /* node the segment is bound to, -1 = none */
+    uint32_t numa_flags;
+    uint32_t reserved1;
+    char dead_letter[208]; /* "" = none */
+    uint64_t config_reserved[8];
 
     /* Recovery: one reaper at a time holds this lease (the recovery layer). */
     alignas(SHMQ__CACHELINE) _Atomic uint64_t reaper_lease;
@@ -127,7 +143,7 @@ struct shmq__participant {
     uint64_t reserved1[2];
     struct shmq__counters counters;
 };
-_Static_assert(sizeof(struct shmq__participant) == 2 * SHMQ__CACHELINE, "two lines");
+_Static_assert(sizeof(struct shmq__participant) == 3 * SHMQ__CACHELINE, "three lines");
 _Static_assert(offsetof(struct shmq__participant, counters) == SHMQ__CACHELINE, "line 1");
 
 /* An eventcount: seq = { epoch:31 | armed:1 }. Waiters set `armed` and sleep on seq (a shared
@@ -189,6 +205,14 @@ struct shmq__slot {
 };
 _Static_assert(sizeof(struct shmq__slot) == 24, "a 24-byte slot header");
 _Static_assert(offsetof(struct shmq__slot, payload) == 24, "payload right after the header");
+
+/* Per-slot times, kept apart from the slots so that queues without TTL or delays never touch
+ * them. Written by the slot's holder, published like the slot itself. */
+struct shmq__slot_extra {
+    _Atomic int64_t enqueued_ns;   /* CLOCK_MONOTONIC at commit, when the queue has a TTL */
+    _Atomic int64_t not_before_ns; /* CLOCK_MONOTONIC before which a delayed nack waits */
+};
+_Static_assert(sizeof(struct shmq__slot_extra) == 16, "16 bytes per slot");
 
 /* Slot flags. */
 #define SHMQ__SLOT_META 0x1u /* a metadata record follows the payload (at align8(len)) */

@@ -73,7 +73,15 @@ int shmq__geometry_derive(const struct shmq_config *cfg, struct shmq__geometry *
         return -EINVAL;
     if (cfg->flags & ~(SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER))
         return -EINVAL;
-    if (cfg->mode & ~0777u)
+    if (cfg->mode & ~0777u || cfg->reserved0)
+        return -EINVAL;
+    if (cfg->ttl_ns < 0 || cfg->max_deliveries > SHMQ_DELIVERIES_MAX)
+        return -EINVAL;
+    if (cfg->dead_letter && shmq_name_check(cfg->dead_letter) != 0)
+        return -EINVAL;
+    if (cfg->numa != 0 && cfg->numa != SHMQ_NUMA_LOCAL && cfg->numa > SHMQ_NUMA_NODE(SHMQ_NUMA_NODES_MAX - 1))
+        return -EINVAL;
+    if (cfg->numa_flags & ~SHMQ_NUMA_STRICT)
         return -EINVAL;
     uint32_t capacity = cfg->capacity ? cfg->capacity : SHMQ_DEFAULT_CAPACITY;
     uint32_t slot_size = cfg->slot_size ? cfg->slot_size : SHMQ_DEFAULT_SLOT_SIZE;
@@ -91,6 +99,8 @@ int shmq__geometry_derive(const struct shmq_config *cfg, struct shmq__geometry *
         (uint32_t)align_up(sizeof(struct shmq__slot) + (uint64_t)slot_size, SHMQ__CACHELINE);
     g->ring_order = order_for(capacity);
     g->max_participants = parts;
+    g->max_deliveries = cfg->max_deliveries;
+    g->ttl_ns = cfg->ttl_ns;
 
     uint64_t off = SHMQ__PAGE;
     g->off_participants = off;
@@ -126,6 +136,8 @@ void shmq__mapping_derive(struct shmq__mapping *m)
     m->ready_ring = NULL;
     m->ready_stack = NULL;
     m->spsc = NULL;
+    m->delayed_ring = g->off_delayed ? (struct shmq__scq *)(b + g->off_delayed) : NULL;
+    m->extras = (struct shmq__slot_extra *)(b + g->off_extras);
     if (shmq__geometry_is_spsc(g)) {
         m->spsc = (struct shmq__spsc *)(b + g->off_ready);
     } else if (g->kind == SHMQ__KIND_FIFO) {
@@ -139,7 +151,7 @@ void shmq__mapping_derive(struct shmq__mapping *m)
 
 /* Lay out a fresh (all-zero) segment and store the magic last. */
 static void segment_init(void *base, const char *name, const struct shmq__geometry *g,
-                         uint32_t mode)
+                         const struct shmq_config *cfg, uint32_t mode, int32_t numa_node)
 {
     struct shmq__mapping m = {.base = base, .size = g->segment_size, .geo = *g};
     shmq__mapping_derive(&m);
@@ -159,7 +171,15 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
     h->off_waits = g->off_waits;
     h->off_free = g->off_free;
     h->off_ready = g->off_ready;
+    h->off_delayed = g->off_delayed;
+    h->off_extras = g->off_extras;
     h->off_slots = g->off_slots;
+    h->ttl_ns = g->ttl_ns;
+    h->max_deliveries = g->max_deliveries;
+    h->numa_node = numa_node;
+    h->numa_flags = cfg ? cfg->numa_flags : 0;
+    if (cfg && cfg->dead_letter)
+        snprintf(h->dead_letter, sizeof h->dead_letter, "%s", cfg->dead_letter);
     h->created_ns = shmq__now_real();
     h->creator_pid = (int32_t)getpid();
     snprintf(h->name, sizeof h->name, "%s", name);
@@ -177,6 +197,8 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
             shmq__stack_push(&m, m.free_stack, i);
         shmq__stack_init(m.ready_stack);
     }
+    if (m.delayed_ring)
+        shmq__scq_init_empty(m.delayed_ring, g->ring_order);
     /* R0: the layout is complete before the magic says so. Pairs with A0 in
      * shmq__segment_validate. */
     atomic_store_explicit(&h->magic, SHMQ__MAGIC, memory_order_release);
@@ -190,6 +212,8 @@ int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *f
     if (err || (err = shmq__geometry_derive(cfg, &g)))
         return err;
     uint32_t mode = cfg && cfg->mode ? cfg->mode : SHMQ_DEFAULT_MODE;
+    if (cfg && cfg->dead_letter && strcmp(cfg->dead_letter, name) == 0)
+        return -EINVAL; /* a queue cannot be its own dead-letter queue */
 
     int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
@@ -210,7 +234,7 @@ int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *f
         err = -errno;
         goto fail;
     }
-    segment_init(base, name, &g, mode);
+    segment_init(base, name, &g, cfg, mode, -1);
     munmap(base, g.segment_size);
     *fd_out = fd;
     return 0;
@@ -243,14 +267,23 @@ int shmq__segment_validate(const void *base, size_t size, struct shmq__geometry 
         .mode = h->mode,
         .flags = h->flags,
         .max_participants = h->max_participants,
+        .ttl_ns = h->ttl_ns,
+        .max_deliveries = h->max_deliveries,
+        .numa_flags = h->numa_flags,
     };
+    if (memchr(h->dead_letter, 0, sizeof h->dead_letter) == NULL ||
+        (h->dead_letter[0] && shmq_name_check(h->dead_letter) != 0) ||
+        h->numa_node < -1 || h->numa_node >= (int32_t)SHMQ_NUMA_NODES_MAX)
+        return -EBADMSG;
     if (h->kind > SHMQ__KIND_LIFO || !h->capacity || !h->slot_size || !h->max_participants ||
         shmq__geometry_derive(&cfg, g) != 0)
         return -EBADMSG;
     if (h->slot_stride != g->slot_stride || h->ring_order != g->ring_order ||
         h->segment_size != g->segment_size || h->off_participants != g->off_participants ||
         h->off_waits != g->off_waits || h->off_free != g->off_free ||
-        h->off_ready != g->off_ready || h->off_slots != g->off_slots || size != g->segment_size)
+        h->off_ready != g->off_ready || h->off_delayed != g->off_delayed ||
+        h->off_extras != g->off_extras || h->off_slots != g->off_slots ||
+        size != g->segment_size)
         return -EBADMSG;
     return 0;
 }

@@ -42,7 +42,13 @@ static void config_limits_are_checked(void **state)
         {.slot_size = SHMQ_SLOT_SIZE_MAX + 1},
         {.max_participants = SHMQ_PARTICIPANTS_MAX + 1},
         {.mode = 04600},
-        {.reserved = {[7] = 1}},
+        {.reserved = {[3] = 1}},
+        {.reserved0 = 1},
+        {.ttl_ns = -1},
+        {.max_deliveries = SHMQ_DELIVERIES_MAX + 1},
+        {.numa = SHMQ_NUMA_NODE(SHMQ_NUMA_NODES_MAX)},
+        {.numa_flags = 2},
+        {.dead_letter = "bad/name"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         shmq_t *q = NULL;
