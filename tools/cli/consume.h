@@ -1,0 +1,41 @@
+/*
+ * Consuming: messages from a queue onto a stream of records, for `pop`, `drain` and `export`.
+ *
+ * Messages are claimed, written, and acknowledged only once the stream has taken them (after
+ * a flush), a batch at a time. If the output fails (a closed pipe, a full disk) or the tool is
+ * interrupted, the messages claimed but not written go back to the queue (nack): nothing is
+ * lost to a failed write. A message that reached a pipe's buffer counts as delivered.
+ */
+#ifndef SHMQ_CLI_CONSUME_H
+#define SHMQ_CLI_CONSUME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "progress.h"
+#include "records.h"
+#include "shmq.h"
+
+struct cli_consume {
+    shmq_t *q;
+    FILE *out;
+    enum cli_record_format format;
+    uint64_t limit;  /* at most this many messages (UINT64_MAX: no limit) */
+    int64_t wait_ns; /* 0: stop when the queue is empty; else wait for messages this long in
+                        total (SHMQ_FOREVER: no limit) */
+    struct cli_progress *progress; /* or NULL */
+    /* out */
+    uint64_t count;     /* messages written and acknowledged */
+    bool output_failed; /* the error came from writing to out */
+};
+
+/*
+ * Move messages from c->q to c->out. Returns 0 when c->limit messages were written, -EAGAIN
+ * when the queue was found empty (wait_ns 0), -ETIMEDOUT when wait_ns passed, -EINTR on a
+ * signal, -errno of the stream (-EPIPE, -ENOSPC...) or of the queue. Whatever the result,
+ * c->count messages were written and acknowledged, and the others are still in the queue.
+ */
+int cli_consume_run(struct cli_consume *c);
+
+#endif /* SHMQ_CLI_CONSUME_H */

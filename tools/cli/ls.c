@@ -1,0 +1,110 @@
+/* shmq ls: every queue with its size, fill and users. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "diag.h"
+#include "options.h"
+#include "queue.h"
+#include "table.h"
+
+static const struct cli_column columns[] = {
+    {"name"},  {"kind"},      {"depth"},     {"capacity"}, {"slot_size"},
+    {"bytes"}, {"producers"}, {"consumers"}, {"mode"},     {"owner"},
+};
+
+/* One row for the queue `name`; a queue that cannot be opened gets a row with its name only
+ * (and a warning), one that vanished meanwhile gets none. */
+static void add_row(struct cli_table *t, const char *name, int *result)
+{
+    shmq_t *q;
+    struct shmq_stat st;
+    int err = shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &q);
+    if (err == -ENOENT)
+        return;
+    if (!err) {
+        err = shmq_stat(q, &st);
+        if (err)
+            shmq_close(q);
+    }
+    if (err) {
+        cli_error("queue '%s': %s", name, shmq_strerror(err));
+        if (!*result)
+            *result = cli_exit_code(err);
+        cli_table_text(t, name);
+        for (size_t i = 1; i < CLI_COUNT_OF(columns); i++)
+            cli_table_missing(t);
+        return;
+    }
+    struct shmq_participant_info *parts = NULL;
+    unsigned nparts = 0, producers = 0, consumers = 0;
+    bool have_parts = cli_queue_participants(q, &parts, &nparts) == 0;
+    if (have_parts)
+        cli_queue_live_roles(parts, nparts, &producers, &consumers);
+    free(parts);
+    shmq_close(q);
+
+    char mode[8], owner[64];
+    cli_queue_mode_text(st.mode, mode, sizeof mode);
+    cli_queue_owner_text(st.owner_uid, owner, sizeof owner);
+    cli_table_text(t, name);
+    cli_table_text(t, cli_queue_kind_name(st.kind));
+    cli_table_u64(t, st.depth);
+    cli_table_u64(t, st.capacity);
+    cli_table_u64(t, st.slot_size);
+    cli_table_u64(t, st.segment_bytes);
+    if (have_parts) {
+        cli_table_u64(t, producers);
+        cli_table_u64(t, consumers);
+    } else {
+        cli_table_missing(t);
+        cli_table_missing(t);
+    }
+    cli_table_text(t, mode);
+    cli_table_text(t, owner);
+}
+
+static int run(int argc, char **argv)
+{
+    bool json = false;
+    const struct cli_option options[] = {
+        {.name = "json",
+         .kind = CLI_OPTION_FLAG,
+         .target = &json,
+         .help = "print a JSON array of objects"},
+    };
+    int n, code;
+    if (!cli_options_parse(&cli_verb_ls, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
+        return code;
+    char **names;
+    size_t count;
+    int err = cli_queue_names(&names, &count);
+    if (err)
+        return cli_fail_system(err, "cannot list /dev/shm");
+    struct cli_table t;
+    cli_table_init(&t, columns, CLI_COUNT_OF(columns));
+    int result = CLI_EXIT_OK;
+    for (size_t i = 0; i < count; i++)
+        add_row(&t, names[i], &result);
+    cli_queue_names_free(names);
+    err = cli_table_write(&t, stdout, cli_format_choose(stdout, json));
+    cli_table_free(&t);
+    if (err)
+        return cli_fail_system(err, "writing the list");
+    return result;
+}
+
+const struct cli_verb cli_verb_ls = {
+    .name = "ls",
+    .operands = "",
+    .min_operands = 0,
+    .max_operands = 0,
+    .summary = "list queues",
+    .description =
+        "List every queue: name, kind (fifo or lifo), depth (messages ready), capacity,\n"
+        "slot size, bytes of shared memory, live producers and consumers, mode and owner.\n"
+        "On a terminal it prints a table; piped, tab-separated columns in that order without\n"
+        "a header; with --json, a JSON array. A queue that cannot be read (permission) is\n"
+        "listed by name with '-' (null) in the other columns, and a warning.",
+    .run = run,
+};

@@ -1,0 +1,111 @@
+/* shmq push: messages from the arguments or from standard input into a queue. */
+#include <string.h>
+
+#include "cli.h"
+#include "diag.h"
+#include "options.h"
+#include "produce.h"
+#include "queue.h"
+#include "records.h"
+
+/* 0, or print why a metadata string given as an option is refused and return an exit code. */
+static int check_meta(const char *option, const char *value)
+{
+    if (!value || strlen(value) <= SHMQ_META_STR_MAX)
+        return 0;
+    cli_error("%s is longer than %d bytes", option, SHMQ_META_STR_MAX);
+    return CLI_EXIT_USAGE;
+}
+
+/* Push each argument as one message. */
+static int push_arguments(struct cli_produce *p, char **messages, int count)
+{
+    for (int i = 0; i < count; i++) {
+        struct cli_record rec = {.data = messages[i], .len = strlen(messages[i])};
+        int err = cli_produce_one(p, &rec);
+        if (err)
+            return cli_produce_fail(p, err, "message", (uint64_t)i + 1);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int push_stream(struct cli_produce *p, enum cli_record_format format)
+{
+    struct cli_records in;
+    cli_records_init(&in, stdin, format, p->slot_size);
+    int code = cli_produce_stream(p, &in, NULL);
+    cli_records_free(&in);
+    return code;
+}
+
+static int run(int argc, char **argv)
+{
+    int format = CLI_RECORDS_LINES;
+    struct cli_produce p = {.timeout_ns = SHMQ_FOREVER};
+    const struct cli_option options[] = {
+        CLI_OPTIONS_RECORD_FORMAT(&format),
+        {.name = "timeout",
+         .letter = 't',
+         .kind = CLI_OPTION_DURATION,
+         .target = &p.timeout_ns,
+         .value_name = "DURATION",
+         .help = "give up when the queue stays full this long (default forever; 0 = no wait)"},
+        {.name = "type",
+         .kind = CLI_OPTION_STRING,
+         .target = &p.type,
+         .value_name = "TYPE",
+         .help = "message type of every message"},
+        {.name = "correlation-id",
+         .kind = CLI_OPTION_STRING,
+         .target = &p.correlation_id,
+         .value_name = "ID",
+         .help = "correlation id of every message"},
+        {.name = "reply-to",
+         .kind = CLI_OPTION_STRING,
+         .target = &p.reply_to,
+         .value_name = "QUEUE",
+         .help = "queue to answer on, for every message"},
+        {.name = "timestamp",
+         .kind = CLI_OPTION_FLAG,
+         .target = &p.stamp,
+         .help = "stamp messages with the current time (costs 19+ bytes of the slot)"},
+    };
+    int n, code;
+    if (!cli_options_parse(&cli_verb_push, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
+        return code;
+    if ((code = check_meta("--type", p.type)) ||
+        (code = check_meta("--correlation-id", p.correlation_id)) ||
+        (code = check_meta("--reply-to", p.reply_to)))
+        return code;
+    if (n > 1 && format != CLI_RECORDS_LINES) {
+        cli_error("-0, --raw and --jsonl frame standard input: they do not apply to messages "
+                  "given as arguments");
+        return CLI_EXIT_USAGE;
+    }
+    shmq_t *q;
+    if ((code = cli_queue_open(argv[1], 0, &q)) != 0)
+        return code;
+    if ((code = cli_produce_init(&p, q)) == 0)
+        code = n > 1 ? push_arguments(&p, argv + 2, n - 1)
+                     : push_stream(&p, (enum cli_record_format)format);
+    shmq_close(q);
+    return code;
+}
+
+const struct cli_verb cli_verb_push = {
+    .name = "push",
+    .operands = "NAME [MESSAGE...]",
+    .min_operands = 1,
+    .max_operands = -1,
+    .summary = "push messages from the arguments or standard input",
+    .description =
+        "Push each MESSAGE, or without any, every record of standard input: one message per\n"
+        "line by default (the newline is not part of it), NUL-terminated with -0, length-\n"
+        "prefixed with --raw, or JSON lines with their metadata with --jsonl. When the queue\n"
+        "is full, push waits (see --timeout).\n\n"
+        "A record that is malformed or too large for the queue's slots is not pushed; the\n"
+        "ones before it stay in the queue, and the error names the record (line N / record N)\n"
+        "and says how many were pushed. --type, --correlation-id and --reply-to apply to\n"
+        "records that do not carry their own.",
+    .run = run,
+};

@@ -1,0 +1,210 @@
+/* Opening queues named on the command line. */
+#include "queue.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "diag.h"
+
+int cli_queue_check_name(const char *name)
+{
+    if (shmq_name_check(name) == 0)
+        return 0;
+    cli_error("'%s' is not a queue name: use 1 to %d of A-Z a-z 0-9 . _ -, not starting "
+              "with a dot",
+              name, SHMQ_NAME_MAX);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_queue_open(const char *name, uint32_t flags, shmq_t **q)
+{
+    int code = cli_queue_check_name(name);
+    if (code)
+        return code;
+    int err = shmq_open_ex(name, flags, q);
+    if (err == 0)
+        return 0;
+    if (err == -ENOENT) {
+        cli_error("queue '%s' does not exist", name);
+        return CLI_EXIT_NOT_FOUND;
+    }
+    return cli_fail(err, "cannot open queue '%s'", name);
+}
+
+int cli_queue_stat(shmq_t *q, struct shmq_stat *st)
+{
+    int err = shmq_stat(q, st);
+    return err ? cli_fail(err, "cannot read the statistics of '%s'", shmq_name(q)) : 0;
+}
+
+/* ---- listing ---- */
+
+struct name_list {
+    char **names; /* NULL-terminated once it has room */
+    size_t count, cap;
+};
+
+/* Make room for one more name and the terminating NULL. */
+static int name_list_grow(struct name_list *l)
+{
+    if (l->count + 2 <= l->cap)
+        return 0;
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    char **names = realloc(l->names, cap * sizeof *names);
+    if (!names)
+        return -ENOMEM;
+    l->names = names;
+    l->cap = cap;
+    return 0;
+}
+
+static int collect_name(const char *name, void *arg)
+{
+    struct name_list *l = arg;
+    int err = name_list_grow(l);
+    if (err)
+        return err;
+    if (!(l->names[l->count] = strdup(name)))
+        return -ENOMEM;
+    l->names[++l->count] = NULL;
+    return 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cli_queue_names(char ***names, size_t *count)
+{
+    struct name_list l = {0};
+    int err = shmq_foreach(collect_name, &l);
+    if (!err && (err = name_list_grow(&l)) == 0)
+        l.names[l.count] = NULL;
+    if (err) {
+        cli_queue_names_free(l.names);
+        return err;
+    }
+    qsort(l.names, l.count, sizeof *l.names, compare_names);
+    *names = l.names;
+    *count = l.count;
+    return 0;
+}
+
+void cli_queue_names_free(char **names)
+{
+    for (char **p = names; p && *p; p++)
+        free(*p);
+    free(names);
+}
+
+/* ---- participants ---- */
+
+int cli_queue_participants(shmq_t *q, struct shmq_participant_info **list, unsigned *count)
+{
+    struct shmq_stat st;
+    int err = shmq_stat(q, &st);
+    if (err)
+        return err;
+    /* The table has max_participants entries: a list that size cannot be outgrown. */
+    struct shmq_participant_info *l =
+        calloc(st.max_participants ? st.max_participants : 1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    int n = shmq_participant_list(q, l, st.max_participants);
+    if (n < 0) {
+        free(l);
+        return n;
+    }
+    *list = l;
+    *count = (unsigned)n < st.max_participants ? (unsigned)n : st.max_participants;
+    return 0;
+}
+
+void cli_queue_live_roles(const struct shmq_participant_info *list, unsigned count,
+                          unsigned *producers, unsigned *consumers)
+{
+    *producers = *consumers = 0;
+    for (unsigned i = 0; i < count; i++) {
+        if (!list[i].alive)
+            continue;
+        *producers += (list[i].roles & SHMQ_ROLE_PRODUCER) != 0;
+        *consumers += (list[i].roles & SHMQ_ROLE_CONSUMER) != 0;
+    }
+}
+
+/* ---- words ---- */
+
+const char *cli_queue_kind_name(enum shmq_kind kind)
+{
+    return kind == SHMQ_LIFO ? "lifo" : "fifo";
+}
+
+/* Join the names of the bits set in `bits` with commas, or write "none". */
+static void bits_text(uint32_t bits, const uint32_t *bit, const char *const *names, size_t n,
+                      char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(bits & bit[i]))
+            continue;
+        int w = snprintf(buf + used, size - used, "%s%s", used ? "," : "", names[i]);
+        if (w < 0 || (size_t)w >= size - used)
+            break;
+        used += (size_t)w;
+    }
+    if (!used)
+        snprintf(buf, size, "none");
+}
+
+void cli_queue_flags_text(uint32_t flags, char *buf, size_t size)
+{
+    static const uint32_t bit[] = {SHMQ_SINGLE_PRODUCER, SHMQ_SINGLE_CONSUMER};
+    static const char *const names[] = {"single-producer", "single-consumer"};
+    bits_text(flags, bit, names, 2, buf, size);
+}
+
+void cli_queue_roles_text(uint32_t roles, char *buf, size_t size)
+{
+    static const uint32_t bit[] = {SHMQ_ROLE_PRODUCER, SHMQ_ROLE_CONSUMER};
+    static const char *const names[] = {"producer", "consumer"};
+    bits_text(roles, bit, names, 2, buf, size);
+}
+
+void cli_queue_mode_text(uint32_t mode, char *buf, size_t size)
+{
+    snprintf(buf, size, "%04o", mode & 0777u);
+}
+
+void cli_queue_owner_text(uid_t uid, char *buf, size_t size)
+{
+    struct passwd pw, *found = NULL;
+    char scratch[1024];
+    if (getpwuid_r(uid, &pw, scratch, sizeof scratch, &found) == 0 && found)
+        snprintf(buf, size, "%s", found->pw_name);
+    else
+        snprintf(buf, size, "%lu", (unsigned long)uid);
+}
+
+void cli_time_text(int64_t ns, char *buf, size_t size)
+{
+    time_t seconds = (time_t)(ns / 1000000000);
+    struct tm tm;
+    if (ns <= 0 || !localtime_r(&seconds, &tm)) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    char zone[8];
+    strftime(zone, sizeof zone, "%z", &tm); /* +0200 -> +02:00 below */
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (strlen(zone) == 5)
+        snprintf(buf, size, "%s%.3s:%s", date, zone, zone + 3);
+    else
+        snprintf(buf, size, "%s", date);
+}

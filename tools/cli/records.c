@@ -1,0 +1,255 @@
+/* Records on byte streams: reading and writing the four framings (see records.h). */
+#include "records.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define READ_CHUNK (256 * 1024)
+/* A JSON line carries its payload escaped (at worst 6 characters a byte, "\u0000") plus
+ * metadata and numbers: its length limit follows from the payload's. */
+#define JSON_ESCAPE_RATIO 6
+#define JSON_LINE_SLACK 8192
+
+void cli_records_init(struct cli_records *r, FILE *in, enum cli_record_format format,
+                      size_t max_len)
+{
+    memset(r, 0, sizeof *r);
+    r->in = in;
+    r->format = format;
+    r->max_len = max_len;
+    r->json.data.limit = max_len;
+}
+
+void cli_records_free(struct cli_records *r)
+{
+    cli_buffer_free(&r->buf);
+    cli_jsonl_message_free(&r->json);
+}
+
+const char *cli_records_unit(enum cli_record_format format)
+{
+    return format == CLI_RECORDS_LINES || format == CLI_RECORDS_JSONL ? "line" : "record";
+}
+
+static int complain(struct cli_records *r, int err, const char *fmt, ...) CLI_PRINTF(3, 4);
+static int complain(struct cli_records *r, int err, const char *fmt, ...)
+{
+    int n = snprintf(r->why, sizeof r->why, "%s %llu", cli_records_unit(r->format),
+                     (unsigned long long)r->number);
+    if (n >= 0 && (size_t)n < sizeof r->why) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->why + n, sizeof r->why - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
+
+/* Move the unread bytes to the front and read more after them; sets eof at the end. */
+static int fill(struct cli_records *r)
+{
+    struct cli_buffer *b = &r->buf;
+    if (r->pos) {
+        memmove(b->data, b->data + r->pos, b->len - r->pos);
+        b->len -= r->pos;
+        r->pos = 0;
+    }
+    int err = cli_buffer_reserve(b, b->len + READ_CHUNK);
+    if (err)
+        return err;
+    size_t room = b->cap - b->len;
+    int fd = fileno(r->in);
+    size_t got;
+    if (fd >= 0) {
+        ssize_t n = read(fd, b->data + b->len, room);
+        if (n < 0) {
+            if (errno == EINTR)
+                return -EINTR;
+            snprintf(r->why, sizeof r->why, "read error");
+            return -errno;
+        }
+        got = (size_t)n;
+    } else {
+        got = fread(b->data + b->len, 1, room, r->in);
+        if (got == 0 && ferror(r->in)) {
+            snprintf(r->why, sizeof r->why, "read error");
+            return -EIO;
+        }
+    }
+    b->len += got;
+    if (got == 0)
+        r->eof = true;
+    return 0;
+}
+
+static void consume(struct cli_records *r, size_t n)
+{
+    r->pos += n;
+    r->offset += n;
+    r->scanned = 0;
+}
+
+/* The next record ending in `delim` (or at the end of input), of at most `limit` bytes. */
+static int next_delimited(struct cli_records *r, unsigned char delim, size_t limit,
+                          const unsigned char **rec, size_t *len)
+{
+    for (;;) {
+        size_t avail = r->buf.len - r->pos;
+        const unsigned char *start = avail ? r->buf.data + r->pos : NULL;
+        const unsigned char *hit =
+            avail > r->scanned ? memchr(start + r->scanned, delim, avail - r->scanned) : NULL;
+        if (hit) {
+            r->number++;
+            if ((size_t)(hit - start) > limit)
+                return complain(r, -EMSGSIZE, " is longer than %zu bytes", limit);
+            *rec = start;
+            *len = (size_t)(hit - start);
+            consume(r, *len + 1);
+            return 1;
+        }
+        r->scanned = avail;
+        if (avail > limit) {
+            r->number++;
+            return complain(r, -EMSGSIZE, " is longer than %zu bytes", limit);
+        }
+        if (r->eof) {
+            if (avail == 0)
+                return 0;
+            r->number++;
+            *rec = start;
+            *len = avail;
+            consume(r, avail);
+            return 1;
+        }
+        int err = fill(r);
+        if (err)
+            return err;
+    }
+}
+
+/* Make n unread bytes available: 0, or 1 if the input ends first. */
+static int ensure(struct cli_records *r, size_t n)
+{
+    while (r->buf.len - r->pos < n && !r->eof) {
+        int err = fill(r);
+        if (err)
+            return err;
+    }
+    return r->buf.len - r->pos < n ? 1 : 0;
+}
+
+static int next_raw(struct cli_records *r, struct cli_record *rec)
+{
+    int err = ensure(r, 4);
+    if (err < 0)
+        return err;
+    size_t avail = r->buf.len - r->pos;
+    if (err == 1 && avail == 0)
+        return 0;
+    r->number++;
+    if (err == 1)
+        return complain(r, -EINVAL, ": truncated length prefix (%zu of 4 bytes)", avail);
+    const unsigned char *p = r->buf.data + r->pos;
+    uint32_t len =
+        (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    if (len > r->max_len)
+        return complain(r, -EMSGSIZE, ": length %u is larger than %zu bytes", len, r->max_len);
+    if ((err = ensure(r, 4 + (size_t)len)) < 0)
+        return err;
+    if (err == 1)
+        return complain(r, -EINVAL, ": truncated: %zu of %u bytes", r->buf.len - r->pos - 4, len);
+    rec->data = r->buf.data + r->pos + 4;
+    rec->len = len;
+    consume(r, 4 + (size_t)len);
+    return 1;
+}
+
+static bool is_blank(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+static int next_jsonl(struct cli_records *r, struct cli_record *rec)
+{
+    size_t limit = r->max_len > (SIZE_MAX - JSON_LINE_SLACK) / JSON_ESCAPE_RATIO
+                       ? SIZE_MAX
+                       : r->max_len * JSON_ESCAPE_RATIO + JSON_LINE_SLACK;
+    const unsigned char *line;
+    size_t len;
+    int got;
+    do {
+        if ((got = next_delimited(r, '\n', limit, &line, &len)) <= 0)
+            return got;
+    } while (is_blank(line, len));
+    char detail[256];
+    int err = cli_jsonl_decode((const char *)line, len, &r->json, detail, sizeof detail);
+    if (err == -EINVAL)
+        return complain(r, err, ": %s", detail);
+    if (err == -EMSGSIZE || (!err && r->json.data.len > r->max_len))
+        return complain(r, -EMSGSIZE, ": the payload is larger than %zu bytes", r->max_len);
+    if (err)
+        return err;
+    rec->data = r->json.data.data;
+    rec->len = r->json.data.len;
+    rec->type = r->json.type;
+    rec->correlation_id = r->json.correlation_id;
+    rec->reply_to = r->json.reply_to;
+    rec->timestamp_ns = r->json.timestamp_ns;
+    return 1;
+}
+
+int cli_records_next(struct cli_records *r, struct cli_record *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    const unsigned char *data;
+    size_t len;
+    int got;
+    switch (r->format) {
+    case CLI_RECORDS_LINES:
+    case CLI_RECORDS_NUL:
+        got = next_delimited(r, r->format == CLI_RECORDS_NUL ? 0 : '\n', r->max_len, &data, &len);
+        if (got == 1) {
+            rec->data = data;
+            rec->len = len;
+        }
+        return got;
+    case CLI_RECORDS_RAW:
+        return next_raw(r, rec);
+    case CLI_RECORDS_JSONL:
+        return next_jsonl(r, rec);
+    }
+    return -EINVAL;
+}
+
+/* The error of a failed stdio write (stdio sets errno; a stream already in error may not). */
+static int write_error(void)
+{
+    return errno ? -errno : -EIO;
+}
+
+int cli_record_write(FILE *out, enum cli_record_format format, const struct shmq_msg *m)
+{
+    if (format == CLI_RECORDS_JSONL)
+        return cli_jsonl_write(out, m);
+    if (format == CLI_RECORDS_RAW) {
+        uint32_t n = (uint32_t)m->len;
+        unsigned char prefix[4] = {(unsigned char)n, (unsigned char)(n >> 8),
+                                   (unsigned char)(n >> 16), (unsigned char)(n >> 24)};
+        if (fwrite(prefix, 1, sizeof prefix, out) != sizeof prefix)
+            return write_error();
+    }
+    if (m->len && fwrite(m->data, 1, m->len, out) != m->len)
+        return write_error();
+    if (format == CLI_RECORDS_LINES && putc('\n', out) == EOF)
+        return write_error();
+    if (format == CLI_RECORDS_NUL && putc('\0', out) == EOF)
+        return write_error();
+    return 0;
+}

@@ -1,0 +1,154 @@
+/* shmq stat: one queue in detail: configuration, fill, counters, participants, memory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "diag.h"
+#include "options.h"
+#include "queue.h"
+#include "table.h"
+
+static const struct cli_column field_columns[] = {
+    {"name"},   {"kind"},    {"flags"},        {"capacity"},  {"slot_size"}, {"max_participants"},
+    {"mode"},   {"owner"},   {"creator_pid"},  {"created"},   {"depth"},     {"in_flight"},
+    {"pushed"}, {"popped"},  {"acked"},        {"nacked"},    {"full"},      {"empty"},
+    {"waits"},  {"wakeups"}, {"participants"}, {"producers"}, {"consumers"}, {"segment_bytes"},
+};
+
+static const struct cli_column participant_columns[] = {
+    {"index"}, {"pid"},    {"alive"}, {"roles"}, {"pushed"}, {"popped"},
+    {"acked"}, {"nacked"}, {"full"},  {"empty"}, {"waits"},  {"opened"},
+};
+
+static void add_fields(struct cli_table *t, const char *name, const struct shmq_stat *st,
+                       unsigned producers, unsigned consumers)
+{
+    char flags[64], mode[8], owner[64], created[40];
+    cli_queue_flags_text(st->flags, flags, sizeof flags);
+    cli_queue_mode_text(st->mode, mode, sizeof mode);
+    cli_queue_owner_text(st->owner_uid, owner, sizeof owner);
+    cli_time_text(st->created_ns, created, sizeof created);
+    cli_table_text(t, name);
+    cli_table_text(t, cli_queue_kind_name(st->kind));
+    cli_table_text(t, flags);
+    cli_table_u64(t, st->capacity);
+    cli_table_u64(t, st->slot_size);
+    cli_table_u64(t, st->max_participants);
+    cli_table_text(t, mode);
+    cli_table_text(t, owner);
+    cli_table_i64(t, st->creator_pid);
+    cli_table_text(t, created);
+    const uint64_t counters[] = {st->depth,  st->in_flight, st->pushed, st->popped, st->acked,
+                                 st->nacked, st->full,      st->empty,  st->waits,  st->wakeups};
+    for (size_t i = 0; i < CLI_COUNT_OF(counters); i++)
+        cli_table_u64(t, counters[i]);
+    cli_table_u64(t, st->participants);
+    cli_table_u64(t, producers);
+    cli_table_u64(t, consumers);
+    cli_table_u64(t, st->segment_bytes);
+}
+
+static void add_participants(struct cli_table *t, const struct shmq_participant_info *list,
+                             unsigned count)
+{
+    for (unsigned i = 0; i < count; i++) {
+        const struct shmq_participant_info *p = &list[i];
+        char roles[32], opened[40];
+        cli_queue_roles_text(p->roles, roles, sizeof roles);
+        cli_time_text(p->opened_ns, opened, sizeof opened);
+        cli_table_u64(t, p->index);
+        cli_table_i64(t, p->pid);
+        cli_table_bool(t, p->alive, "alive", "dead");
+        cli_table_text(t, roles);
+        const uint64_t counters[] = {p->pushed, p->popped, p->acked, p->nacked,
+                                     p->full,   p->empty,  p->waits};
+        for (size_t c = 0; c < CLI_COUNT_OF(counters); c++)
+            cli_table_u64(t, counters[c]);
+        cli_table_text(t, opened);
+    }
+}
+
+/* Print both tables in the chosen format: fields, then the participants. */
+static int write_stat(const struct cli_table *fields, struct cli_table *parts,
+                      enum cli_format format)
+{
+    if (format == CLI_FORMAT_JSON) {
+        struct cli_json j;
+        cli_json_init(&j, stdout, isatty(fileno(stdout)));
+        cli_json_object_begin(&j);
+        cli_table_json_fields(fields, &j);
+        cli_json_key(&j, "participant_list");
+        cli_table_json_rows(parts, &j);
+        cli_json_object_end(&j);
+        return cli_json_finish(&j);
+    }
+    int err = cli_table_write_fields(fields, stdout, format);
+    if (err)
+        return err;
+    if (format == CLI_FORMAT_TSV) {
+        parts->row_label = "participant";
+        return cli_table_write(parts, stdout, format);
+    }
+    if (cli_table_rows(parts) == 0)
+        return 0;
+    putchar('\n');
+    return cli_table_write(parts, stdout, format);
+}
+
+static int run(int argc, char **argv)
+{
+    bool json = false;
+    const struct cli_option options[] = {
+        {.name = "json",
+         .kind = CLI_OPTION_FLAG,
+         .target = &json,
+         .help = "print a JSON object (participants in \"participant_list\")"},
+    };
+    int n, code;
+    if (!cli_options_parse(&cli_verb_stat, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
+        return code;
+    const char *name = argv[1];
+    shmq_t *q;
+    if ((code = cli_queue_open(name, SHMQ_OPEN_OBSERVE, &q)) != 0)
+        return code;
+    struct shmq_stat st;
+    struct shmq_participant_info *list = NULL;
+    unsigned count = 0, producers = 0, consumers = 0;
+    int err = shmq_stat(q, &st);
+    if (!err)
+        err = cli_queue_participants(q, &list, &count);
+    shmq_close(q);
+    if (err)
+        return cli_fail(err, "cannot read '%s'", name);
+    cli_queue_live_roles(list, count, &producers, &consumers);
+
+    struct cli_table fields, parts;
+    cli_table_init(&fields, field_columns, CLI_COUNT_OF(field_columns));
+    cli_table_init(&parts, participant_columns, CLI_COUNT_OF(participant_columns));
+    add_fields(&fields, name, &st, producers, consumers);
+    add_participants(&parts, list, count);
+    free(list);
+    err = write_stat(&fields, &parts, cli_format_choose(stdout, json));
+    cli_table_free(&fields);
+    cli_table_free(&parts);
+    return err ? cli_fail_system(err, "writing the statistics") : CLI_EXIT_OK;
+}
+
+const struct cli_verb cli_verb_stat = {
+    .name = "stat",
+    .operands = "NAME",
+    .min_operands = 1,
+    .max_operands = 1,
+    .summary = "show a queue's configuration, counters and participants",
+    .description =
+        "Show the configuration of NAME, its depth (messages ready) and in-flight messages\n"
+        "(claimed, not acknowledged), its counters since creation (pushed, popped, acked,\n"
+        "nacked; full and empty: operations that found it so; waits and wakeups of blocked\n"
+        "callers), the participants (open handles: pid, alive or dead, roles, counters) and\n"
+        "the bytes of shared memory. 'participants' counts open handles; 'producers' and\n"
+        "'consumers' count the live ones by role.\n\n"
+        "Piped, each field is a 'key<TAB>value' line and each participant a line\n"
+        "'participant<TAB>' followed by the participant columns.",
+    .run = run,
+};
