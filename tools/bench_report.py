@@ -117,13 +117,26 @@ class Case:
         self.group = parts[0]
         self.impl = parts[1] if len(parts) > 1 else ""
         self.arg = "/".join(parts[2:])
-        self.rates, self.byte_rates, self.times = [], [], []
+        self.rates, self.byte_rates, self.times, self.busy = [], [], [], []
         self.error = None
         self.counters = {}
 
     def median(self, metric):
         values = {"rate": self.rates, "bytes": self.byte_rates, "time": self.times}[metric]
         return statistics.median(values) if values else None
+
+
+BLOCKING_IMPLS = {"pipe", "unix", "mq", "zmq", "boost", "limit_F"}
+
+
+def disturbed(c):
+    """True when the benchmark thread of a case that never sleeps was off its CPU for more
+    than 15% of the time (the median over repetitions): another task or the hypervisor took
+    CPU 0, so the figure measures the machine's noise as much as the queue."""
+    if not c.busy or c.group in ("latency_block", "mpmc2x2") or c.impl in BLOCKING_IMPLS \
+            or c.impl.endswith("_block"):
+        return False
+    return statistics.median(c.busy) < 0.85
 
 
 def to_ns(value, unit):
@@ -149,6 +162,8 @@ def load(path):
         if "bytes_per_second" in b:
             c.byte_rates.append(b["bytes_per_second"])
         c.times.append(to_ns(b["real_time"], b.get("time_unit", "ns")))
+        if b.get("real_time"):
+            c.busy.append(b.get("cpu_time", 0.0) / b["real_time"])
         for k in ("depth",):
             if k in b:
                 c.counters[k] = b[k]
@@ -271,7 +286,8 @@ def group_table(cases, group, time_metric):
             else:
                 v = c.median(metric)
                 cells = [label(c.impl) + (" (depth %d)" % c.counters["depth"]
-                                          if "depth" in c.counters else ""),
+                                          if "depth" in c.counters else "") +
+                         (" ⚠" if disturbed(c) else ""),
                          fmt_time(v) if time_metric else fmt_rate(v)]
                 if not time_metric:
                     cells.append(fmt_bytes(c.median("bytes")))
@@ -363,6 +379,16 @@ def main():
             md.append("- `%s`: %s" % (c.key, c.error))
         md.append("")
 
+    noisy = sorted(c.key for c in cases.values() if disturbed(c))
+    if noisy:
+        md.append("## Disturbed cases")
+        md.append("")
+        md.append("Marked ⚠ below: the benchmark thread, which never sleeps in these cases, "
+                  "was off its CPU for more than 15%% of the time (median CPU time ÷ real "
+                  "time < 0.85): another task or the hypervisor took CPU 0, and the figure "
+                  "is pessimistic. %d case(s): %s." % (len(noisy), ", ".join(
+                      "`%s`" % k for k in noisy)))
+        md.append("")
     md.append("## Targets")
     md.append("")
     md.append("| target | ratio of medians | wanted | met |")
@@ -376,8 +402,9 @@ def main():
             md.append("| %s | %s | %s %.2g× | — |" % (desc, why, op, thr))
             continue
         met = r >= thr if op == ">=" else r <= thr
-        md.append("| %s | %s (`%s` ÷ `%s`) | %s %.2g× | %s |" % (
-            desc, fmt_ratio(r), num, den, op, thr, "yes" if met else "**no**"))
+        warn = " ⚠" if disturbed(cases[num]) or disturbed(cases[den]) else ""
+        md.append("| %s | %s (`%s` ÷ `%s`)%s | %s %.2g× | %s |" % (
+            desc, fmt_ratio(r), num, den, warn, op, thr, "yes" if met else "**no**"))
     md.append("")
 
     # Plots: throughput against message size (SPSC group), publish rate against subscribers.
