@@ -3,48 +3,110 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "interrupt.h"
 
-/* Claims held before the output is flushed and they are acknowledged. Large enough that a
- * flush (one write) carries many small messages, small enough to hold few slots. */
-#define BATCH 256
+/* A batch ends at this many messages or bytes: large enough that one write carries many
+ * small messages, small enough to hold few slots and little memory. */
+#define BATCH_MESSAGES 256
+#define BATCH_BYTES (1 << 20)
 
+/*
+ * Claimed messages and their encoding. The encoding is written with write(2), not stdio, so
+ * that the tool knows exactly how many bytes the output accepted: the messages whose bytes
+ * all went out are acknowledged, the others are given back.
+ */
 struct batch {
-    struct shmq_msg held[BATCH]; /* claimed and written, not yet acknowledged */
+    struct shmq_msg held[BATCH_MESSAGES]; /* claimed, not yet acknowledged */
+    size_t end[BATCH_MESSAGES]; /* offset just past each message's bytes (SIZE_MAX: none) */
     unsigned n;
-    bool output_failed; /* a write or flush failed: the held messages were not delivered */
+    FILE *encoding; /* an open_memstream over bytes/size, or NULL */
+    char *bytes;
+    size_t size;
 };
 
-/* Flush the output, then acknowledge every written message. */
+/* Write len bytes; returns how many were written, and sets *err when that is fewer. */
+static size_t write_all(int fd, const char *buf, size_t len, int *err)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n > 0) {
+            done += (size_t)n;
+        } else if (n < 0 && errno == EINTR && !cli_interrupted()) {
+            continue;
+        } else {
+            *err = n < 0 ? -errno : -EIO;
+            break;
+        }
+    }
+    return done;
+}
+
+static void encoding_close(struct batch *b)
+{
+    if (b->encoding)
+        fclose(b->encoding);
+    free(b->bytes);
+    b->encoding = NULL;
+    b->bytes = NULL;
+    b->size = 0;
+}
+
+/*
+ * Write the batch out, acknowledge the messages that went out whole, give the others back
+ * (newest first, so that a LIFO queue keeps its order). 0, or the error of the output (with
+ * c->output_failed set) or of an acknowledgement.
+ */
 static int settle(struct cli_consume *c, struct batch *b)
 {
     if (b->n == 0)
         return 0;
-    if (fflush(c->out) != 0) {
-        b->output_failed = true;
-        return errno ? -errno : -EIO;
-    }
-    for (unsigned i = 0; i < b->n; i++) {
-        int err = shmq_ack(c->q, &b->held[i]);
-        if (err) {
+    int err = 0;
+    size_t written = 0;
+    if (fflush(b->encoding) != 0)
+        err = -ENOMEM;
+    else
+        written = write_all(fileno(c->out), b->bytes, b->size, &err);
+    if (err)
+        c->output_failed = true;
+    unsigned i = 0;
+    for (; i < b->n && b->end[i] <= written; i++) {
+        int acked = shmq_ack(c->q, &b->held[i]);
+        if (acked) {
             /* The rest stay claimed; closing the handle gives them back. */
             b->n = 0;
-            return err;
+            encoding_close(b);
+            return err ? err : acked;
         }
         c->count++;
     }
+    while (b->n > i)
+        shmq_nack(c->q, &b->held[--b->n]);
     b->n = 0;
-    return 0;
+    encoding_close(b);
+    return err;
 }
 
-/* Give back what was claimed and not delivered, newest first, so that a LIFO queue gets its
- * order back. */
-static void give_back(struct cli_consume *c, struct batch *b)
+/* Encode the message just claimed into b->held[b->n]. */
+static int batch_add(struct cli_consume *c, struct batch *b)
 {
-    while (b->n > 0)
-        shmq_nack(c->q, &b->held[--b->n]);
+    int err = 0;
+    if (!b->encoding && !(b->encoding = open_memstream(&b->bytes, &b->size)))
+        err = -ENOMEM;
+    if (!err)
+        err = cli_record_write(b->encoding, c->format, &b->held[b->n]);
+    off_t end = err ? -1 : ftello(b->encoding);
+    b->end[b->n++] = end < 0 ? SIZE_MAX : (size_t)end;
+    return end < 0 ? (err ? err : -ENOMEM) : 0;
+}
+
+static bool batch_full(const struct batch *b)
+{
+    return b->n == BATCH_MESSAGES || b->end[b->n - 1] >= BATCH_BYTES;
 }
 
 struct claim_call {
@@ -69,8 +131,8 @@ static int64_t time_left(int64_t deadline)
 
 /*
  * Claim the next message into b->held[b->n]. Without waiting first; when the queue is empty,
- * the batch is settled before any wait (written messages do not sit in a buffer while the
- * tool sleeps), then the wait lasts until the deadline.
+ * the batch is settled before any wait (claimed messages are not kept from the output while
+ * the tool sleeps), then the wait lasts until the deadline.
  */
 static int claim_next(struct cli_consume *c, struct batch *b, int64_t deadline)
 {
@@ -96,32 +158,31 @@ static int claim_next(struct cli_consume *c, struct batch *b, int64_t deadline)
 
 int cli_consume_run(struct cli_consume *c)
 {
-    struct batch b = {.n = 0, .output_failed = false};
-    int64_t deadline = c->wait_ns == SHMQ_FOREVER ? INT64_MAX : cli_monotonic_ns() + c->wait_ns;
-    int err = 0;
+    struct batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    int64_t deadline =
+        c->wait_ns == SHMQ_FOREVER ? INT64_MAX : cli_monotonic_ns() + c->wait_ns;
     c->count = 0;
-    while (c->count + b.n < c->limit) {
+    c->output_failed = false;
+    /* Whatever the stream holds goes first: from here on, the batches write to its fd. */
+    int err = fflush(c->out) == 0 ? 0 : -errno;
+    while (!err && c->count + b->n < c->limit) {
         if (cli_interrupted()) {
             err = -EINTR;
             break;
         }
-        if ((err = claim_next(c, &b, deadline)) != 0)
+        if ((err = claim_next(c, b, deadline)) != 0)
             break;
-        struct shmq_msg *m = &b.held[b.n++];
-        if ((err = cli_record_write(c->out, c->format, m)) != 0) {
-            b.output_failed = true;
+        if ((err = batch_add(c, b)) != 0)
             break;
-        }
-        cli_progress_update(c->progress, c->count + b.n, 0);
-        if (b.n == BATCH && (err = settle(c, &b)) != 0)
-            break;
+        cli_progress_update(c->progress, c->count + b->n, 0);
+        if (batch_full(b))
+            err = settle(c, b);
     }
-    if (!b.output_failed) {
-        int settled = settle(c, &b);
-        if (settled)
-            err = settled;
-    }
-    c->output_failed = b.output_failed;
-    give_back(c, &b); /* what a failed write or flush left unacknowledged */
+    int settled = settle(c, b);
+    if (settled && (!err || err == -EAGAIN || err == -ETIMEDOUT || err == -EINTR))
+        err = settled;
+    free(b);
     return err;
 }

@@ -1,10 +1,11 @@
 /*
  * Consuming: messages from a queue onto a stream of records, for `pop`, `drain` and `export`.
  *
- * Messages are claimed, written, and acknowledged only once the stream has taken them (after
- * a flush), a batch at a time. If the output fails (a closed pipe, a full disk) or the tool is
- * interrupted, the messages claimed but not written go back to the queue (nack): nothing is
- * lost to a failed write. A message that reached a pipe's buffer counts as delivered.
+ * Messages are claimed and encoded a batch at a time, the batch is written with write(2),
+ * and exactly the messages whose bytes the output accepted whole are acknowledged; the
+ * others go back to the queue (nack). So a closed pipe, a full disk or a signal loses no
+ * message: what reached the output (a pipe's buffer counts) is delivered, the rest stays.
+ * The stream's file descriptor is written directly: stdio buffering does not apply.
  */
 #ifndef SHMQ_CLI_CONSUME_H
 #define SHMQ_CLI_CONSUME_H

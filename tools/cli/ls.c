@@ -13,9 +13,9 @@ static const struct cli_column columns[] = {
     {"bytes"}, {"producers"}, {"consumers"}, {"mode"},     {"owner"},
 };
 
-/* One row for the queue `name`; a queue that cannot be opened gets a row with its name only
- * (and a warning), one that vanished meanwhile gets none. */
-static void add_row(struct cli_table *t, const char *name, int *result)
+/* One row for the queue `name`; a queue that cannot be opened (another user's) gets a row
+ * with its name only, and a warning; one that vanished meanwhile gets none. */
+static void add_row(struct cli_table *t, const char *name)
 {
     shmq_t *q;
     struct shmq_stat st;
@@ -29,8 +29,6 @@ static void add_row(struct cli_table *t, const char *name, int *result)
     }
     if (err) {
         cli_error("queue '%s': %s", name, shmq_strerror(err));
-        if (!*result)
-            *result = cli_exit_code(err);
         cli_table_text(t, name);
         for (size_t i = 1; i < CLI_COUNT_OF(columns); i++)
             cli_table_missing(t);
@@ -83,15 +81,12 @@ static int run(int argc, char **argv)
         return cli_fail_system(err, "cannot list /dev/shm");
     struct cli_table t;
     cli_table_init(&t, columns, CLI_COUNT_OF(columns));
-    int result = CLI_EXIT_OK;
     for (size_t i = 0; i < count; i++)
-        add_row(&t, names[i], &result);
+        add_row(&t, names[i]);
     cli_queue_names_free(names);
     err = cli_table_write(&t, stdout, cli_format_choose(stdout, json));
     cli_table_free(&t);
-    if (err)
-        return cli_fail_system(err, "writing the list");
-    return result;
+    return err ? cli_fail_system(err, "writing the list") : CLI_EXIT_OK;
 }
 
 const struct cli_verb cli_verb_ls = {
@@ -104,7 +99,7 @@ const struct cli_verb cli_verb_ls = {
         "List every queue: name, kind (fifo or lifo), depth (messages ready), capacity,\n"
         "slot size, bytes of shared memory, live producers and consumers, mode and owner.\n"
         "On a terminal it prints a table; piped, tab-separated columns in that order without\n"
-        "a header; with --json, a JSON array. A queue that cannot be read (permission) is\n"
-        "listed by name with '-' (null) in the other columns, and a warning.",
+        "a header; with --json, a JSON array. A queue that cannot be read (another user's)\n"
+        "is listed by name with '-' (null in JSON) in the other columns, and a warning.",
     .run = run,
 };

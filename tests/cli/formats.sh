@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The four framings and the export format: byte-exact round trips of binary payloads with
+# NULs, newlines inside -0 messages, metadata kept through export and import.
+source "$(dirname "$0")/lib.sh"
+
+q=$(qname q)
+"$SHMQ" create "$q" --capacity 5000 --slot-size 2K
+
+section "-0: messages that contain newlines"
+printf 'one\nline two\0\0three\n\n\0last' > "$WORK/nul-in"
+"$SHMQ" push -0 "$q" < "$WORK/nul-in"
+expect_eq "depth" 4 "$(depth "$q")"
+"$SHMQ" pop "$q" -0 -n 4 > "$WORK/nul-out"
+printf 'one\nline two\0\0three\n\n\0last\0' > "$WORK/nul-expected"
+expect_same_file "-0 round trip" "$WORK/nul-expected" "$WORK/nul-out"
+
+# Random payloads of 0..2048 bytes, each with at least one NUL, as a --raw stream.
+"$PY" - "$WORK/raw-in" <<'PY'
+import os, random, struct, sys
+random.seed(20240501)
+with open(sys.argv[1], "wb") as f:
+    for i in range(3000):
+        n = random.choice([0, 1, 7, 8, 9, 2048]) if i < 12 else random.randint(0, 2048)
+        b = bytearray(os.urandom(n))
+        if n:
+            b[random.randrange(n)] = 0
+        f.write(struct.pack("<I", n) + bytes(b))
+PY
+
+section "--raw: random binary payloads with NULs come back byte for byte"
+"$SHMQ" push --raw "$q" < "$WORK/raw-in"
+expect_eq "depth" 3000 "$(depth "$q")"
+"$SHMQ" pop --raw -n 3000 "$q" > "$WORK/raw-out"
+expect_same_file "--raw round trip" "$WORK/raw-in" "$WORK/raw-out"
+
+section "export then import: byte-exact payloads, metadata kept"
+"$SHMQ" push --raw "$q" < "$WORK/raw-in"
+"$SHMQ" export "$q" "$WORK/export1.jsonl"
+expect_eq "export drains" 0 "$(depth "$q")"
+expect_eq "one line per message" 3000 "$(wc -l < "$WORK/export1.jsonl")"
+copy=$(qname copy)
+"$SHMQ" create "$copy" --capacity 5000 --slot-size 2K
+"$SHMQ" import "$copy" "$WORK/export1.jsonl"
+"$SHMQ" pop --raw -n 3000 "$copy" > "$WORK/raw-out"
+expect_same_file "export/import round trip" "$WORK/raw-in" "$WORK/raw-out"
+
+section "metadata: every field survives push --jsonl, export, import, export"
+# type, correlation id and reply-to of every length 0..255, a non-UTF-8 type (as type_b64),
+# timestamps, and messages without metadata, mixed.
+"$PY" - "$WORK/meta-in.jsonl" <<'PY'
+import base64, json, random, sys
+random.seed(7)
+lines = []
+for i in range(400):
+    payload = bytes(random.randrange(256) for _ in range(random.randint(0, 600)))
+    m = {"data_b64": base64.b64encode(payload).decode()}
+    if i % 4:
+        m["type"] = "t" * (i % 256)
+        m["correlation_id"] = "c-%d-é✓" % i
+        m["reply_to"] = "replies.%d" % i
+        m["timestamp_ns"] = 1700000000000000000 + i
+    if i % 7 == 3:
+        m.pop("type", None)
+        m["type_b64"] = base64.b64encode(b"\xff\xfe not utf-8 " + bytes([i % 256 or 1])).decode()
+    lines.append(json.dumps(m, ensure_ascii=(i % 2 == 0)))
+open(sys.argv[1], "w").write("\n".join(lines) + "\n")
+PY
+"$SHMQ" push --jsonl "$q" < "$WORK/meta-in.jsonl"
+"$SHMQ" export "$q" > "$WORK/meta-export1.jsonl"
+"$SHMQ" import "$copy" < "$WORK/meta-export1.jsonl"
+"$SHMQ" export "$copy" > "$WORK/meta-export2.jsonl"
+"$PY" - "$WORK/meta-in.jsonl" "$WORK/meta-export1.jsonl" "$WORK/meta-export2.jsonl" <<'PY'
+import base64, json, sys
+def load(path):
+    return [json.loads(l) for l in open(path, encoding="utf-8")]
+def meta(m, key):
+    if key in m:
+        return m[key].encode() if isinstance(m[key], str) else m[key]
+    if key + "_b64" in m:
+        return base64.b64decode(m[key + "_b64"])
+    return None
+source, first, second = (load(p) for p in sys.argv[1:])
+assert len(source) == len(first) == len(second) == 400, (len(source), len(first), len(second))
+for i, (s, a, b) in enumerate(zip(source, first, second)):
+    for key in ("data", "type", "correlation_id", "reply_to"):
+        want = base64.b64decode(s["data_b64"]) if key == "data" else meta(s, key)
+        for name, m in (("export", a), ("re-export", b)):
+            got = base64.b64decode(m["data_b64"]) if key == "data" else meta(m, key)
+            assert got == want, (i, name, key, want, got)
+    for name, m in (("export", a), ("re-export", b)):
+        assert m.get("timestamp_ns") == s.get("timestamp_ns"), (i, name, m, s)
+        assert m["deliveries"] == 1 and isinstance(m["id"], int), (i, name, m)
+        # A non-UTF-8 type is written as type_b64, and only then.
+        assert ("type_b64" in m) == (i % 7 == 3), (i, name, sorted(m))
+ids = [m["id"] for m in first]
+assert len(set(ids)) == len(ids), "ids are unique"
+PY
+
+section "export writes exactly the documented keys"
+"$SHMQ" push "$q" --type order --correlation-id c-1 --reply-to replies hello
+expect_eq "export line" '{"id":ID,"deliveries":1,"type":"order","correlation_id":"c-1","reply_to":"replies","data_b64":"aGVsbG8="}' \
+    "$("$SHMQ" export "$q" | sed 's/"id":[0-9]*/"id":ID/')"
+"$SHMQ" push "$q" plain
+expect_eq "export line without metadata" '{"id":ID,"deliveries":1,"data_b64":"cGxhaW4="}' \
+    "$("$SHMQ" export "$q" | sed 's/"id":[0-9]*/"id":ID/')"
+
+section "--timestamp stamps messages with the current time"
+before=$(date +%s%N)
+"$SHMQ" push "$q" --timestamp stamped
+after=$(date +%s%N)
+stamp=$("$SHMQ" pop "$q" --jsonl | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["timestamp_ns"])')
+((before <= stamp && stamp <= after)) || fail "timestamp $stamp not within [$before, $after]"
+
+section "pop --jsonl and peek --jsonl carry metadata; peek shows deliveries 0 (not delivered yet)"
+"$SHMQ" push "$q" --type greeting hi
+expect_eq "peek --jsonl" '{"id":ID,"deliveries":0,"type":"greeting","data_b64":"aGk="}' \
+    "$("$SHMQ" peek "$q" --jsonl | sed 's/"id":[0-9]*/"id":ID/')"
+expect_eq "pop --jsonl" '{"id":ID,"deliveries":1,"type":"greeting","data_b64":"aGk="}' \
+    "$("$SHMQ" pop "$q" --jsonl | sed 's/"id":[0-9]*/"id":ID/')"
+
+section "import accepts hand-written lines: text payloads, blank lines, unknown keys, null metadata"
+printf '%s\n' '{"data":"text payload \u00e9 \ud83d\ude00","future_key":{"a":[1,2,{"b":null}]}}' '' \
+    '  {"data": "", "type": null}  ' > "$WORK/hand.jsonl"
+"$SHMQ" import "$q" "$WORK/hand.jsonl"
+"$SHMQ" drain "$q" > "$WORK/hand-out"
+expect_same_file "text payloads" <(printf 'text payload \xc3\xa9 \xf0\x9f\x98\x80\n\n') "$WORK/hand-out"
+
+section "LIFO: export then import gives back the same delivery order"
+stack=$(qname stack)
+"$SHMQ" create "$stack" --lifo
+"$SHMQ" push "$stack" bottom middle top
+"$SHMQ" export "$stack" > "$WORK/stack.jsonl"
+"$SHMQ" import "$stack" < "$WORK/stack.jsonl"
+expect_eq "LIFO order after the round trip" $'top\nmiddle\nbottom' "$("$SHMQ" drain "$stack")"
+
+section "export to a file that cannot be written: nothing is lost"
+"$SHMQ" push "$q" keep1 keep2
+expect_exit 1 "$SHMQ" export "$q" /nonexistent-dir/x.jsonl
+expect_eq "queue intact" 2 "$(depth "$q")"
+
+section "a progress bar appears only on a terminal: none when stderr is a file"
+seq 1 3000 | "$SHMQ" push "$q"
+"$SHMQ" export "$q" > /dev/null 2> "$WORK/progress"
+expect_eq "no progress output" "" "$(cat "$WORK/progress")"
+echo PASS
