@@ -146,7 +146,19 @@ struct shmq_stat {
     int32_t creator_pid;
     int64_t created_ns; /* CLOCK_REALTIME */
     uint32_t owner_uid; /* owner of the shm object */
-    uint32_t reserved0;
+    uint32_t max_deliveries;
+    int64_t ttl_ns;
+    uint64_t redelivered;   /* deliveries after the first (nack, or a consumer died) */
+    uint64_t expired;       /* messages past their TTL, never delivered */
+    uint64_t dead_lettered; /* messages moved to the dead-letter queue */
+    uint64_t dropped;       /* expired or over-delivered messages dropped: no dead-letter queue,
+                               or it was full */
+    uint64_t recovered;     /* slots the reaper gave back from dead participants */
+    uint32_t dead;          /* participants whose process is gone, not yet reaped */
+    int32_t numa_requested; /* node asked for at creation, -1 = none */
+    int32_t numa_located;   /* node the sampled pages are on; -1 unknown, -2 several */
+    uint32_t numa_flags;
+    char dead_letter[SHMQ_NAME_MAX + 1]; /* "" = none */
     uint64_t reserved[8];
 };
 

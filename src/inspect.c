@@ -1,7 +1,9 @@
 /* Inspection: statistics, the participant table, peek and purge. */
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
+#include "numa.h"
 
 static void counters_add(struct shmq_stat *st, const struct shmq__counters *c)
 {
@@ -13,12 +15,21 @@ static void counters_add(struct shmq_stat *st, const struct shmq__counters *c)
     st->empty += atomic_load_explicit(&c->empty, memory_order_relaxed);
     st->waits += atomic_load_explicit(&c->waits, memory_order_relaxed);
     st->wakeups += atomic_load_explicit(&c->wakeups, memory_order_relaxed);
+    st->redelivered += atomic_load_explicit(&c->redelivered, memory_order_relaxed);
+    st->expired += atomic_load_explicit(&c->expired, memory_order_relaxed);
+    st->dead_lettered += atomic_load_explicit(&c->dead_lettered, memory_order_relaxed);
+    st->dropped += atomic_load_explicit(&c->dropped, memory_order_relaxed);
+    st->recovered += atomic_load_explicit(&c->recovered, memory_order_relaxed);
 }
 
 int shmq_stat(shmq_t *q, struct shmq_stat *st)
 {
     if (!q || !st)
         return -EINVAL;
+    /* A writable handle gives back what dead peers held before counting (the CLI's stat
+     * opens read-only and only reports them: `shmq repair` acts). */
+    if (q->self && shmq__reap_check(q->map))
+        shmq__reap(q, NULL);
     const struct shmq__mapping *m = q->map;
     const struct shmq__geometry *g = &m->geo;
     memset(st, 0, sizeof *st);
@@ -32,13 +43,21 @@ int shmq_stat(shmq_t *q, struct shmq_stat *st)
     st->creator_pid = m->hdr->creator_pid;
     st->created_ns = m->hdr->created_ns;
     st->owner_uid = m->owner_uid;
+    shmq__numa_stat(m, &st->numa_requested, &st->numa_flags, &st->numa_located);
+    st->ttl_ns = g->ttl_ns;
+    st->max_deliveries = g->max_deliveries;
+    size_t dl = strnlen(m->dead_letter, SHMQ_NAME_MAX); /* validated at open: <= 200 */
+    memcpy(st->dead_letter, m->dead_letter, dl);
+    st->dead_letter[dl] = 0;
     counters_add(st, &m->hdr->retired);
     for (uint32_t i = 0; i < g->max_participants; i++) {
         const struct shmq__participant *p = &m->parts[i];
         /* A7: pairs with R7 in shmq__participant_join. */
-        if (atomic_load_explicit(&p->state, memory_order_acquire) != SHMQ__PART_LIVE)
+        if (shmq__part_state(atomic_load_explicit(&p->word, memory_order_acquire)) !=
+            SHMQ__PART_LIVE)
             continue;
         st->participants++;
+        st->dead += !shmq__participant_alive(p);
         uint32_t roles = atomic_load_explicit(&p->roles, memory_order_relaxed);
         st->producers += !!(roles & SHMQ_ROLE_PRODUCER);
         st->consumers += !!(roles & SHMQ_ROLE_CONSUMER);
@@ -66,13 +85,14 @@ int shmq_participant_list(shmq_t *q, struct shmq_participant_info *out, unsigned
     unsigned count = 0;
     for (uint32_t i = 0; i < m->geo.max_participants; i++) {
         const struct shmq__participant *p = &m->parts[i];
-        if (atomic_load_explicit(&p->state, memory_order_acquire) != SHMQ__PART_LIVE)
+        uint64_t word = atomic_load_explicit(&p->word, memory_order_acquire);
+        if (shmq__part_state(word) != SHMQ__PART_LIVE)
             continue;
         if (count < max) {
             struct shmq_participant_info *o = &out[count];
             memset(o, 0, sizeof *o);
             o->index = i;
-            o->pid = p->pid;
+            o->pid = shmq__part_pid(word);
             o->alive = shmq__participant_alive(p);
             o->roles = atomic_load_explicit(&p->roles, memory_order_relaxed);
             o->pushed = atomic_load_explicit(&p->counters.pushed, memory_order_relaxed);

@@ -77,7 +77,7 @@ struct shmq__mapping {
     struct shmq__scq *delayed_ring;  /* MPMC */
     struct shmq__slot_extra *extras;
     unsigned char *slots;
-    char dead_letter[SHMQ_NAME_MAX + 1]; /* trusted copy; "" = none */
+    char dead_letter[208]; /* trusted copy of the header's; "" = none */
 
     void *registry_node; /* registry.c's hash node */
 };
@@ -99,6 +99,8 @@ struct shmq {
     uint32_t spsc_read_slot;  /* consumer: tail % capacity */
     bool spsc_claimed;        /* consumer: the message at tail is claimed */
     bool spsc_reserved;       /* producer: the slot at head is reserved */
+    shmq_t *dead_letter_q;    /* opened on first use */
+    shmq_t *reply_q;          /* shmq_reply: the last reply-to queue answered */
     char name[SHMQ_NAME_MAX + 1];
 };
 
@@ -115,8 +117,17 @@ void shmq__registry_release(struct shmq__mapping *m);
 
 /* ---- participant.c ---- */
 int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out);
-void shmq__participant_leave(struct shmq__mapping *m, uint32_t index);
+/* Fill in the identity of entry `index`, which the caller holds in OPENING, and mark it
+ * LIVE. */
+void shmq__participant_init(struct shmq__mapping *m, uint32_t index);
+/* Fold an entry's counters into the header's retired totals and give up its roles. */
+void shmq__participant_fold(struct shmq__mapping *m, uint32_t index);
+/* Fold, then free the entry if its word is still `word` (the caller's own at close, or the
+ * dead owner's as the reaper saw it). */
+bool shmq__participant_retire(struct shmq__mapping *m, uint32_t index, uint64_t word);
+/* 1 if the entry is LIVE and its process still exists (same pid and start time). */
 int shmq__participant_alive(const struct shmq__participant *p);
+int shmq__pid_alive(int32_t pid, uint64_t start_time);
 int shmq__role_take(shmq_t *q, uint32_t role);
 uint64_t shmq__process_start_time(int32_t pid);
 
@@ -165,6 +176,7 @@ int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__
 int shmq__spsc_attach(shmq_t *q, uint32_t role);
 int shmq__spsc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline);
 int shmq__spsc_commit(shmq_t *q, struct shmq_msg *m);
+int shmq__spsc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);
 int shmq__spsc_discard(shmq_t *q, struct shmq_msg *m);
 int shmq__spsc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline);
 int shmq__spsc_finish(shmq_t *q, struct shmq_msg *m, bool ack);
@@ -182,6 +194,31 @@ int shmq__mpmc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64
 int shmq__mpmc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline);
 int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg);
 void shmq__mpmc_return_all(shmq_t *q);
+int shmq__mpmc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);
+/* True when messages wait in the delayed ring (a waiter must wake up to look at them). */
+bool shmq__mpmc_delayed_waiting(const shmq_t *q);
+/* Give a slot we hold (state `mine`) back to the free structure, or to the ready one. */
+int shmq__mpmc_slot_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine);
+int shmq__mpmc_slot_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine);
+
+/* ---- deadletter.c ---- */
+/* A message we hold in slot `index` (MPMC: in state `mine`) is expired or past its
+ * deliveries: copy it to the dead-letter queue if there is one (counted dead_lettered), else
+ * drop it (counted dropped); MPMC slots are freed here, SPSC callers advance themselves. */
+void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine,
+                       bool expired);
+
+/* ---- reaper.c ---- */
+/* 1 if some participant's process is gone or an orphan scan is pending. */
+int shmq__reap_check(struct shmq__mapping *m);
+int shmq__reap(shmq_t *q, struct shmq_repair_report *report);
+/* The table is full: under the reaper lease, take over a dead participant's entry for q
+ * (q->self_index, q->self set), giving back what every dead participant held. -EUSERS if
+ * none is dead. */
+int shmq__reap_adopt(shmq_t *q);
+
+/* ---- request.c ---- */
+void shmq__request_close(shmq_t *q);
 /* After -EMSGSIZE: keep a claimed message back, undelivered (see shmq_pop). */
 void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m);
 void shmq__spsc_hold(shmq_t *q, struct shmq_msg *m);

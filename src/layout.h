@@ -99,8 +99,10 @@ struct shmq__header {
     char dead_letter[208]; /* "" = none */
     uint64_t config_reserved[8];
 
-    /* Recovery: one reaper at a time holds this lease (the recovery layer). */
+    /* Recovery: one reaper at a time holds this lease = { pid:32 | CLOCK_MONOTONIC s:32 };
+     * orphans_pending says dead participants were released without a complete orphan scan. */
     alignas(SHMQ__CACHELINE) _Atomic uint64_t reaper_lease;
+    _Atomic uint32_t orphans_pending;
 
     /* Participant index + 1 that holds the single producer / consumer role, 0 = none.
      * Only used when the matching SHMQ_SINGLE_* flag is set. */
@@ -115,25 +117,29 @@ _Static_assert(offsetof(struct shmq__header, magic) == 0, "magic first");
 _Static_assert(offsetof(struct shmq__header, reaper_lease) % SHMQ__CACHELINE == 0, "own line");
 _Static_assert(offsetof(struct shmq__header, retired) % SHMQ__CACHELINE == 0, "own line");
 
-/* Participant entry states. */
+/* Participant entry states (low half of the entry's word; the high half is the pid). */
 enum shmq__participant_state {
-    SHMQ__PART_FREE = 0,    /* unused */
+    SHMQ__PART_FREE = 0,    /* unused (the whole word is 0) */
     SHMQ__PART_OPENING = 1, /* taken by an opener, identity being written */
     SHMQ__PART_LIVE = 2,    /* identity valid */
 };
 
 /*
  * One handle's entry in the participant table. Line 0 holds its identity (written at open,
- * read by anyone) and its operation counter; line 1 its counters. Both are written only by the
- * owner, so the hot path writes no shared line.
+ * read by anyone) and its operation counter; lines 1-2 its counters. All of it is written
+ * only by the owner (and by the reaper once the owner is dead), so the hot path writes no
+ * shared line.
+ *
+ * `word` = { pid:32 | state:32 }: an opener takes a free entry with one CAS that records its
+ * pid, so an entry is never "taken by nobody knows whom": the reaper can tell a half-joined
+ * entry of a dead opener from one being filled in by a live one.
  *
  * `op` is odd while the owner is between taking an index from a ring and recording the slot's
  * new state (or between recording a state and putting the index into a ring): the recovery
  * layer's grace period waits for it to be even or to move.
  */
 struct shmq__participant {
-    _Atomic uint32_t state; /* enum shmq__participant_state */
-    int32_t pid;
+    _Atomic uint64_t word;
     uint64_t start_time;    /* /proc/<pid>/stat field 22: tells a reused pid from its first owner */
     _Atomic uint32_t roles; /* SHMQ_ROLE_* */
     uint32_t reserved0;
@@ -143,6 +149,18 @@ struct shmq__participant {
     uint64_t reserved1[2];
     struct shmq__counters counters;
 };
+static inline uint64_t shmq__part_word(int32_t pid, uint32_t state)
+{
+    return ((uint64_t)(uint32_t)pid << 32) | state;
+}
+static inline uint32_t shmq__part_state(uint64_t w)
+{
+    return (uint32_t)w;
+}
+static inline int32_t shmq__part_pid(uint64_t w)
+{
+    return (int32_t)(w >> 32);
+}
 _Static_assert(sizeof(struct shmq__participant) == 3 * SHMQ__CACHELINE, "three lines");
 _Static_assert(offsetof(struct shmq__participant, counters) == SHMQ__CACHELINE, "line 1");
 
@@ -215,7 +233,8 @@ struct shmq__slot_extra {
 _Static_assert(sizeof(struct shmq__slot_extra) == 16, "16 bytes per slot");
 
 /* Slot flags. */
-#define SHMQ__SLOT_META 0x1u /* a metadata record follows the payload (at align8(len)) */
+#define SHMQ__SLOT_META 0x1u    /* a metadata record follows the payload (at align8(len)) */
+#define SHMQ__SLOT_DELAYED 0x2u /* SPSC: nacked with a delay, see extras.not_before_ns */
 
 /* The metadata record: fixed part, then type, correlation id and reply-to, each NUL-ended. */
 struct shmq__meta {

@@ -162,6 +162,9 @@ int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m)
     atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
     atomic_store_explicit(&slot->commit_gen, shmq__state_gen(ready), memory_order_relaxed);
     m->id = ((uint64_t)shmq__state_gen(ready) << 32) | index;
+    if (q->map->geo.ttl_ns)
+        atomic_store_explicit(&q->map->extras[index].enqueued_ns, shmq__now_mono(),
+                              memory_order_relaxed); /* published with the slot */
     shmq__op_begin(q);
     atomic_store_explicit(&slot->state, ready, memory_order_release);
     err = ready_put(q, index);
@@ -177,7 +180,7 @@ int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m)
 }
 
 /* Put a slot we hold back into the free ring. */
-static int slot_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
+int shmq__mpmc_slot_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
 {
     shmq__op_begin(q);
     atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_FREE),
@@ -198,7 +201,7 @@ int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m)
         return err;
     q->outstanding--;
     m->priv[SHMQ__MSG_SLOT] = 0;
-    return slot_free(q, index, slot, m->priv[SHMQ__MSG_STATE]);
+    return shmq__mpmc_slot_free(q, index, slot, m->priv[SHMQ__MSG_STATE]);
 }
 
 /* ---- claim / ack / nack ---- */
@@ -212,27 +215,23 @@ static int claim_finish(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint
     atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
     int err = shmq__slot_read(q->map, index, slot, m);
     if (err) {
-        slot_free(q, index, slot, mine);
+        shmq__mpmc_slot_free(q, index, slot, mine);
         return err;
     }
+    if (deliveries > 0)
+        shmq__count(&q->self->counters.redelivered, 1);
     q->outstanding++;
     msg_bind(m, index, mine);
     return 0;
 }
 
-static int try_claim(shmq_t *q, void *arg)
+/* Take the next index from the ready structure (or the delayed ring) and hold its slot in
+ * READING: 0, -EAGAIN when there is none, -EBADMSG for an impossible index or state. */
+static int take_ready(shmq_t *q, bool delayed, uint32_t *index_out, uint64_t *mine_out)
 {
-    struct shmq_msg *m = arg;
-    if (q->held != SHMQ__NONE) {
-        /* The message an earlier -EMSGSIZE kept back comes first. */
-        uint32_t index = q->held;
-        struct shmq__slot *slot = shmq__slot_at(q->map, index);
-        q->held = SHMQ__NONE;
-        return claim_finish(q, index, slot,
-                            atomic_load_explicit(&slot->state, memory_order_relaxed), m);
-    }
     shmq__op_begin(q);
-    int64_t taken = ready_take(q);
+    int64_t taken =
+        delayed ? shmq__scq_dequeue(q->map->delayed_ring, q->map->geo.ring_order) : ready_take(q);
     if (taken == SHMQ__NONE) {
         shmq__op_end(q);
         return -EAGAIN;
@@ -243,8 +242,8 @@ static int try_claim(shmq_t *q, void *arg)
     }
     uint32_t index = (uint32_t)taken;
     struct shmq__slot *slot = shmq__slot_at(q->map, index);
-    /* A4: pairs with the producer's release store of READY (the ring handoff already
-     * carries the payload; this makes the state itself consistent with it). */
+    /* A4: pairs with the release store of READY by whoever put it there (the ring handoff
+     * already carries the payload; this makes the state itself consistent with it). */
     uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
     if (shmq__state_kind(state) != SHMQ__SLOT_READY) {
         shmq__op_end(q);
@@ -253,7 +252,74 @@ static int try_claim(shmq_t *q, void *arg)
     uint64_t mine = shmq__state_next(state, self_id(q), SHMQ__SLOT_READING);
     atomic_store_explicit(&slot->state, mine, memory_order_release);
     shmq__op_end(q);
-    return claim_finish(q, index, slot, mine, m);
+    *index_out = index;
+    *mine_out = mine;
+    return 0;
+}
+
+/* Put a message we hold into the delayed ring. */
+static int delayed_put(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
+{
+    shmq__op_begin(q);
+    atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_READY),
+                          memory_order_release);
+    int err = shmq__scq_enqueue(q->map->delayed_ring, q->map->geo.ring_order, index);
+    shmq__op_end(q);
+    return err;
+}
+
+static bool delayed_waiting(const shmq_t *q)
+{
+    return q->map->delayed_ring && !shmq__scq_empty_hint(q->map->delayed_ring);
+}
+
+static int try_claim(shmq_t *q, void *arg)
+{
+    struct shmq_msg *m = arg;
+    struct shmq__mapping *map = q->map;
+    if (q->held != SHMQ__NONE) {
+        /* The message an earlier -EMSGSIZE kept back comes first. */
+        uint32_t index = q->held;
+        struct shmq__slot *slot = shmq__slot_at(map, index);
+        q->held = SHMQ__NONE;
+        return claim_finish(q, index, slot,
+                            atomic_load_explicit(&slot->state, memory_order_relaxed), m);
+    }
+    /* Each round consumes a message (delivered, expired or dead-lettered): bounded. */
+    for (;;) {
+        uint32_t index;
+        uint64_t mine;
+        int err = -EAGAIN;
+        if (SHMQ__UNLIKELY(delayed_waiting(q))) {
+            /* Look at one delayed message per claim: due, it goes first; not yet, it goes
+             * to the back of the delayed ring. */
+            err = take_ready(q, true, &index, &mine);
+            if (err == 0 && atomic_load_explicit(&map->extras[index].not_before_ns,
+                                                 memory_order_relaxed) > shmq__now_mono()) {
+                if ((err = delayed_put(q, index, shmq__slot_at(map, index), mine)) == 0)
+                    err = -EAGAIN;
+            }
+        }
+        if (err == -EAGAIN)
+            err = take_ready(q, false, &index, &mine);
+        if (err)
+            return err;
+        struct shmq__slot *slot = shmq__slot_at(map, index);
+        if (SHMQ__UNLIKELY(map->geo.ttl_ns) &&
+            shmq__now_mono() -
+                    atomic_load_explicit(&map->extras[index].enqueued_ns, memory_order_relaxed) >
+                map->geo.ttl_ns) {
+            shmq__dead_letter(q, index, slot, mine, true);
+            continue;
+        }
+        if (SHMQ__UNLIKELY(map->geo.max_deliveries) &&
+            atomic_load_explicit(&slot->deliveries, memory_order_relaxed) >=
+                map->geo.max_deliveries) {
+            shmq__dead_letter(q, index, slot, mine, false);
+            continue;
+        }
+        return claim_finish(q, index, slot, mine, m);
+    }
 }
 
 int shmq__mpmc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
@@ -266,7 +332,7 @@ int shmq__mpmc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
 }
 
 /* Give a message we hold in READING back to the ready structure. */
-static int slot_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
+int shmq__mpmc_slot_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
 {
     shmq__op_begin(q);
     atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_READY),
@@ -276,6 +342,30 @@ static int slot_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint
     if (shmq__wait_notify(&q->map->waits->not_empty))
         shmq__count(&q->self->counters.wakeups, 1);
     return err;
+}
+
+int shmq__mpmc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
+{
+    uint32_t index;
+    struct shmq__slot *slot;
+    int err = msg_slot(q, m, SHMQ__SLOT_READING, &index, &slot);
+    if (err)
+        return err;
+    q->outstanding--;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    int64_t now = shmq__now_mono();
+    atomic_store_explicit(&q->map->extras[index].not_before_ns,
+                          delay_ns > INT64_MAX - now ? INT64_MAX : now + delay_ns,
+                          memory_order_relaxed); /* published by delayed_put's ring release */
+    err = delayed_put(q, index, slot, m->priv[SHMQ__MSG_STATE]);
+    if (shmq__wait_notify(&q->map->waits->not_empty))
+        shmq__count(&q->self->counters.wakeups, 1);
+    return err;
+}
+
+bool shmq__mpmc_delayed_waiting(const shmq_t *q)
+{
+    return delayed_waiting(q);
 }
 
 int shmq__mpmc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
@@ -288,7 +378,8 @@ int shmq__mpmc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
     q->outstanding--;
     m->priv[SHMQ__MSG_SLOT] = 0;
     uint64_t mine = m->priv[SHMQ__MSG_STATE];
-    return ack ? slot_free(q, index, slot, mine) : slot_requeue(q, index, slot, mine);
+    return ack ? shmq__mpmc_slot_free(q, index, slot, mine)
+               : shmq__mpmc_slot_requeue(q, index, slot, mine);
 }
 
 /* Keep a claimed message back after -EMSGSIZE: it was not delivered. A LIFO puts it back on
@@ -302,7 +393,7 @@ void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m)
     q->outstanding--;
     m->priv[SHMQ__MSG_SLOT] = 0;
     if (q->map->ready_stack)
-        slot_requeue(q, index, slot, m->priv[SHMQ__MSG_STATE]);
+        shmq__mpmc_slot_requeue(q, index, slot, m->priv[SHMQ__MSG_STATE]);
     else
         q->held = index;
 }
@@ -404,7 +495,8 @@ void shmq__mpmc_return_all(shmq_t *q)
         uint32_t index = q->held;
         struct shmq__slot *slot = shmq__slot_at(q->map, index);
         q->held = SHMQ__NONE;
-        slot_requeue(q, index, slot, atomic_load_explicit(&slot->state, memory_order_relaxed));
+        shmq__mpmc_slot_requeue(q, index, slot,
+                                atomic_load_explicit(&slot->state, memory_order_relaxed));
     }
     if (q->outstanding == 0)
         return;
@@ -415,9 +507,9 @@ void shmq__mpmc_return_all(shmq_t *q)
             continue;
         if (shmq__state_kind(state) == SHMQ__SLOT_READING) {
             shmq__count(&q->self->counters.nacked, 1);
-            slot_requeue(q, i, slot, state);
+            shmq__mpmc_slot_requeue(q, i, slot, state);
         } else if (shmq__state_kind(state) == SHMQ__SLOT_WRITING) {
-            slot_free(q, i, slot, state);
+            shmq__mpmc_slot_free(q, i, slot, state);
         } else {
             continue;
         }

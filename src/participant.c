@@ -57,15 +57,23 @@ static uint64_t self_start_time(void)
     return t;
 }
 
-int shmq__participant_alive(const struct shmq__participant *p)
+int shmq__pid_alive(int32_t pid, uint64_t start_time)
 {
-    int32_t pid = p->pid;
     if (pid <= 0)
         return 0;
     if (kill(pid, 0) != 0 && errno != EPERM)
         return 0;
+    /* The pid exists; it is the same process only if it started at the same time. */
     uint64_t start = shmq__process_start_time(pid);
-    return start != 0 && start == p->start_time;
+    return start != 0 && start == start_time;
+}
+
+int shmq__participant_alive(const struct shmq__participant *p)
+{
+    uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
+    if (shmq__part_state(w) != SHMQ__PART_LIVE)
+        return 0;
+    return shmq__pid_alive(shmq__part_pid(w), p->start_time);
 }
 
 static void counters_zero(struct shmq__counters *c)
@@ -75,54 +83,73 @@ static void counters_zero(struct shmq__counters *c)
         atomic_store_explicit(&w[i], 0, memory_order_relaxed);
 }
 
+void shmq__participant_init(struct shmq__mapping *m, uint32_t index)
+{
+    struct shmq__participant *p = &m->parts[index];
+    p->start_time = self_start_time();
+    p->opened_ns = shmq__now_real();
+    atomic_store_explicit(&p->roles, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->heartbeat_ns, (uint64_t)shmq__now_mono(), memory_order_relaxed);
+    /* op moves on to the next even value: "between steps". It must not restart from a dead
+     * owner's odd value (inside a step), which would invert its meaning for grace periods,
+     * and it must not go back to a value a running grace period may have recorded. */
+    uint64_t op = atomic_load_explicit(&p->op, memory_order_relaxed);
+    atomic_store_explicit(&p->op, (op | 1) + 1, memory_order_relaxed);
+    counters_zero(&p->counters);
+    /* R7: identity before LIVE. Pairs with A7 in readers of the table (stat, reaper). */
+    atomic_store_explicit(&p->word, shmq__part_word((int32_t)getpid(), SHMQ__PART_LIVE),
+                          memory_order_release);
+}
+
 int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out)
 {
+    int32_t pid = (int32_t)getpid();
     for (uint32_t i = 0; i < m->geo.max_participants; i++) {
         struct shmq__participant *p = &m->parts[i];
-        uint32_t expect = SHMQ__PART_FREE;
-        if (atomic_load_explicit(&p->state, memory_order_relaxed) != SHMQ__PART_FREE)
+        uint64_t expect = 0;
+        if (atomic_load_explicit(&p->word, memory_order_relaxed) != 0)
             continue;
-        /* Acquire: pairs with the release in shmq__participant_leave (the previous owner's
-         * retirement of its counters is complete). */
-        if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, SHMQ__PART_OPENING,
+        /* Acquire: pairs with the release in shmq__participant_retire (the previous owner's
+         * counters are folded in before the entry is free). */
+        if (!atomic_compare_exchange_strong_explicit(&p->word, &expect,
+                                                     shmq__part_word(pid, SHMQ__PART_OPENING),
                                                      memory_order_acquire, memory_order_relaxed))
             continue;
-        p->pid = (int32_t)getpid();
-        p->start_time = self_start_time();
-        p->opened_ns = shmq__now_real();
-        atomic_store_explicit(&p->roles, 0, memory_order_relaxed);
-        atomic_store_explicit(&p->heartbeat_ns, (uint64_t)shmq__now_mono(), memory_order_relaxed);
-        atomic_store_explicit(&p->op, 0, memory_order_relaxed);
-        counters_zero(&p->counters);
-        /* R7: identity before LIVE. Pairs with A7 in readers of the table (stat, reaper). */
-        atomic_store_explicit(&p->state, SHMQ__PART_LIVE, memory_order_release);
+        shmq__participant_init(m, i);
         *index_out = i;
         return 0;
     }
     return -EUSERS;
 }
 
-void shmq__participant_leave(struct shmq__mapping *m, uint32_t index)
+void shmq__participant_fold(struct shmq__mapping *m, uint32_t index)
 {
     struct shmq__participant *p = &m->parts[index];
     struct shmq__header *h = m->hdr;
-    /* Fold our counters into the retired totals so stat keeps counting them. Relaxed: the
-     * totals are statistics, and the release below orders them before the entry's reuse. */
+    /* Fold the counters into the retired totals so stat keeps counting them. Relaxed: they
+     * are statistics, and the release below orders them before the entry's reuse. */
     _Atomic uint64_t *from = &p->counters.pushed, *to = &h->retired.pushed;
     for (size_t i = 0; i < sizeof p->counters / sizeof *from; i++)
         atomic_fetch_add_explicit(&to[i], atomic_load_explicit(&from[i], memory_order_relaxed),
                                   memory_order_relaxed);
     counters_zero(&p->counters);
     uint32_t me = index + 1;
-    /* Give up single roles we hold. */
+    /* Give up single roles the participant holds. */
     atomic_compare_exchange_strong_explicit(&h->single_producer, &me, 0, memory_order_release,
                                             memory_order_relaxed);
     me = index + 1;
     atomic_compare_exchange_strong_explicit(&h->single_consumer, &me, 0, memory_order_release,
                                             memory_order_relaxed);
-    p->pid = 0;
-    /* Release: pairs with the acquire CAS in shmq__participant_join. */
-    atomic_store_explicit(&p->state, SHMQ__PART_FREE, memory_order_release);
+    atomic_store_explicit(&p->roles, 0, memory_order_relaxed);
+}
+
+bool shmq__participant_retire(struct shmq__mapping *m, uint32_t index, uint64_t word)
+{
+    shmq__participant_fold(m, index);
+    /* Release: pairs with the acquire CAS in shmq__participant_join. Only from the word the
+     * caller knows (its own, or the dead owner's it saw): never free someone else's entry. */
+    return atomic_compare_exchange_strong_explicit(&m->parts[index].word, &word, 0,
+                                                   memory_order_release, memory_order_relaxed);
 }
 
 int shmq__role_take(shmq_t *q, uint32_t role)
@@ -143,9 +170,7 @@ int shmq__role_take(shmq_t *q, uint32_t role)
                 /* The role is taken: only a holder that is gone may be replaced. */
                 if (holder > q->map->geo.max_participants)
                     return -EBADMSG;
-                struct shmq__participant *p = &q->map->parts[holder - 1];
-                if (atomic_load_explicit(&p->state, memory_order_acquire) == SHMQ__PART_LIVE &&
-                    shmq__participant_alive(p))
+                if (shmq__participant_alive(&q->map->parts[holder - 1]))
                     return -EBUSY;
             }
             /* Acquire: pairs with the release of the previous holder giving the role up, so

@@ -16,6 +16,8 @@
 
 #define SPIN_ATTEMPTS 256 /* re-tries before sleeping: a peer on another CPU is often close */
 #define OPEN_WAIT_NS (2 * 1000000000LL) /* how long open waits for a creator to finish */
+#define REAP_SLICE_NS (1000000000LL)    /* a sleeper checks for dead peers this often */
+#define DELAY_SLICE_NS (5000000LL)      /* ... and for due delayed messages this often */
 
 static inline bool is_spsc(const shmq_t *q)
 {
@@ -23,6 +25,13 @@ static inline bool is_spsc(const shmq_t *q)
 }
 
 /* ---- blocking ---- */
+
+/* Run the reaper if some participant died (cheap when none did: a kill(pid, 0) each). */
+static void reap_if_needed(shmq_t *q)
+{
+    if (q->self && shmq__reap_check(q->map))
+        shmq__reap(q, NULL);
+}
 
 int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__attempt_fn fn,
                 void *ctx, _Atomic uint64_t *miss)
@@ -41,11 +50,22 @@ int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__
         if ((r = fn(q, ctx)) != -EAGAIN)
             return r; /* the word stays armed: at most one needless wake-up later */
         shmq__count(&q->self->counters.waits, 1);
-        int slept = shmq__wait_sleep(ec, key, deadline);
+        /* Sleep in slices: a dead peer's claims are only given back by a reaper, and
+         * delayed messages only become due by the clock, so a sleeper looks again. */
+        int64_t slice =
+            shmq__now_mono() +
+            (is_spsc(q) || !shmq__mpmc_delayed_waiting(q) ? REAP_SLICE_NS : DELAY_SLICE_NS);
+        int slept = shmq__wait_sleep(ec, key, slice < deadline ? slice : deadline);
         if (slept == -ETIMEDOUT) {
-            r = fn(q, ctx);
-            return r == -EAGAIN ? -ETIMEDOUT : r;
+            reap_if_needed(q);
+            if ((r = fn(q, ctx)) != -EAGAIN)
+                return r;
+            if (shmq__now_mono() >= deadline)
+                return -ETIMEDOUT;
+            continue;
         }
+        atomic_store_explicit(&q->self->heartbeat_ns, (uint64_t)shmq__now_mono(),
+                              memory_order_relaxed);
         if ((r = fn(q, ctx)) != -EAGAIN)
             return r;
     }
@@ -79,12 +99,16 @@ static int handle_open(const char *name, int fd, uint32_t flags, shmq_t **out)
     q->held = SHMQ__NONE;
     snprintf(q->name, sizeof q->name, "%s", name);
     if (writable) {
-        if ((err = shmq__participant_join(map, &q->self_index)) != 0) {
+        err = shmq__participant_join(map, &q->self_index);
+        if (err == -EUSERS)
+            err = shmq__reap_adopt(q); /* the table is full: maybe of the dead */
+        if (err) {
             shmq__registry_release(map);
             free(q);
             return err;
         }
         q->self = &map->parts[q->self_index];
+        reap_if_needed(q);
     }
     *out = q;
     return 0;
@@ -127,10 +151,14 @@ int shmq_close(shmq_t *q)
 {
     if (!q)
         return -EINVAL;
+    if (q->dead_letter_q)
+        shmq_close(q->dead_letter_q);
+    shmq__request_close(q);
     if (q->self) {
         if (!is_spsc(q))
             shmq__mpmc_return_all(q);
-        shmq__participant_leave(q->map, q->self_index);
+        shmq__participant_retire(q->map, q->self_index,
+                                 atomic_load_explicit(&q->self->word, memory_order_relaxed));
     }
     shmq__registry_release(q->map);
     free(q);

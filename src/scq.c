@@ -184,6 +184,46 @@ uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order)
     }
 }
 
+/* The position within its lap of entry number e (inverse of position_entry). */
+static inline uint64_t entry_lap_position(uint64_t e, uint32_t order)
+{
+    uint32_t bits = order + 1;
+    if (bits < 4)
+        return e;
+    uint64_t low = e & ((UINT64_C(1) << (bits - 3)) - 1);
+    return (low << 3) | (e >> (bits - 3));
+}
+
+void shmq__scq_snapshot(struct shmq__scq *q, uint32_t order, uint32_t limit, uint8_t *present,
+                        struct shmq__scq_entry_ref *behind, uint32_t *nbehind, uint32_t max)
+{
+    uint64_t entries = UINT64_C(2) << order;
+    /* Head first: an entry is "behind" only relative to a head read before it. */
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst);
+    uint32_t hcycle = position_cycle(head, order);
+    uint64_t hlap = head & (entries - 1);
+    for (uint64_t j = 0; j < entries; j++) {
+        uint64_t e = atomic_load_explicit(&q->entries[j], memory_order_seq_cst);
+        uint32_t index = entry_index(e);
+        if (index == SHMQ__SCQ_BOTTOM || index >= limit)
+            continue;
+        present[index] = 1;
+        int32_t d = cycle_diff(entry_cycle(e), hcycle);
+        if ((d < 0 || (d == 0 && entry_lap_position(j, order) < hlap)) && *nbehind < max)
+            behind[(*nbehind)++] = (struct shmq__scq_entry_ref){j, e};
+    }
+}
+
+uint32_t shmq__scq_take_entry(struct shmq__scq *q, uint64_t entry, uint64_t value)
+{
+    /* As a consumer takes an entry: index to bottom, cycle and safe bit kept. */
+    if (!atomic_compare_exchange_strong_explicit(&q->entries[entry], &value,
+                                                 value | ENTRY_INDEX_MASK, memory_order_seq_cst,
+                                                 memory_order_seq_cst))
+        return SHMQ__SCQ_BOTTOM;
+    return entry_index(value);
+}
+
 bool shmq__scq_empty_hint(struct shmq__scq *q)
 {
     return atomic_load_explicit(&q->threshold, memory_order_seq_cst) < 0;

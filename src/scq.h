@@ -62,6 +62,22 @@ bool shmq__scq_empty_hint(struct shmq__scq *q);
 int shmq__scq_foreach(struct shmq__scq *q, uint32_t order, int (*fn)(uint32_t index, void *arg),
                       void *arg);
 
+/*
+ * For the reaper. A consumer killed between its fetch-and-add on head and taking its entry
+ * leaves that entry's index stranded: every later consumer of the entry belongs to a newer
+ * lap and passes it by. shmq__scq_snapshot marks present[index] for every index held by an
+ * entry, and lists the entries whose position is already behind head (a live consumer is
+ * about to take each; a dead one never will). shmq__scq_take_entry takes one such entry's
+ * index if the entry still holds `value`: returns the index, or SHMQ__SCQ_BOTTOM.
+ */
+struct shmq__scq_entry_ref {
+    uint64_t entry; /* entry number */
+    uint64_t value; /* its value when seen */
+};
+void shmq__scq_snapshot(struct shmq__scq *q, uint32_t order, uint32_t limit, uint8_t *present,
+                        struct shmq__scq_entry_ref *behind, uint32_t *nbehind, uint32_t max);
+uint32_t shmq__scq_take_entry(struct shmq__scq *q, uint64_t entry, uint64_t value);
+
 /* Verify the invariants of a quiescent ring: 0, or -EBADMSG. seen must have n bytes, zeroed. */
 int shmq__scq_check(struct shmq__scq *q, uint32_t order, uint32_t limit, unsigned char *seen);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "numa.h"
 #include "scq.h"
 #include "stack.h"
 
@@ -79,7 +80,8 @@ int shmq__geometry_derive(const struct shmq_config *cfg, struct shmq__geometry *
         return -EINVAL;
     if (cfg->dead_letter && shmq_name_check(cfg->dead_letter) != 0)
         return -EINVAL;
-    if (cfg->numa != 0 && cfg->numa != SHMQ_NUMA_LOCAL && cfg->numa > SHMQ_NUMA_NODE(SHMQ_NUMA_NODES_MAX - 1))
+    if (cfg->numa != 0 && cfg->numa != SHMQ_NUMA_LOCAL &&
+        cfg->numa > SHMQ_NUMA_NODE(SHMQ_NUMA_NODES_MAX - 1))
         return -EINVAL;
     if (cfg->numa_flags & ~SHMQ_NUMA_STRICT)
         return -EINVAL;
@@ -111,12 +113,17 @@ int shmq__geometry_derive(const struct shmq_config *cfg, struct shmq__geometry *
         g->off_ready = off;
         off += sizeof(struct shmq__spsc);
     } else {
-        g->off_free = off;
-        off += shmq__scq_size(g->ring_order);
-        g->off_ready = off = align_up(off, SHMQ__CACHELINE);
-        off +=
+        uint64_t index_size =
             g->kind == SHMQ__KIND_FIFO ? shmq__scq_size(g->ring_order) : sizeof(struct shmq__stack);
+        g->off_free = off;
+        off += index_size;
+        g->off_ready = off = align_up(off, SHMQ__CACHELINE);
+        off += index_size;
+        g->off_delayed = off = align_up(off, SHMQ__CACHELINE);
+        off += shmq__scq_size(g->ring_order);
     }
+    g->off_extras = off = align_up(off, SHMQ__CACHELINE);
+    off += (uint64_t)capacity * sizeof(struct shmq__slot_extra);
     g->off_slots = off = align_up(off, SHMQ__PAGE);
     off += (uint64_t)capacity * g->slot_stride;
     g->segment_size = align_up(off, SHMQ__PAGE);
@@ -131,6 +138,8 @@ void shmq__mapping_derive(struct shmq__mapping *m)
     m->parts = (struct shmq__participant *)(b + g->off_participants);
     m->waits = (struct shmq__waits *)(b + g->off_waits);
     m->slots = b + g->off_slots;
+    /* Validated to be NUL-terminated (or written by us): copied once, trusted after. */
+    snprintf(m->dead_letter, sizeof m->dead_letter, "%s", m->hdr->dead_letter);
     m->free_ring = NULL;
     m->free_stack = NULL;
     m->ready_ring = NULL;
@@ -204,6 +213,20 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
     atomic_store_explicit(&h->magic, SHMQ__MAGIC, memory_order_release);
 }
 
+/*
+ * Create the shm object of a new segment, allocated, placed and initialised; on success the
+ * caller owns *fd_out. On failure nothing is left: the object is unlinked and unmapped.
+ *
+ * Placement: the request is resolved before anything is made (a node this machine does not
+ * have is -EINVAL and creates nothing). The object is mapped, bound, and only then allocated:
+ * posix_fallocate on tmpfs allocates the pages, so it is their first touch, and the policy set
+ * on the mapping belongs to the object (every page allocated for it follows it). Without
+ * SHMQ_NUMA_STRICT, a machine that cannot bind (-ENOTSUP: no support in the kernel or a
+ * topology that cannot bind, such as a synthetic one) still gets its queue, unbound; the
+ * header records the node that was asked for, so shmq_stat shows the request next to where
+ * the pages really are and shmq_pin_near still runs threads near the request. `local` that
+ * cannot tell the creator's node records none (-1). With SHMQ_NUMA_STRICT both are -ENOTSUP.
+ */
 int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *fd_out)
 {
     char path[SHMQ_NAME_MAX + 16];
@@ -214,7 +237,16 @@ int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *f
     uint32_t mode = cfg && cfg->mode ? cfg->mode : SHMQ_DEFAULT_MODE;
     if (cfg && cfg->dead_letter && strcmp(cfg->dead_letter, name) == 0)
         return -EINVAL; /* a queue cannot be its own dead-letter queue */
+    uint32_t numa_flags = cfg ? cfg->numa_flags : 0;
+    bool strict = numa_flags & SHMQ_NUMA_STRICT;
+    int32_t node;
+    err = shmq__numa_resolve(cfg ? cfg->numa : 0, &node);
+    if (err == -ENOTSUP && !strict)
+        err = 0; /* node stays -1 */
+    if (err)
+        return err;
 
+    void *base = MAP_FAILED;
     int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return -errno;
@@ -224,21 +256,30 @@ int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *f
         err = -errno;
         goto fail;
     }
+    /* Mapping past the end of the (still empty) object is allowed; nothing touches it before
+     * posix_fallocate has given it its size. */
+    base = mmap(NULL, g.segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+        err = -errno;
+        goto fail;
+    }
+    err = shmq__numa_bind(base, g.segment_size, node, numa_flags);
+    if (err == -ENOTSUP && !strict)
+        err = 0; /* recorded, not bound: see above */
+    if (err)
+        goto fail;
     err = posix_fallocate(fd, 0, (off_t)g.segment_size);
     if (err) {
         err = err == EFBIG || err == EINVAL ? -ENOSPC : -err;
         goto fail;
     }
-    void *base = mmap(NULL, g.segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) {
-        err = -errno;
-        goto fail;
-    }
-    segment_init(base, name, &g, cfg, mode, -1);
+    segment_init(base, name, &g, cfg, mode, node);
     munmap(base, g.segment_size);
     *fd_out = fd;
     return 0;
 fail:
+    if (base != MAP_FAILED)
+        munmap(base, g.segment_size);
     shm_unlink(path);
     close(fd);
     return err;
@@ -272,8 +313,8 @@ int shmq__segment_validate(const void *base, size_t size, struct shmq__geometry 
         .numa_flags = h->numa_flags,
     };
     if (memchr(h->dead_letter, 0, sizeof h->dead_letter) == NULL ||
-        (h->dead_letter[0] && shmq_name_check(h->dead_letter) != 0) ||
-        h->numa_node < -1 || h->numa_node >= (int32_t)SHMQ_NUMA_NODES_MAX)
+        (h->dead_letter[0] && shmq_name_check(h->dead_letter) != 0) || h->numa_node < -1 ||
+        h->numa_node >= (int32_t)SHMQ_NUMA_NODES_MAX)
         return -EBADMSG;
     if (h->kind > SHMQ__KIND_LIFO || !h->capacity || !h->slot_size || !h->max_participants ||
         shmq__geometry_derive(&cfg, g) != 0)
@@ -282,8 +323,7 @@ int shmq__segment_validate(const void *base, size_t size, struct shmq__geometry 
         h->segment_size != g->segment_size || h->off_participants != g->off_participants ||
         h->off_waits != g->off_waits || h->off_free != g->off_free ||
         h->off_ready != g->off_ready || h->off_delayed != g->off_delayed ||
-        h->off_extras != g->off_extras || h->off_slots != g->off_slots ||
-        size != g->segment_size)
+        h->off_extras != g->off_extras || h->off_slots != g->off_slots || size != g->segment_size)
         return -EBADMSG;
     return 0;
 }

@@ -65,7 +65,7 @@ int shmq__slot_read(const struct shmq__mapping *map, uint32_t index, struct shmq
     size_t limit = map->geo.slot_size;
     uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
     uint16_t flags = atomic_load_explicit(&s->flags, memory_order_relaxed);
-    if (len > limit || (flags & ~SHMQ__SLOT_META))
+    if (len > limit || (flags & ~(SHMQ__SLOT_META | SHMQ__SLOT_DELAYED)))
         return -EBADMSG;
     m->data = s->payload;
     m->len = len;

@@ -150,6 +150,9 @@ int shmq__spsc_commit(shmq_t *q, struct shmq_msg *m)
     struct shmq__slot *slot = slot_of(q, q->spsc_write_slot);
     shmq__meta_write(slot, m, meta);
     atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
+    if (q->map->geo.ttl_ns)
+        atomic_store_explicit(&q->map->extras[q->spsc_write_slot].enqueued_ns, shmq__now_mono(),
+                              memory_order_relaxed); /* published by the head store */
     m->id = q->spsc_head;
     m->priv[SHMQ__MSG_SLOT] = 0;
     q->spsc_reserved = false;
@@ -191,6 +194,9 @@ static int try_push_batch(shmq_t *q, void *arg)
         atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
         atomic_store_explicit(&slot->flags, 0, memory_order_relaxed);
         atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
+        if (q->map->geo.ttl_ns)
+            atomic_store_explicit(&q->map->extras[slot_index].enqueued_ns, shmq__now_mono(),
+                                  memory_order_relaxed);
         slot_index = next_slot(q, slot_index);
     }
     if (done == 0)
@@ -214,27 +220,61 @@ int shmq__spsc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64
 
 /* ---- consumer ---- */
 
+/* A delayed message at the head holds the ring back until it is due: -EAGAIN until then. */
+static bool head_delayed(shmq_t *q, struct shmq__slot *slot)
+{
+    uint16_t flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
+    if (!(flags & SHMQ__SLOT_DELAYED))
+        return false;
+    if (atomic_load_explicit(&q->map->extras[q->spsc_read_slot].not_before_ns,
+                             memory_order_relaxed) > shmq__now_mono())
+        return true;
+    atomic_store_explicit(&slot->flags, (uint16_t)(flags & ~SHMQ__SLOT_DELAYED),
+                          memory_order_relaxed);
+    return false;
+}
+
 static int try_claim(shmq_t *q, void *arg)
 {
     struct shmq_msg *m = arg;
-    if (available(q, 1) == 0)
-        return -EAGAIN;
-    struct shmq__slot *slot = slot_of(q, q->spsc_read_slot);
-    /* The consumer owns the slot at tail: it may record the delivery in it. */
-    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
-    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
-    int err = shmq__slot_read(q->map, q->spsc_read_slot, slot, m);
-    if (err) {
-        /* A message that does not read back sanely is dropped, not handed out. */
-        q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
-        consume(q, 1);
-        return err;
+    struct shmq__mapping *map = q->map;
+    /* Each round consumes the head (delivered, expired or dead-lettered): bounded. */
+    for (;;) {
+        if (available(q, 1) == 0)
+            return -EAGAIN;
+        struct shmq__slot *slot = slot_of(q, q->spsc_read_slot);
+        if (SHMQ__UNLIKELY(head_delayed(q, slot)))
+            return -EAGAIN;
+        /* The consumer owns the slot at tail: it may record the delivery in it. */
+        uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+        bool expired =
+            map->geo.ttl_ns &&
+            shmq__now_mono() - atomic_load_explicit(&map->extras[q->spsc_read_slot].enqueued_ns,
+                                                    memory_order_relaxed) >
+                map->geo.ttl_ns;
+        if (SHMQ__UNLIKELY(expired ||
+                           (map->geo.max_deliveries && deliveries >= map->geo.max_deliveries))) {
+            shmq__dead_letter(q, q->spsc_read_slot, slot, 0, expired);
+            q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
+            consume(q, 1);
+            continue;
+        }
+        atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
+        int err = shmq__slot_read(map, q->spsc_read_slot, slot, m);
+        if (err) {
+            /* A message that does not read back sanely is dropped, not handed out. */
+            q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
+            consume(q, 1);
+            return err;
+        }
+        if (deliveries > 0)
+            shmq__count(&q->self->counters.redelivered, 1);
+        m->id = q->spsc_tail;
+        m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc_read_slot + 1;
+        m->priv[SHMQ__MSG_STATE] = q->spsc_tail;
+        q->spsc_claimed = true;
+        return 0;
     }
-    m->id = q->spsc_tail;
-    m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc_read_slot + 1;
-    m->priv[SHMQ__MSG_STATE] = q->spsc_tail;
-    q->spsc_claimed = true;
-    return 0;
 }
 
 int shmq__spsc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
@@ -246,6 +286,22 @@ int shmq__spsc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
         return r;
     return shmq__block(q, &q->map->waits->not_empty, deadline, try_claim, m,
                        &q->self->counters.empty);
+}
+
+int shmq__spsc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
+{
+    int err = shmq__spsc_finish(q, m, false);
+    if (err)
+        return err;
+    int64_t now = shmq__now_mono();
+    struct shmq__slot *slot = slot_of(q, q->spsc_read_slot);
+    atomic_store_explicit(&q->map->extras[q->spsc_read_slot].not_before_ns,
+                          delay_ns > INT64_MAX - now ? INT64_MAX : now + delay_ns,
+                          memory_order_relaxed);
+    uint16_t flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
+    atomic_store_explicit(&slot->flags, (uint16_t)(flags | SHMQ__SLOT_DELAYED),
+                          memory_order_relaxed);
+    return 0;
 }
 
 int shmq__spsc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
@@ -290,6 +346,12 @@ static int try_pop_batch(shmq_t *q, void *arg)
     int err = 0;
     for (; done < count; done++) {
         struct shmq__slot *slot = slot_of(q, slot_index);
+        if (atomic_load_explicit(&slot->flags, memory_order_relaxed) & SHMQ__SLOT_DELAYED) {
+            if (done == 0 && head_delayed(q, slot))
+                return -EAGAIN;
+            if (done > 0)
+                break; /* let the next call look at it */
+        }
         uint32_t len = atomic_load_explicit(&slot->len, memory_order_relaxed);
         if (len > q->map->geo.slot_size) {
             err = -EBADMSG;
@@ -310,8 +372,31 @@ static int try_pop_batch(shmq_t *q, void *arg)
     return (int)done;
 }
 
+/* With a TTL or a delivery limit every message needs the claim's checks. */
+static int pop_batch_each(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
+{
+    int done = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct shmq_msg m;
+        int err = shmq__spsc_claim(q, &m, i == 0 ? deadline : 0);
+        if (err)
+            return done ? done : err;
+        if (m.len > bufs[i].iov_len) {
+            shmq__spsc_hold(q, &m);
+            return done ? done : -EMSGSIZE;
+        }
+        memcpy(bufs[i].iov_base, m.data, m.len);
+        bufs[i].iov_len = m.len;
+        shmq__spsc_finish(q, &m, true);
+        done++;
+    }
+    return done;
+}
+
 int shmq__spsc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
 {
+    if (q->map->geo.ttl_ns || q->map->geo.max_deliveries)
+        return pop_batch_each(q, bufs, n, deadline);
     if (q->spsc_claimed)
         return -EBUSY;
     struct pop_batch_ctx c = {.bufs = bufs, .n = n};

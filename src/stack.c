@@ -3,6 +3,8 @@
 
 #include "slot.h"
 
+#include <stdlib.h>
+
 static inline uint64_t head_make(uint32_t tag, uint32_t index)
 {
     return ((uint64_t)tag << 32) | index;
@@ -72,6 +74,35 @@ int shmq__stack_foreach(const struct shmq__mapping *m, struct shmq__stack *s,
         index = atomic_load_explicit(&shmq__slot_at(m, index)->next, memory_order_acquire);
     }
     return 0;
+}
+
+int shmq__stack_snapshot(const struct shmq__mapping *m, struct shmq__stack *s, uint8_t *present)
+{
+    uint32_t capacity = m->geo.capacity;
+    uint8_t *seen = calloc(capacity, 1);
+    if (!seen)
+        return -ENOMEM;
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        memset(seen, 0, capacity);
+        uint64_t before = atomic_load_explicit(&s->head, memory_order_acquire);
+        uint32_t index = head_index(before);
+        uint32_t steps = 0;
+        while (index != SHMQ__STACK_NIL && index < capacity && steps++ < capacity) {
+            seen[index] = 1;
+            index = atomic_load_explicit(&shmq__slot_at(m, index)->next, memory_order_acquire);
+        }
+        /* Every push and pop moves the tag: an unchanged head means the walk saw one state.
+         * Acquire fence: the link reads above complete before the head is read again. */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->head, memory_order_relaxed) == before) {
+            for (uint32_t i = 0; i < capacity; i++)
+                present[i] |= seen[i];
+            free(seen);
+            return 0;
+        }
+    }
+    free(seen);
+    return -EBUSY;
 }
 
 int shmq__stack_check(const struct shmq__mapping *m, struct shmq__stack *s, unsigned char *seen)

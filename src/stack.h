@@ -43,6 +43,10 @@ int64_t shmq__stack_pop(const struct shmq__mapping *m, struct shmq__stack *s);
 int shmq__stack_foreach(const struct shmq__mapping *m, struct shmq__stack *s,
                         int (*fn)(uint32_t index, void *arg), void *arg);
 
+/* For the reaper: mark present[index] for every index on the stack, from a walk that no push
+ * or pop interrupted (the head's tag did not move). -EBUSY if none could be had. */
+int shmq__stack_snapshot(const struct shmq__mapping *m, struct shmq__stack *s, uint8_t *present);
+
 /* Verify the invariants of a quiescent stack. seen must have capacity bytes, zeroed. */
 int shmq__stack_check(const struct shmq__mapping *m, struct shmq__stack *s, unsigned char *seen);
 

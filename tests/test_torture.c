@@ -1,0 +1,253 @@
+/*
+ * Kill torture: producer and consumer processes (claim, a little work, ack) run while a
+ * killer SIGKILLs random ones at random moments and starts replacements. A side log in
+ * shared memory records what each producer incarnation confirmed (its push returned) and
+ * what consumers were handed. At the end, with the killing stopped, the survivors drain the
+ * queue and the test checks:
+ *   - every message whose push returned is delivered at least once, intact;
+ *   - duplicates only for messages whose consumer died before acking: at most one per
+ *     consumer killed;
+ *   - nothing wedges: the drain finishes within a deadline;
+ *   - the whole capacity is usable again and nothing is left in flight.
+ * SHMQ_TORTURE_SECONDS sets the killing time (default 15 s per shape); the figures are printed.
+ */
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "test_util.h"
+
+#define PER_INCARNATION 4000 /* messages a producer incarnation pushes at most */
+#define INCARNATIONS 6000    /* producer incarnations in one run, at most */
+
+struct board {
+    _Atomic uint32_t next_incarnation;
+    _Atomic uint32_t stop_producing;
+    _Atomic uint32_t stop_consuming;
+    _Atomic uint32_t failures;
+    _Atomic uint64_t deliveries;
+    _Atomic int32_t confirmed[INCARNATIONS]; /* highest seq whose push returned, -1 = none */
+    _Atomic uint8_t delivered[INCARNATIONS][PER_INCARNATION];
+};
+
+struct message {
+    uint32_t incarnation, seq;
+    uint64_t check;
+};
+
+static uint64_t check_of(uint32_t inc, uint32_t seq)
+{
+    return ((uint64_t)inc * 0x9e3779b97f4a7c15u) ^ ((uint64_t)seq * 0xc2b2ae3d27d4eb4fu);
+}
+
+static void complain(struct board *b, const char *what, uint32_t inc, uint32_t seq)
+{
+    if (atomic_fetch_add(&b->failures, 1) < 5)
+        fprintf(stderr, "torture: %s (incarnation %u seq %u)\n", what, inc, seq);
+}
+
+static void producer(struct board *b, const char *name)
+{
+    shmq_t *q;
+    if (shmq_open(name, &q) != 0)
+        _exit(0); /* e.g. the table is momentarily full: the killer starts another */
+    uint32_t inc = atomic_fetch_add(&b->next_incarnation, 1);
+    if (inc >= INCARNATIONS)
+        _exit(0);
+    for (uint32_t seq = 0; seq < PER_INCARNATION && !atomic_load(&b->stop_producing);) {
+        struct message m = {inc, seq, check_of(inc, seq)};
+        int err = shmq_push(q, &m, sizeof m, 20 * MS);
+        if (err == -ETIMEDOUT || err == -EAGAIN)
+            continue;
+        if (err) {
+            complain(b, shmq_strerror(err), inc, seq);
+            break;
+        }
+        atomic_store(&b->confirmed[inc], (int32_t)seq); /* after the push returned */
+        seq++;
+    }
+    shmq_close(q);
+    _exit(0);
+}
+
+static void consumer(struct board *b, const char *name, unsigned seed)
+{
+    shmq_t *q;
+    if (shmq_open(name, &q) != 0)
+        _exit(0);
+    while (!atomic_load(&b->stop_consuming)) {
+        struct shmq_msg m;
+        int err = shmq_claim(q, &m, 20 * MS);
+        if (err == -ETIMEDOUT || err == -EAGAIN)
+            continue;
+        if (err) {
+            complain(b, shmq_strerror(err), 0, 0);
+            break;
+        }
+        struct message msg;
+        if (m.len != sizeof msg) {
+            complain(b, "wrong length", 0, 0);
+            continue;
+        }
+        memcpy(&msg, m.data, sizeof msg);
+        if (msg.incarnation >= INCARNATIONS || msg.seq >= PER_INCARNATION ||
+            msg.check != check_of(msg.incarnation, msg.seq))
+            complain(b, "corrupt message", msg.incarnation, msg.seq);
+        else
+            atomic_fetch_add(&b->delivered[msg.incarnation][msg.seq], 1);
+        atomic_fetch_add(&b->deliveries, 1);
+        for (volatile unsigned spin = rand_r(&seed) % 2000; spin; spin--) /* "work" */
+            ;
+        if ((err = shmq_ack(q, &m)) != 0)
+            complain(b, shmq_strerror(err), msg.incarnation, msg.seq);
+    }
+    shmq_close(q);
+    _exit(0);
+}
+
+enum { PRODUCERS = 2, CONSUMERS = 3, WORKERS = PRODUCERS + CONSUMERS };
+
+static pid_t spawn(struct board *b, const char *name, int role, unsigned seed)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (role < PRODUCERS)
+            producer(b, name);
+        consumer(b, name, seed);
+    }
+    return pid;
+}
+
+static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, unsigned consumers)
+{
+    double seconds = 15;
+    const char *env = getenv("SHMQ_TORTURE_SECONDS");
+    if (env && atof(env) > 0)
+        seconds = atof(env);
+    struct board *b =
+        mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(b != MAP_FAILED);
+    for (int i = 0; i < INCARNATIONS; i++)
+        atomic_init(&b->confirmed[i], -1);
+    const char *name = test_name("torture");
+    shmq_t *q;
+    uint32_t capacity = 64;
+    ASSERT_OK(shmq_create(
+        name,
+        &(struct shmq_config){.kind = kind, .flags = flags, .capacity = capacity, .slot_size = 40},
+        &q));
+    pid_t pids[WORKERS];
+    int roles[WORKERS];
+    unsigned n = producers + consumers;
+    for (unsigned i = 0; i < n; i++) {
+        roles[i] = i < producers ? 0 : PRODUCERS;
+        pids[i] = spawn(b, name, roles[i], i);
+    }
+    unsigned seed = (unsigned)getpid();
+    uint64_t kills = 0, consumer_kills = 0;
+    int64_t end = test_now_ns() + (int64_t)(seconds * 1e9);
+    while (test_now_ns() < end && atomic_load(&b->next_incarnation) < INCARNATIONS - 64) {
+        usleep(1000 + rand_r(&seed) % 15000);
+        unsigned victim = rand_r(&seed) % n;
+        kill(pids[victim], SIGKILL);
+        waitpid(pids[victim], NULL, 0);
+        kills++;
+        consumer_kills += roles[victim] != 0;
+        /* reap finished workers too (a producer incarnation ends after its quota) */
+        for (unsigned i = 0; i < n; i++)
+            if (i == victim || waitpid(pids[i], NULL, WNOHANG) == pids[i])
+                pids[i] = spawn(b, name, roles[i], seed + (unsigned)kills * 31u + i);
+    }
+    /* Stop killing; producers stop, consumers drain. */
+    atomic_store(&b->stop_producing, 1);
+    for (unsigned i = 0; i < n; i++)
+        if (roles[i] == 0)
+            waitpid(pids[i], NULL, 0);
+    /* Everything confirmed must now come out, within a deadline. */
+    uint32_t incarnations = atomic_load(&b->next_incarnation);
+    if (incarnations > INCARNATIONS)
+        incarnations = INCARNATIONS;
+    int64_t drain_deadline = test_now_ns() + 60LL * 1000 * MS;
+    uint64_t missing = 0;
+    for (;;) {
+        missing = 0;
+        for (uint32_t i = 0; i < incarnations; i++)
+            for (int32_t s = 0; s <= atomic_load(&b->confirmed[i]); s++)
+                missing += atomic_load(&b->delivered[i][s]) == 0;
+        if (missing == 0 || test_now_ns() > drain_deadline)
+            break;
+        usleep(20000);
+    }
+    atomic_store(&b->stop_consuming, 1);
+    for (unsigned i = 0; i < n; i++)
+        if (roles[i] != 0)
+            waitpid(pids[i], NULL, 0);
+
+    uint64_t confirmed = 0, duplicates = 0;
+    for (uint32_t i = 0; i < incarnations; i++) {
+        confirmed += (uint64_t)(atomic_load(&b->confirmed[i]) + 1);
+        for (uint32_t s = 0; s < PER_INCARNATION; s++)
+            duplicates += atomic_load(&b->delivered[i][s]) > 1;
+    }
+    struct shmq_repair_report report;
+    ASSERT_OK(shmq_repair(q, &report));
+    struct shmq_stat st;
+    ASSERT_OK(shmq_stat(q, &st));
+    fprintf(stderr,
+            "  torture %s: %.0f s, %llu kills (%llu consumers), %u producer incarnations, "
+            "%llu messages confirmed, %llu deliveries, %llu duplicates, %llu recovered, "
+            "%llu redelivered\n",
+            kind == SHMQ_LIFO ? "lifo"
+            : flags           ? "spsc"
+                              : "fifo",
+            seconds, (unsigned long long)kills, (unsigned long long)consumer_kills, incarnations,
+            (unsigned long long)confirmed, (unsigned long long)atomic_load(&b->deliveries),
+            (unsigned long long)duplicates, (unsigned long long)st.recovered,
+            (unsigned long long)st.redelivered);
+    if (missing || atomic_load(&b->failures) || duplicates > consumer_kills) {
+        fprintf(stderr, "  missing %llu, failures %u, duplicates %llu > consumer kills %llu?\n",
+                (unsigned long long)missing, atomic_load(&b->failures),
+                (unsigned long long)duplicates, (unsigned long long)consumer_kills);
+        test_dump(q);
+        fail();
+    }
+    /* Nothing left in flight, and the whole capacity usable again. */
+    QASSERT_EQ(q, st.dead, 0);
+    char buf[64];
+    while (shmq_pop(q, buf, sizeof buf, 0) > 0) /* late duplicates of redelivered messages */
+        ;
+    for (uint32_t i = 0; i < capacity; i++)
+        ASSERT_OK(shmq_push(q, "x", 1, 0));
+    assert_int_equal(shmq_push(q, "x", 1, 0), -EAGAIN);
+    shmq_close(q);
+    shmq_unlink(name);
+    munmap(b, sizeof *b);
+}
+
+static void torture_fifo(void **state)
+{
+    (void)state;
+    torture(SHMQ_FIFO, 0, PRODUCERS, CONSUMERS);
+}
+
+static void torture_lifo(void **state)
+{
+    (void)state;
+    torture(SHMQ_LIFO, 0, PRODUCERS, CONSUMERS);
+}
+
+static void torture_spsc(void **state)
+{
+    (void)state;
+    torture(SHMQ_FIFO, SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER, 1, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(torture_fifo),
+        cmocka_unit_test(torture_lifo),
+        cmocka_unit_test(torture_spsc),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
