@@ -110,6 +110,10 @@ TARGETS = [
 ]
 
 
+BLOCKING_IMPLS = {"pipe", "unix", "mq", "zmq", "boost", "limit_F"}
+BUSY_MIN = 0.85  # CPU time / real time below which a spinning thread was preempted
+
+
 class Case:
     def __init__(self, key):
         self.key = key
@@ -117,26 +121,40 @@ class Case:
         self.group = parts[0]
         self.impl = parts[1] if len(parts) > 1 else ""
         self.arg = "/".join(parts[2:])
-        self.rates, self.byte_rates, self.times, self.busy = [], [], [], []
+        self.reps = []  # {"rate", "bytes", "time", "busy"} per repetition
         self.error = None
         self.counters = {}
 
+    @property
+    def sleeps(self):
+        """Cases whose benchmark thread may legitimately leave its CPU (blocking calls,
+        yields): their CPU time says nothing about noise."""
+        return (self.group in ("latency_block", "mpmc2x2") or self.impl in BLOCKING_IMPLS
+                or self.impl.endswith("_block"))
+
+    def used(self):
+        """The repetitions a median is taken over. For a case whose benchmark thread never
+        sleeps, a repetition during which it was off its CPU for more than 15% of the time
+        (another task or the hypervisor had CPU 0) measures the machine's noise, not the
+        queue: it is left out, unless every repetition was disturbed."""
+        if self.sleeps:
+            return self.reps
+        clean = [r for r in self.reps if r["busy"] >= BUSY_MIN]
+        return clean or self.reps
+
     def median(self, metric):
-        values = {"rate": self.rates, "bytes": self.byte_rates, "time": self.times}[metric]
+        values = [r[metric] for r in self.used() if r.get(metric) is not None]
         return statistics.median(values) if values else None
 
 
-BLOCKING_IMPLS = {"pipe", "unix", "mq", "zmq", "boost", "limit_F"}
-
-
 def disturbed(c):
-    """True when the benchmark thread of a case that never sleeps was off its CPU for more
-    than 15% of the time (the median over repetitions): another task or the hypervisor took
-    CPU 0, so the figure measures the machine's noise as much as the queue."""
-    if not c.busy or c.group in ("latency_block", "mpmc2x2") or c.impl in BLOCKING_IMPLS \
-            or c.impl.endswith("_block"):
-        return False
-    return statistics.median(c.busy) < 0.85
+    """True when every repetition of a never-sleeping case was disturbed (see Case.used)."""
+    return bool(c.reps) and not c.sleeps and all(r["busy"] < BUSY_MIN for r in c.reps)
+
+
+def reps_note(c):
+    n, u = len(c.reps), len(c.used())
+    return "" if u == n else " [%d/%d]" % (u, n)
 
 
 def to_ns(value, unit):
@@ -157,13 +175,13 @@ def load(path):
         if b.get("error_occurred"):
             c.error = b.get("error_message", "error")
             continue
-        if "items_per_second" in b:
-            c.rates.append(b["items_per_second"])
-        if "bytes_per_second" in b:
-            c.byte_rates.append(b["bytes_per_second"])
-        c.times.append(to_ns(b["real_time"], b.get("time_unit", "ns")))
-        if b.get("real_time"):
-            c.busy.append(b.get("cpu_time", 0.0) / b["real_time"])
+        real = to_ns(b["real_time"], b.get("time_unit", "ns"))
+        c.reps.append({
+            "rate": b.get("items_per_second"),
+            "bytes": b.get("bytes_per_second"),
+            "time": real,
+            "busy": (b.get("cpu_time", 0.0) / b["real_time"]) if b.get("real_time") else 1.0,
+        })
         for k in ("depth",):
             if k in b:
                 c.counters[k] = b[k]
@@ -288,7 +306,7 @@ def group_table(cases, group, time_metric):
                 cells = [label(c.impl) + (" (depth %d)" % c.counters["depth"]
                                           if "depth" in c.counters else "") +
                          (" ⚠" if disturbed(c) else ""),
-                         fmt_time(v) if time_metric else fmt_rate(v)]
+                         (fmt_time(v) if time_metric else fmt_rate(v)) + reps_note(c)]
                 if not time_metric:
                     cells.append(fmt_bytes(c.median("bytes")))
                 for s in shmq:
@@ -355,7 +373,7 @@ def main():
     context, cases = load(args.json)
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
-    reps = max((len(c.times) for c in cases.values()), default=0)
+    reps = max((len(c.reps) for c in cases.values()), default=0)
     errors = [c for c in cases.values() if c.error]
 
     md = ["# shmq benchmark report", ""]
@@ -367,6 +385,11 @@ def main():
               "CPU 0, its peer to CPU 1; every case checks that each message arrived once, "
               "whole and in order (sequence numbers in the payload), and none asserts a time."
               % (reps, "" if reps == 1 else "s"))
+    md.append("")
+    md.append("For a case whose benchmark thread never sleeps (it spins), a repetition during "
+              "which that thread was off its CPU for more than 15% of the time (CPU time ÷ "
+              "real time < 0.85: the machine is shared) is left out of the median; `[3/5]` "
+              "after a figure says how many repetitions it is the median of.")
     md.append("")
     md.append("## Machine")
     md.append("")
@@ -383,10 +406,10 @@ def main():
     if noisy:
         md.append("## Disturbed cases")
         md.append("")
-        md.append("Marked ⚠ below: the benchmark thread, which never sleeps in these cases, "
-                  "was off its CPU for more than 15%% of the time (median CPU time ÷ real "
-                  "time < 0.85): another task or the hypervisor took CPU 0, and the figure "
-                  "is pessimistic. %d case(s): %s." % (len(noisy), ", ".join(
+        md.append("Marked ⚠ below: in every repetition of these cases the benchmark thread, "
+                  "which never sleeps in them, was off its CPU for more than 15%% of the time "
+                  "(CPU time ÷ real time < 0.85): another task or the hypervisor had CPU 0, "
+                  "and the figure is pessimistic. %d case(s): %s." % (len(noisy), ", ".join(
                       "`%s`" % k for k in noisy)))
         md.append("")
     md.append("## Targets")
