@@ -133,9 +133,9 @@ struct shmq_stat {
     uint64_t depth;         /* messages ready to be consumed (exact when quiescent) */
     uint64_t in_flight;     /* claimed and not yet acked, plus reserved and not committed */
     uint64_t pushed;        /* messages committed */
-    uint64_t popped;        /* messages taken by pop or claim */
-    uint64_t acked;         /* taken messages finished (pop counts here too) */
-    uint64_t nacked;        /* taken messages given back */
+    uint64_t popped;        /* messages taken: pop, claim, and expired or dead-lettered */
+    uint64_t acked;         /* taken messages finished (pop, expiry and dead letters too) */
+    uint64_t nacked;        /* taken messages given back (incl. claims of dead consumers) */
     uint64_t full;          /* pushes that found the queue full */
     uint64_t empty;         /* pops that found the queue empty */
     uint64_t waits;         /* times a caller went to sleep on the futex */

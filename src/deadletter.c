@@ -33,6 +33,8 @@ void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint6
                        bool expired)
 {
     struct shmq__counters *c = &q->self->counters;
+    /* It leaves the queue finished (acked) by the queue itself. */
+    shmq__count(&c->acked, 1);
     if (expired)
         shmq__count(&c->expired, 1);
     shmq_t *dlq = dead_letter_queue(q);

@@ -177,6 +177,8 @@ int shmq__spsc_attach(shmq_t *q, uint32_t role);
 int shmq__spsc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline);
 int shmq__spsc_commit(shmq_t *q, struct shmq_msg *m);
 int shmq__spsc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);
+/* True when the consumer's next message is a delayed one (its sleeper must look again). */
+bool shmq__spsc_delayed_waiting(shmq_t *q);
 int shmq__spsc_discard(shmq_t *q, struct shmq_msg *m);
 int shmq__spsc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline);
 int shmq__spsc_finish(shmq_t *q, struct shmq_msg *m, bool ack);
@@ -204,7 +206,9 @@ int shmq__mpmc_slot_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, 
 /* ---- deadletter.c ---- */
 /* A message we hold in slot `index` (MPMC: in state `mine`) is expired or past its
  * deliveries: copy it to the dead-letter queue if there is one (counted dead_lettered), else
- * drop it (counted dropped); MPMC slots are freed here, SPSC callers advance themselves. */
+ * drop it (counted dropped); either way it counts as acked. A caller that took it from the
+ * ready structure for this counts it popped as well. MPMC slots are freed here, SPSC callers
+ * advance themselves. */
 void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine,
                        bool expired);
 

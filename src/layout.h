@@ -93,7 +93,7 @@ struct shmq__header {
     char name[208];
     int64_t ttl_ns;
     uint32_t max_deliveries;
-    int32_t numa_node; /* node the segment is bound to, -1 = none */
+    int32_t numa_node; /* node requested at creation, -1 = none */
     uint32_t numa_flags;
     uint32_t reserved1;
     char dead_letter[208]; /* "" = none */

@@ -309,12 +309,14 @@ static int try_claim(shmq_t *q, void *arg)
             shmq__now_mono() -
                     atomic_load_explicit(&map->extras[index].enqueued_ns, memory_order_relaxed) >
                 map->geo.ttl_ns) {
+            shmq__count(&q->self->counters.popped, 1);
             shmq__dead_letter(q, index, slot, mine, true);
             continue;
         }
         if (SHMQ__UNLIKELY(map->geo.max_deliveries) &&
             atomic_load_explicit(&slot->deliveries, memory_order_relaxed) >=
                 map->geo.max_deliveries) {
+            shmq__count(&q->self->counters.popped, 1);
             shmq__dead_letter(q, index, slot, mine, false);
             continue;
         }

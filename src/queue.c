@@ -52,9 +52,8 @@ int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__
         shmq__count(&q->self->counters.waits, 1);
         /* Sleep in slices: a dead peer's claims are only given back by a reaper, and
          * delayed messages only become due by the clock, so a sleeper looks again. */
-        int64_t slice =
-            shmq__now_mono() +
-            (is_spsc(q) || !shmq__mpmc_delayed_waiting(q) ? REAP_SLICE_NS : DELAY_SLICE_NS);
+        bool delayed = is_spsc(q) ? shmq__spsc_delayed_waiting(q) : shmq__mpmc_delayed_waiting(q);
+        int64_t slice = shmq__now_mono() + (delayed ? DELAY_SLICE_NS : REAP_SLICE_NS);
         int slept = shmq__wait_sleep(ec, key, slice < deadline ? slice : deadline);
         if (slept == -ETIMEDOUT) {
             reap_if_needed(q);
@@ -263,6 +262,18 @@ int shmq_ack(shmq_t *q, struct shmq_msg *m)
 int shmq_nack(shmq_t *q, struct shmq_msg *m)
 {
     return finish(q, m, false);
+}
+
+int shmq_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
+{
+    int err = writer_check(q);
+    if (err || !m || delay_ns < 0)
+        return err ? err : -EINVAL;
+    err = is_spsc(q) ? shmq__spsc_nack_delayed(q, m, delay_ns)
+                     : shmq__mpmc_nack_delayed(q, m, delay_ns);
+    if (err == 0)
+        shmq__count(&q->self->counters.nacked, 1);
+    return err;
 }
 
 /* ---- copy ---- */

@@ -161,6 +161,8 @@ static void return_held(shmq_t *q, const uint8_t *dead, struct shmq_repair_repor
                 shmq__dead_letter(q, i, slot, mine, false);
                 r->dead_lettered++;
             } else {
+                /* Counted as a nack: taken, given back (keeps depth and in-flight exact). */
+                shmq__count(&q->self->counters.nacked, 1);
                 shmq__mpmc_slot_requeue(q, i, slot, mine);
             }
             r->claims_returned++;

@@ -234,6 +234,14 @@ static bool head_delayed(shmq_t *q, struct shmq__slot *slot)
     return false;
 }
 
+bool shmq__spsc_delayed_waiting(shmq_t *q)
+{
+    if (!(q->roles & SHMQ_ROLE_CONSUMER) || available(q, 1) == 0)
+        return false;
+    return atomic_load_explicit(&slot_of(q, q->spsc_read_slot)->flags, memory_order_relaxed) &
+           SHMQ__SLOT_DELAYED;
+}
+
 static int try_claim(shmq_t *q, void *arg)
 {
     struct shmq_msg *m = arg;
@@ -254,6 +262,7 @@ static int try_claim(shmq_t *q, void *arg)
                 map->geo.ttl_ns;
         if (SHMQ__UNLIKELY(expired ||
                            (map->geo.max_deliveries && deliveries >= map->geo.max_deliveries))) {
+            shmq__count(&q->self->counters.popped, 1);
             shmq__dead_letter(q, q->spsc_read_slot, slot, 0, expired);
             q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
             consume(q, 1);

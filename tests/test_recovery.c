@@ -1,0 +1,425 @@
+/*
+ * Recovery and task-queue semantics, one behaviour per test: liveness (pid reuse included),
+ * a dead consumer's claim delivered again with its count raised, a dead producer's
+ * reservation given back, orphans and stranded ring entries restored, a participant table
+ * full of the dead, max deliveries and dead letters, TTL, delayed nacks, request-reply.
+ * Internal: it reaches into the segment to stage what a process killed at an exact
+ * instruction leaves behind.
+ */
+#include <pthread.h>
+#include <signal.h>
+
+#include "test_util.h"
+
+#include "internal.h"
+#include "scq.h"
+#include "slot.h"
+#include "stack.h"
+
+/* A child that opens `name`, runs `act`, then SIGKILLs itself. */
+static void die_after(const char *name, void (*act)(shmq_t *q))
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        shmq_t *q;
+        CHILD_CHECK(shmq_open(name, &q) == 0);
+        act(q);
+        raise(SIGKILL);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void claim_one(shmq_t *q)
+{
+    struct shmq_msg m;
+    CHILD_CHECK(shmq_claim(q, &m, 0) == 0);
+}
+
+static void reserve_all(shmq_t *q)
+{
+    struct shmq_msg m;
+    while (shmq_reserve(q, 8, &m, 0) == 0)
+        ;
+}
+
+static void dead_consumer_claim_is_delivered_again(void **state)
+{
+    (void)state;
+    struct shmq_config shapes[] = {
+        {.capacity = 8},
+        {.kind = SHMQ_LIFO, .capacity = 8},
+        {.capacity = 8, .flags = SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const char *name = test_name("deadclaim");
+        shmq_t *q;
+        ASSERT_OK(shmq_create(name, &shapes[s], &q));
+        ASSERT_OK(shmq_push(q, "task", 4, 0));
+        die_after(name, claim_one);
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st)); /* a writable handle reaps first */
+        QASSERT_EQ(q, st.dead, 0);
+        QASSERT_EQ(q, st.participants, 1);
+        struct shmq_msg m;
+        ASSERT_OK(shmq_claim(q, &m, 0));
+        assert_int_equal(m.len, 4);
+        assert_memory_equal(m.data, "task", 4);
+        QASSERT_EQ(q, m.deliveries, 2);
+        ASSERT_OK(shmq_ack(q, &m));
+        ASSERT_OK(shmq_stat(q, &st));
+        QASSERT_EQ(q, st.redelivered, 1);
+        QASSERT_EQ(q, st.depth, 0);
+        shmq_close(q);
+    }
+}
+
+static void dead_producer_reservations_come_back(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        const char *name = test_name("deadres");
+        shmq_t *q;
+        ASSERT_OK(shmq_create(name, &(struct shmq_config){.kind = kind, .capacity = 6}, &q));
+        die_after(name, reserve_all);
+        struct shmq_repair_report r;
+        ASSERT_OK(shmq_repair(q, &r));
+        QASSERT_EQ(q, r.dead_participants, 1);
+        QASSERT_EQ(q, r.reservations_freed, 6);
+        for (int i = 0; i < 6; i++)
+            ASSERT_OK(shmq_push(q, "x", 1, 0)); /* the whole capacity again */
+        assert_int_equal(shmq_push(q, "x", 1, 0), -EAGAIN);
+        shmq_close(q);
+    }
+}
+
+/* A participant whose process start time does not match (its pid was reused) is dead. */
+static void reused_pid_is_not_alive(void **state)
+{
+    (void)state;
+    const char *name = test_name("pidreuse");
+    shmq_t *q, *other;
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 4}, &q));
+    ASSERT_OK(shmq_open(name, &other));
+    ASSERT_OK(shmq_push(q, "job", 3, 0));
+    struct shmq_msg m;
+    ASSERT_OK(shmq_claim(other, &m, 0));
+    struct shmq_participant_info info[4];
+    assert_int_equal(shmq_participant_list(q, info, 4), 2);
+    assert_true(info[0].alive && info[1].alive);
+    /* Same pid (ours), another start time: what a recycled pid looks like. */
+    other->self->start_time ^= 0x5a5a;
+    assert_int_equal(shmq_participant_list(q, info, 4), 2);
+    assert_int_equal(info[0].alive + info[1].alive, 1);
+    struct shmq_repair_report r;
+    ASSERT_OK(shmq_repair(q, &r));
+    QASSERT_EQ(q, r.dead_participants, 1);
+    QASSERT_EQ(q, r.claims_returned, 1);
+    struct shmq_msg again;
+    ASSERT_OK(shmq_claim(q, &again, 0));
+    QASSERT_EQ(q, again.deliveries, 2);
+    ASSERT_OK(shmq_ack(q, &again));
+    shmq_close(other); /* its entry was reaped: close frees only what is still its own */
+    shmq_close(q);
+}
+
+/* Stage the orphans a process leaves when it dies between a ring step and the state store:
+ * an index taken out of the ready ring (state still READY) and one out of the free ring. */
+static void orphans_are_restored(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        const char *name = test_name("orphan");
+        shmq_t *q;
+        ASSERT_OK(shmq_create(name, &(struct shmq_config){.kind = kind, .capacity = 4}, &q));
+        ASSERT_OK(shmq_push(q, "a", 1, 0));
+        ASSERT_OK(shmq_push(q, "b", 1, 0));
+        struct shmq__mapping *m = q->map;
+        if (m->ready_ring) {
+            assert_true(shmq__scq_dequeue(m->ready_ring, m->geo.ring_order) < 4); /* "a" */
+            assert_true(shmq__scq_dequeue(m->free_ring, m->geo.ring_order) < 4);
+        } else {
+            assert_true(shmq__stack_pop(m, m->ready_stack) >= 0); /* "b" */
+            assert_true(shmq__stack_pop(m, m->free_stack) >= 0);
+        }
+        /* Only a death makes the reaper look for orphans. */
+        atomic_store(&m->hdr->orphans_pending, 1);
+        struct shmq_repair_report r;
+        ASSERT_OK(shmq_repair(q, &r));
+        QASSERT_EQ(q, r.orphans_restored, 2);
+        char buf[4];
+        int got = 0;
+        while (shmq_pop(q, buf, sizeof buf, 0) == 1)
+            got++;
+        QASSERT_EQ(q, got, 2);
+        for (int i = 0; i < 4; i++)
+            ASSERT_OK(shmq_push(q, "x", 1, 0));
+        assert_int_equal(shmq_push(q, "x", 1, 0), -EAGAIN);
+        /* Nothing is restored twice. */
+        atomic_store(&m->hdr->orphans_pending, 1);
+        ASSERT_OK(shmq_repair(q, &r));
+        QASSERT_EQ(q, r.orphans_restored, 0);
+        shmq_close(q);
+    }
+}
+
+/* A consumer killed after its fetch-and-add on head, before taking its entry. */
+static void stranded_ring_entries_are_restored(void **state)
+{
+    (void)state;
+    const char *name = test_name("stranded");
+    shmq_t *q;
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 4}, &q));
+    ASSERT_OK(shmq_push(q, "first", 5, 0));
+    ASSERT_OK(shmq_push(q, "second", 6, 0));
+    atomic_fetch_add(&q->map->ready_ring->head, 1); /* the dead consumer's position */
+    char buf[8];
+    assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 6); /* "first" is passed by */
+    assert_memory_equal(buf, "second", 6);
+    assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), -EAGAIN);
+    atomic_store(&q->map->hdr->orphans_pending, 1);
+    struct shmq_repair_report r;
+    ASSERT_OK(shmq_repair(q, &r));
+    QASSERT_EQ(q, r.orphans_restored, 1);
+    assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 5);
+    assert_memory_equal(buf, "first", 5);
+    shmq_close(q);
+}
+
+static void do_nothing(shmq_t *q)
+{
+    (void)q;
+}
+
+static void full_table_of_the_dead_is_reused(void **state)
+{
+    (void)state;
+    const char *name = test_name("fulltable");
+    shmq_t *q;
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 4, .max_participants = 3}, &q));
+    ASSERT_OK(shmq_push(q, "m", 1, 0));
+    die_after(name, claim_one);
+    die_after(name, do_nothing);
+    /* The table holds us and two dead entries: an opener adopts one. */
+    shmq_t *late;
+    ASSERT_OK(shmq_open(name, &late));
+    struct shmq_stat st;
+    ASSERT_OK(shmq_stat(q, &st));
+    QASSERT_EQ(q, st.dead, 0);
+    QASSERT_EQ(q, st.participants, 2);
+    struct shmq_msg m;
+    ASSERT_OK(shmq_claim(late, &m, 0));
+    QASSERT_EQ(q, m.deliveries, 2);
+    ASSERT_OK(shmq_ack(late, &m));
+    shmq_close(late);
+    shmq_close(q);
+}
+
+static void max_deliveries_dead_letters(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        const char *name = test_name("maxdel");
+        const char *dlq_name = test_name("maxdel-dlq");
+        struct shmq_config cfg = {
+            .capacity = 4, .slot_size = 128, .max_deliveries = 3, .dead_letter = dlq_name};
+        if (kind == 1)
+            cfg.kind = SHMQ_LIFO;
+        if (kind == 2)
+            cfg.flags = SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER;
+        shmq_t *q;
+        ASSERT_OK(shmq_create(name, &cfg, &q));
+        struct shmq_msg in = {.data = "poison", .len = 6, .type = "job"};
+        ASSERT_OK(shmq_push_msg(q, &in, 0));
+        for (uint32_t d = 1; d <= 3; d++) {
+            struct shmq_msg m;
+            ASSERT_OK(shmq_claim(q, &m, 0));
+            QASSERT_EQ(q, m.deliveries, d);
+            ASSERT_OK(shmq_nack(q, &m));
+        }
+        struct shmq_msg m;
+        assert_int_equal(shmq_claim(q, &m, 0), -EAGAIN); /* the 4th delivery never happens */
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        QASSERT_EQ(q, st.dead_lettered, 1);
+        assert_string_equal(st.dead_letter, dlq_name);
+        shmq_t *dlq;
+        ASSERT_OK(shmq_open(dlq_name, &dlq));
+        ASSERT_OK(shmq_claim(dlq, &m, 0));
+        assert_int_equal(m.len, 6);
+        assert_memory_equal(m.data, "poison", 6);
+        assert_string_equal(m.type, "job");
+        ASSERT_OK(shmq_ack(dlq, &m));
+        shmq_close(dlq);
+        shmq_close(q);
+    }
+}
+
+static void without_dead_letter_queue_they_are_dropped_and_counted(void **state)
+{
+    (void)state;
+    const char *name = test_name("drop");
+    shmq_t *q;
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 4, .max_deliveries = 1}, &q));
+    ASSERT_OK(shmq_push(q, "x", 1, 0));
+    struct shmq_msg m;
+    ASSERT_OK(shmq_claim(q, &m, 0));
+    ASSERT_OK(shmq_nack(q, &m));
+    assert_int_equal(shmq_claim(q, &m, 0), -EAGAIN);
+    struct shmq_stat st;
+    ASSERT_OK(shmq_stat(q, &st));
+    QASSERT_EQ(q, st.dropped, 1);
+    QASSERT_EQ(q, st.depth, 0);
+    shmq_close(q);
+}
+
+static void expired_messages_are_never_delivered(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        const char *name = test_name("ttl");
+        const char *dlq_name = test_name("ttl-dlq");
+        struct shmq_config cfg = {.capacity = 8, .ttl_ns = 50 * MS, .dead_letter = dlq_name};
+        if (kind == 1)
+            cfg.kind = SHMQ_LIFO;
+        if (kind == 2)
+            cfg.flags = SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER;
+        shmq_t *q;
+        ASSERT_OK(shmq_create(name, &cfg, &q));
+        ASSERT_OK(shmq_push(q, "old", 3, 0));
+        usleep(80000);
+        ASSERT_OK(shmq_push(q, "new", 3, 0));
+        char buf[8];
+        assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 3);
+        assert_memory_equal(buf, "new", 3);
+        assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), -EAGAIN);
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        QASSERT_EQ(q, st.expired, 1);
+        QASSERT_EQ(q, st.dead_lettered, 1);
+        shmq_t *dlq;
+        ASSERT_OK(shmq_open(dlq_name, &dlq));
+        assert_int_equal(shmq_pop(dlq, buf, sizeof buf, 0), 3);
+        assert_memory_equal(buf, "old", 3);
+        shmq_close(dlq);
+        shmq_close(q);
+    }
+}
+
+static void delayed_nack_waits_its_turn(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        const char *name = test_name("delay");
+        struct shmq_config cfg = {.capacity = 8};
+        if (kind == 1)
+            cfg.kind = SHMQ_LIFO;
+        if (kind == 2)
+            cfg.flags = SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER;
+        shmq_t *q;
+        ASSERT_OK(shmq_create(name, &cfg, &q));
+        ASSERT_OK(shmq_push(q, "retry", 5, 0));
+        struct shmq_msg m;
+        ASSERT_OK(shmq_claim(q, &m, 0));
+        int64_t t0 = test_now_ns();
+        ASSERT_OK(shmq_nack_delayed(q, &m, 150 * MS));
+        assert_int_equal(shmq_claim(q, &m, 0), -EAGAIN); /* not yet */
+        if (kind != 2) {
+            /* Others are not held back (the SPSC ring keeps order: it is). */
+            ASSERT_OK(shmq_push(q, "other", 5, 0));
+            ASSERT_OK(shmq_claim(q, &m, 0));
+            assert_memory_equal(m.data, "other", 5);
+            ASSERT_OK(shmq_ack(q, &m));
+        }
+        ASSERT_OK(shmq_claim(q, &m, 2000 * MS));
+        int64_t waited = test_now_ns() - t0;
+        assert_memory_equal(m.data, "retry", 5);
+        QASSERT_EQ(q, m.deliveries, 2);
+        if (waited < 150 * MS)
+            fail_msg("a 150 ms delay came back after %lld ns", (long long)waited);
+        ASSERT_OK(shmq_ack(q, &m));
+        shmq_close(q);
+    }
+}
+
+/* ---- request-reply ---- */
+
+struct server {
+    const char *name;
+    int served;
+};
+
+static void *serve(void *arg)
+{
+    struct server *s = arg;
+    shmq_t *q;
+    if (shmq_open(s->name, &q) != 0)
+        return NULL;
+    for (;;) {
+        struct shmq_msg m;
+        if (shmq_claim(q, &m, 2000 * MS) != 0)
+            break;
+        if (m.len == 4 && memcmp(m.data, "quit", 4) == 0) {
+            shmq_ack(q, &m);
+            break;
+        }
+        char answer[64];
+        int n = snprintf(answer, sizeof answer, "echo:%.*s", (int)m.len, (char *)m.data);
+        if (shmq_reply(q, &m, answer, (size_t)n) == 0)
+            s->served++;
+        shmq_ack(q, &m);
+    }
+    shmq_close(q);
+    return NULL;
+}
+
+static void call_and_reply(void **state)
+{
+    (void)state;
+    const char *name = test_name("rpc");
+    shmq_t *q;
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 16}, &q));
+    char reply[64];
+    /* Nobody serves yet: the call times out. */
+    assert_int_equal(shmq_call(q, "lost", 4, reply, sizeof reply, 50 * MS), -ETIMEDOUT);
+    struct server s = {name, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, serve, &s), 0);
+    /* The late answer to the timed-out call is skipped; each call gets its own answer. */
+    for (int i = 0; i < 20; i++) {
+        char req[16];
+        int n = snprintf(req, sizeof req, "req%d", i);
+        ssize_t got = shmq_call(q, req, (size_t)n, reply, sizeof reply, 2000 * MS);
+        assert_int_equal(got, n + 5);
+        char want[32];
+        snprintf(want, sizeof want, "echo:%s", req);
+        assert_memory_equal(reply, want, (size_t)got);
+    }
+    assert_int_equal(shmq_call(q, "big", 3, reply, 2, 2000 * MS), -EMSGSIZE);
+    struct shmq_msg no_reply_to = {.data = "x", .len = 1};
+    assert_int_equal(shmq_reply(q, &no_reply_to, "y", 1), -EINVAL);
+    ASSERT_OK(shmq_push(q, "quit", 4, 0));
+    pthread_join(t, NULL);
+    assert_int_equal(s.served, 22);
+    shmq_close(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dead_consumer_claim_is_delivered_again),
+        cmocka_unit_test(dead_producer_reservations_come_back),
+        cmocka_unit_test(reused_pid_is_not_alive),
+        cmocka_unit_test(orphans_are_restored),
+        cmocka_unit_test(stranded_ring_entries_are_restored),
+        cmocka_unit_test(full_table_of_the_dead_is_reused),
+        cmocka_unit_test(max_deliveries_dead_letters),
+        cmocka_unit_test(without_dead_letter_queue_they_are_dropped_and_counted),
+        cmocka_unit_test(expired_messages_are_never_delivered),
+        cmocka_unit_test(delayed_nack_waits_its_turn),
+        cmocka_unit_test(call_and_reply),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
