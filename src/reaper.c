@@ -189,8 +189,10 @@ static void global_barrier(void)
     }
 }
 
-/* Wait until every live participant that is inside a ring step has left it. */
-static int grace_period(shmq_t *q, const uint8_t *dead)
+/* Wait until every live participant that is inside a ring step has left it. Who is live is
+ * decided here, not taken from the reap's list of the dead: the entries of the dead are
+ * freed before the orphan scan, and a newcomer may already be working in one of them. */
+static int grace_period(shmq_t *q)
 {
     struct shmq__mapping *m = q->map;
     uint32_t n = m->geo.max_participants;
@@ -204,11 +206,12 @@ static int grace_period(shmq_t *q, const uint8_t *dead)
     int64_t give_up = shmq__now_mono() + GRACE_TIMEOUT_NS;
     int err = 0;
     for (uint32_t i = 0; i < n && !err; i++) {
-        if (dead[i] || i == q->self_index || !(seen[i] & 1))
+        if (i == q->self_index || !(seen[i] & 1))
             continue;
         while (atomic_load_explicit(&m->parts[i].op, memory_order_relaxed) == seen[i]) {
-            if (!shmq__participant_alive(&m->parts[i]))
-                break; /* died inside the step: its effects are what they are */
+            uint64_t w = atomic_load_explicit(&m->parts[i].word, memory_order_acquire);
+            if (shmq__part_state(w) == SHMQ__PART_FREE || !shmq__participant_alive(&m->parts[i]))
+                break; /* gone (or died inside the step: its effects are what they are) */
             if (shmq__now_mono() > give_up) {
                 err = -EBUSY; /* stalled (stopped, or preempted for long): try later */
                 break;
@@ -309,7 +312,7 @@ static void restore(shmq_t *q, uint32_t index, uint64_t s)
         shmq__mpmc_slot_free(q, index, slot, mine);
 }
 
-static int recover_orphans(shmq_t *q, const uint8_t *dead, struct shmq_repair_report *r)
+static int recover_orphans(shmq_t *q, struct shmq_repair_report *r)
 {
     struct shmq__mapping *m = q->map;
     uint32_t cap = m->geo.capacity;
@@ -344,7 +347,7 @@ static int recover_orphans(shmq_t *q, const uint8_t *dead, struct shmq_repair_re
         goto out;
     }
     /* Scans B and C, each after a grace period. */
-    if ((err = grace_period(q, dead)) || (err = rescan(q, sc)) || (err = grace_period(q, dead)) ||
+    if ((err = grace_period(q)) || (err = rescan(q, sc)) || (err = grace_period(q)) ||
         (err = rescan(q, sc)))
         goto out;
 
@@ -411,7 +414,7 @@ int shmq__reap(shmq_t *q, struct shmq_repair_report *report)
             shmq__participant_retire(m, i, words[i]);
     int err = 0;
     if (!spsc && atomic_load_explicit(&m->hdr->orphans_pending, memory_order_relaxed)) {
-        err = recover_orphans(q, dead, r);
+        err = recover_orphans(q, r);
         if (err == -EBUSY) {
             r->busy = 1;
             err = 0;
