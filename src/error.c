@@ -40,6 +40,8 @@ const char *shmq_strerror(int err)
         return "name too long";
     case EALREADY:
         return "message already finished";
+    case EMEDIUMTYPE:
+        return "a topic where a queue was expected, or the other way round";
     case ENOTSUP:
         return "not supported on this machine (memory binding or thread pinning)";
     default:

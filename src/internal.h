@@ -107,6 +107,17 @@ struct shmq {
 /* ---- segment.c ---- */
 int shmq__geometry_derive(const struct shmq_config *cfg, struct shmq__geometry *g);
 int shmq__shm_path(const char *name, char *path, size_t cap);
+/* A new shm object: created O_EXCL with exactly `mode`, mapped, bound to the requested NUMA
+ * node (0 / SHMQ_NUMA_LOCAL / SHMQ_NUMA_NODE(n)) before its first touch, and fully allocated
+ * (-ENOSPC now rather than SIGBUS later). On failure nothing is left behind. The caller lays
+ * out the mapping, stores its magic last, and unmaps it. Shared by every segment kind. */
+struct shmq__shm_new {
+    int fd;
+    void *base;
+    int32_t node; /* resolved node, -1 = none */
+};
+int shmq__shm_create(const char *name, uint64_t size, uint32_t mode, uint32_t numa,
+                     uint32_t numa_flags, struct shmq__shm_new *out);
 int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *fd_out);
 int shmq__segment_validate(const void *base, size_t size, struct shmq__geometry *g);
 void shmq__mapping_derive(struct shmq__mapping *m);

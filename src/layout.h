@@ -40,6 +40,8 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
 enum shmq__segment_kind {
     SHMQ__KIND_FIFO = SHMQ_FIFO,
     SHMQ__KIND_LIFO = SHMQ_LIFO,
+    SHMQ__KIND_TOPIC = 2, /* topic segments (topic.c) share magic, abi_version, header_size
+                             and kind at these offsets */
 };
 
 /* Counters kept per participant (written by its owner only) and, for participants that have

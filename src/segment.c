@@ -227,20 +227,16 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
  * the pages really are and shmq_pin_near still runs threads near the request. `local` that
  * cannot tell the creator's node records none (-1). With SHMQ_NUMA_STRICT both are -ENOTSUP.
  */
-int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *fd_out)
+int shmq__shm_create(const char *name, uint64_t size, uint32_t mode, uint32_t numa,
+                     uint32_t numa_flags, struct shmq__shm_new *out)
 {
     char path[SHMQ_NAME_MAX + 16];
-    struct shmq__geometry g;
     int err = shmq__shm_path(name, path, sizeof path);
-    if (err || (err = shmq__geometry_derive(cfg, &g)))
+    if (err)
         return err;
-    uint32_t mode = cfg && cfg->mode ? cfg->mode : SHMQ_DEFAULT_MODE;
-    if (cfg && cfg->dead_letter && strcmp(cfg->dead_letter, name) == 0)
-        return -EINVAL; /* a queue cannot be its own dead-letter queue */
-    uint32_t numa_flags = cfg ? cfg->numa_flags : 0;
     bool strict = numa_flags & SHMQ_NUMA_STRICT;
     int32_t node;
-    err = shmq__numa_resolve(cfg ? cfg->numa : 0, &node);
+    err = shmq__numa_resolve(numa, &node);
     if (err == -ENOTSUP && !strict)
         err = 0; /* node stays -1 */
     if (err)
@@ -258,31 +254,51 @@ int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *f
     }
     /* Mapping past the end of the (still empty) object is allowed; nothing touches it before
      * posix_fallocate has given it its size. */
-    base = mmap(NULL, g.segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) {
         err = -errno;
         goto fail;
     }
-    err = shmq__numa_bind(base, g.segment_size, node, numa_flags);
+    err = shmq__numa_bind(base, size, node, numa_flags);
     if (err == -ENOTSUP && !strict)
         err = 0; /* recorded, not bound: see above */
     if (err)
         goto fail;
-    err = posix_fallocate(fd, 0, (off_t)g.segment_size);
+    err = posix_fallocate(fd, 0, (off_t)size);
     if (err) {
         err = err == EFBIG || err == EINVAL ? -ENOSPC : -err;
         goto fail;
     }
-    segment_init(base, name, &g, cfg, mode, node);
-    munmap(base, g.segment_size);
-    *fd_out = fd;
+    out->fd = fd;
+    out->base = base;
+    out->node = node;
     return 0;
 fail:
     if (base != MAP_FAILED)
-        munmap(base, g.segment_size);
+        munmap(base, size);
     shm_unlink(path);
     close(fd);
     return err;
+}
+
+int shmq__segment_create(const char *name, const struct shmq_config *cfg, int *fd_out)
+{
+    struct shmq__geometry g;
+    int err = shmq_name_check(name);
+    if (err || (err = shmq__geometry_derive(cfg, &g)))
+        return err;
+    uint32_t mode = cfg && cfg->mode ? cfg->mode : SHMQ_DEFAULT_MODE;
+    if (cfg && cfg->dead_letter && strcmp(cfg->dead_letter, name) == 0)
+        return -EINVAL; /* a queue cannot be its own dead-letter queue */
+    struct shmq__shm_new shm;
+    err = shmq__shm_create(name, g.segment_size, mode, cfg ? cfg->numa : 0,
+                           cfg ? cfg->numa_flags : 0, &shm);
+    if (err)
+        return err;
+    segment_init(shm.base, name, &g, cfg, mode, shm.node);
+    munmap(shm.base, g.segment_size);
+    *fd_out = shm.fd;
+    return 0;
 }
 
 int shmq__segment_validate(const void *base, size_t size, struct shmq__geometry *g)
@@ -299,6 +315,8 @@ int shmq__segment_validate(const void *base, size_t size, struct shmq__geometry 
         return -EBADMSG;
     if (h->abi_version != SHMQ__ABI_VERSION)
         return -EPROTO;
+    if (h->kind == SHMQ__KIND_TOPIC)
+        return -EMEDIUMTYPE; /* a topic: opened with the topic API */
     if (h->header_size != sizeof *h || memchr(h->name, 0, sizeof h->name) == NULL)
         return -EBADMSG;
     struct shmq_config cfg = {
