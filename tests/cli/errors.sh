@@ -125,6 +125,14 @@ expect_exit 6 "$SHMQ" push "$small" --timeout 0 more
 expect_stderr "shmq push: queue '$small' stayed full for 0 at message 1; nothing was pushed"
 expect_eq "queue content" $'1\n2\n3\n4' "$("$SHMQ" drain "$small")"
 
+section "import into a full LIFO queue: pushed last line first, the count names the lines after it"
+stack=$(qname stack)
+"$SHMQ" create "$stack" --lifo --capacity 2
+printf '%s\n' '{"data":"1"}' '{"data":"2"}' '{"data":"3"}' > "$WORK/three.jsonl"
+expect_exit 6 "$SHMQ" import "$stack" --timeout 0 "$WORK/three.jsonl"
+expect_stderr "shmq import: queue '$stack' stayed full for 0 at line 1; the 2 messages after it were pushed and stay in '$stack'"
+expect_eq "the stack delivers the lines in file order" $'2\n3' "$("$SHMQ" drain "$stack")"
+
 section "empty: pop finds nothing (exit 5), or its wait times out (exit 5)"
 expect_exit 5 "$SHMQ" pop "$small"
 expect_stderr "shmq pop: queue '$small' is empty"

@@ -34,7 +34,8 @@ assert r == want, (r, want)
 PY
 
 section "ls on a terminal: a header, then aligned rows"
-script -qec "$(printf '%q ' "$SHMQ" ls)" /dev/null | tr -d '\r' > "$WORK/ls-tty"
+# (stderr aside: other programs' segments in /dev/shm may draw warnings)
+script -qec "$(printf '%q ' "$SHMQ" ls) 2>/dev/null" /dev/null | tr -d '\r' > "$WORK/ls-tty"
 head -1 "$WORK/ls-tty" | grep -Eq '^NAME +KIND +DEPTH +CAPACITY +SLOT SIZE +BYTES +PRODUCERS +CONSUMERS +MODE +OWNER$' ||
     fail "terminal header: $(head -1 "$WORK/ls-tty")"
 grep -Eq "^$q +fifo +3 +16 +64 +$bytes +0 +0 +0640 +$me\$" "$WORK/ls-tty" ||
@@ -74,7 +75,7 @@ assert r['consumers'] == 1, r"
 wait
 
 section "stat on a terminal: aligned fields"
-script -qec "$(printf '%q ' "$SHMQ" stat "$q")" /dev/null | tr -d '\r' > "$WORK/stat-tty"
+script -qec "$(printf '%q ' "$SHMQ" stat "$q") 2>/dev/null" /dev/null | tr -d '\r' > "$WORK/stat-tty"
 grep -Eq '^slot_size +64$' "$WORK/stat-tty" || fail "terminal stat: $(cat "$WORK/stat-tty")"
 
 section "watch piped: one line per queue and update, time first, rates empty at first"
@@ -99,7 +100,7 @@ PY
 
 section "watch on a terminal: a title and a table with a depth bar"
 "$SHMQ" push "$q" x y z w
-script -qec "$(printf '%q ' "$SHMQ" watch "$q" -n 1)" /dev/null | tr -d '\r' > "$WORK/watch-tty"
+script -qec "$(printf '%q ' "$SHMQ" watch "$q" -n 1) 2>/dev/null" /dev/null | tr -d '\r' > "$WORK/watch-tty"
 grep -q '^NAME .* FILL ' "$WORK/watch-tty" || fail "watch header: $(cat "$WORK/watch-tty")"
 grep -Fq "[#####...............]" "$WORK/watch-tty" || fail "watch bar: $(cat "$WORK/watch-tty")"
 

@@ -161,8 +161,7 @@ int cli_consume_run(struct cli_consume *c)
     struct batch *b = calloc(1, sizeof *b);
     if (!b)
         return -ENOMEM;
-    int64_t deadline =
-        c->wait_ns == SHMQ_FOREVER ? INT64_MAX : cli_monotonic_ns() + c->wait_ns;
+    int64_t deadline = c->wait_ns == SHMQ_FOREVER ? INT64_MAX : cli_monotonic_ns() + c->wait_ns;
     c->count = 0;
     c->output_failed = false;
     /* Whatever the stream holds goes first: from here on, the batches write to its fd. */

@@ -12,23 +12,14 @@
 #include "progress.h"
 #include "queue.h"
 
-/* Where the lines go: FILE, or standard output for none or "-". */
-static FILE *open_output(const char *path)
-{
-    if (!path || strcmp(path, "-") == 0)
-        return stdout;
-    FILE *f = fopen(path, "w");
-    if (f)
-        setvbuf(f, NULL, _IOFBF, 1 << 20);
-    return f;
-}
-
 static int run(int argc, char **argv)
 {
     int n, code;
     if (!cli_options_parse(&cli_verb_export, NULL, 0, argc, argv, &n, &code))
         return code;
-    const char *name = argv[1], *path = n > 1 ? argv[2] : NULL;
+    /* FILE, or standard output for none or "-". The consumer writes its batches to the file
+     * descriptor itself: no stdio buffering is involved. */
+    const char *name = argv[1], *path = n > 1 && strcmp(argv[2], "-") != 0 ? argv[2] : NULL;
     shmq_t *q;
     if ((code = cli_queue_open(name, 0, &q)) != 0)
         return code;
@@ -37,7 +28,7 @@ static int run(int argc, char **argv)
         shmq_close(q);
         return code;
     }
-    FILE *out = open_output(path);
+    FILE *out = path ? fopen(path, "w") : stdout;
     if (!out) {
         code = cli_fail_system(-errno, "cannot write '%s'", path);
         shmq_close(q);

@@ -157,7 +157,7 @@ static int run(int argc, char **argv)
          .kind = CLI_OPTION_DURATION,
          .target = &p.timeout_ns,
          .value_name = "DURATION",
-         .help = "give up when the queue stays full this long (default forever; 0 = no wait)"},
+         .help = "give up if the queue stays full this long (default: forever)"},
     };
     int n, code;
     if (!cli_options_parse(&cli_verb_import, options, CLI_COUNT_OF(options), argc, argv, &n, &code))

@@ -13,7 +13,7 @@
 #include "interrupt.h"
 #include "shmq.h"
 
-#define STDOUT_BUFFER (1 << 20) /* large writes when stdout is a pipe or a file */
+#define STDOUT_BUFFER (256 * 1024) /* large writes when stdout is a pipe or a file */
 
 static const struct cli_verb *const verbs[] = {
     &cli_verb_create, &cli_verb_ls,     &cli_verb_stat,   &cli_verb_push,
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         print_help(stdout);
         return flush_stdout(CLI_EXIT_OK);
     }
-    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+    if (strcmp(name, "--version") == 0) {
         printf("shmq %s (libshmq %s)\n", SHMQ_VERSION_STRING, shmq_version());
         return flush_stdout(CLI_EXIT_OK);
     }
@@ -97,8 +97,10 @@ int main(int argc, char **argv)
                   name);
         return CLI_EXIT_USAGE;
     }
+    /* A buffer of our own: glibc ignores the size when setvbuf allocates one itself. */
+    static char stdout_buffer[STDOUT_BUFFER];
     if (!isatty(fileno(stdout)))
-        setvbuf(stdout, NULL, _IOFBF, STDOUT_BUFFER);
+        setvbuf(stdout, stdout_buffer, _IOFBF, sizeof stdout_buffer);
     cli_diag_set_verb(verb->name);
     int code = flush_stdout(verb->run(argc - 1, argv + 1));
     int sig = cli_interrupted();

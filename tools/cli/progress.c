@@ -59,7 +59,7 @@ void cli_progress_update(struct cli_progress *p, uint64_t messages, uint64_t byt
         fprintf(stderr, "] %3d%% ", (int)(fraction * 100));
     }
     if (p->unit == CLI_PROGRESS_BYTES)
-        fprintf(stderr, " %s", amount);
+        fprintf(stderr, " %s ", amount);
     fprintf(stderr, " %s  %s\033[K", count, rate);
     fflush(stderr);
 }

@@ -49,7 +49,7 @@ static int run(int argc, char **argv)
          .kind = CLI_OPTION_DURATION,
          .target = &p.timeout_ns,
          .value_name = "DURATION",
-         .help = "give up when the queue stays full this long (default forever; 0 = no wait)"},
+         .help = "give up if the queue stays full this long (default: forever)"},
         {.name = "type",
          .kind = CLI_OPTION_STRING,
          .target = &p.type,
