@@ -185,6 +185,10 @@ int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__
 /* ---- spsc.c (the SPSC ring) and mpmc.c (index rings) ---- */
 /* Set up the handle's side of the ring when it takes a role (called by shmq__role_take). */
 int shmq__spsc_attach(shmq_t *q, uint32_t role);
+/* shmq_push / shmq_pop without a struct shmq_msg: -EAGAIN when full/empty; pop says
+ * -ENOTSUP when the message needs the claim path (delay, TTL, limit, small buffer). */
+int shmq__spsc_push_copy(shmq_t *q, const void *data, size_t len);
+ssize_t shmq__spsc_pop_copy(shmq_t *q, void *buf, size_t cap);
 int shmq__spsc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline);
 int shmq__spsc_commit(shmq_t *q, struct shmq_msg *m);
 int shmq__spsc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);

@@ -305,6 +305,16 @@ int shmq_push(shmq_t *q, const void *data, size_t len, int64_t timeout_ns)
 {
     if (len && !data)
         return -EINVAL;
+    /* The SPSC ring's own copy path: no message descriptor, no metadata. */
+    if (SHMQ__LIKELY(q && q->map->spsc && (q->roles & SHMQ_ROLE_PRODUCER) && !q->spsc_reserved &&
+                     len <= q->map->geo.slot_size && timeout_ns >= 0)) {
+        int err = shmq__spsc_push_copy(q, data, len);
+        if (SHMQ__LIKELY(err != -EAGAIN) || timeout_ns == 0) {
+            if (err == -EAGAIN)
+                shmq__count(&q->self->counters.full, 1);
+            return err;
+        }
+    }
     struct shmq_msg m;
     int err = shmq_reserve(q, len, &m, timeout_ns);
     if (SHMQ__UNLIKELY(err))
@@ -317,6 +327,19 @@ ssize_t shmq_pop(shmq_t *q, void *buf, size_t cap, int64_t timeout_ns)
 {
     if (cap && !buf)
         return -EINVAL;
+    if (SHMQ__LIKELY(q && q->map->spsc && (q->roles & SHMQ_ROLE_CONSUMER) && !q->spsc_claimed &&
+                     timeout_ns >= 0)) {
+        ssize_t n = shmq__spsc_pop_copy(q, buf, cap);
+        if (SHMQ__LIKELY(n >= 0)) {
+            shmq__count(&q->self->counters.popped, 1);
+            shmq__count(&q->self->counters.acked, 1);
+            return n;
+        }
+        if (n == -EAGAIN && timeout_ns == 0) {
+            shmq__count(&q->self->counters.empty, 1);
+            return n;
+        }
+    }
     struct shmq_msg m;
     int err = claim(q, &m, timeout_ns);
     if (SHMQ__UNLIKELY(err))

@@ -98,6 +98,45 @@ static inline void consume(shmq_t *q, uint32_t count)
         shmq__count(&q->self->counters.wakeups, 1);
 }
 
+/* ---- copy fast paths (shmq_push / shmq_pop) ---- */
+
+int shmq__spsc_push_copy(shmq_t *q, const void *data, size_t len)
+{
+    if (room(q, 1) == 0)
+        return -EAGAIN;
+    struct shmq__slot *slot = slot_of(q, q->spsc_write_slot);
+    memcpy(slot->payload, data, len);
+    /* The slot's header shares the payload's first line: these stores cost no extra line. */
+    atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
+    atomic_store_explicit(&slot->flags, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
+    if (SHMQ__UNLIKELY(q->map->geo.ttl_ns))
+        atomic_store_explicit(&q->map->extras[q->spsc_write_slot].enqueued_ns, shmq__now_mono(),
+                              memory_order_relaxed);
+    q->spsc_write_slot = next_slot(q, q->spsc_write_slot);
+    publish(q, 1);
+    return 0;
+}
+
+ssize_t shmq__spsc_pop_copy(shmq_t *q, void *buf, size_t cap)
+{
+    if (available(q, 1) == 0)
+        return -EAGAIN;
+    struct shmq__slot *slot = slot_of(q, q->spsc_read_slot);
+    uint32_t len = atomic_load_explicit(&slot->len, memory_order_relaxed);
+    uint16_t flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
+    /* Anything unusual (a delay, a buffer too small, a bad length, TTL or a delivery limit)
+     * goes the claim way, which knows how to handle it. */
+    if (SHMQ__UNLIKELY((flags & SHMQ__SLOT_DELAYED) || len > cap || len > q->map->geo.slot_size ||
+                       q->map->geo.ttl_ns || q->map->geo.max_deliveries))
+        return -ENOTSUP;
+    memcpy(buf, slot->payload, len);
+    /* pop is at-most-once: no delivery count is written back into the producer's line. */
+    q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
+    consume(q, 1);
+    return (ssize_t)len;
+}
+
 /* ---- producer ---- */
 
 struct reserve_ctx {

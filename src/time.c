@@ -21,8 +21,10 @@ int shmq__deadline(int64_t timeout_ns, int64_t *deadline)
 {
     if (timeout_ns < 0)
         return -EINVAL;
-    if (timeout_ns == 0) {
-        *deadline = 0;
+    if (timeout_ns == 0 || timeout_ns == SHMQ_FOREVER) {
+        /* No clock read for the two common cases: a push that never waits, or waits
+         * without limit, costs what a try-push costs. */
+        *deadline = timeout_ns == 0 ? 0 : INT64_MAX;
         return 0;
     }
     int64_t now = shmq__now_mono();
