@@ -123,7 +123,11 @@ section "the man page and the bash completion are installed next to the tool"
 prefix=$(cd "$(dirname "$SHMQ")/.." && pwd)
 man=$(find "$prefix" -path '*/man1/shmq.1' | head -1)
 [[ -n $man ]] || fail "no man page under $prefix"
-MANWIDTH=80 man -l "$man" 2>/dev/null | grep -q "EXIT STATUS" || fail "the man page does not render"
+if command -v man > /dev/null; then
+    MANWIDTH=80 man -l "$man" 2>/dev/null | grep -q "EXIT STATUS" || fail "the man page does not render"
+else
+    grep -q '^\.SH EXIT STATUS' "$man" || fail "the man page has no EXIT STATUS section"
+fi
 completion=$(find "$prefix" -path '*/bash-completion/completions/shmq' | head -1)
 [[ -n $completion ]] || fail "no bash completion under $prefix"
 # Complete "shmq po" and "shmq pop --w" and a queue name, with the installed tool.
