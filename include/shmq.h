@@ -17,7 +17,8 @@
  *
  * Progress: push/pop/claim/ack/... are lock-free (a stalled or dead peer never prevents
  * others from completing) unless they are asked to wait, in which case they block on a futex
- * in the segment. No operation makes a system call when nobody waits.
+ * in the segment. No operation makes a system call when nobody waits. A wait ends with
+ * -EINTR when a signal handler runs (as a blocking system call does).
  */
 #ifndef SHMQ_H
 #define SHMQ_H
@@ -102,8 +103,9 @@ struct shmq_config {
 /*
  * One message. For the zero-copy calls (reserve/commit, claim/ack) `data` points into the
  * slot, valid until commit/ack/nack/discard. For the metadata strings, NULL means absent.
- * The metadata costs slot space only when set: a message fits when
- * len (rounded up to 8) + 16 + each set string's length + 1 <= slot_size.
+ * The metadata costs slot space only when set: a message with any metadata fits when
+ * len (rounded up to 8) + 19 + the three strings' lengths <= slot_size (without: len <=
+ * slot_size).
  */
 struct shmq_msg {
     /* public */

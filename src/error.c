@@ -42,6 +42,10 @@ const char *shmq_strerror(int err)
         return "message already finished";
     case EMEDIUMTYPE:
         return "a topic where a queue was expected, or the other way round";
+    case EINPROGRESS:
+        return "this handle already holds a claim or reservation (SPSC: one at a time)";
+    case EINTR:
+        return "interrupted by a signal";
     case ENOTSUP:
         return "not supported on this machine (memory binding or thread pinning)";
     default:

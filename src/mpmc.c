@@ -446,6 +446,7 @@ int shmq__mpmc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t dead
 struct peek_ctx {
     shmq_t *q;
     unsigned max, shown;
+    bool full; /* max reached: the walk was stopped by us */
     int (*fn)(const struct shmq_msg *, void *);
     void *arg;
     struct shmq__slot *copy;
@@ -456,8 +457,10 @@ struct peek_ctx {
 static int peek_one(uint32_t index, void *arg)
 {
     struct peek_ctx *c = arg;
-    if (c->shown >= c->max)
+    if (c->shown >= c->max) {
+        c->full = true;
         return 1;
+    }
     if (index >= c->q->map->geo.capacity)
         return 0;
     struct shmq__slot *slot = shmq__slot_at(c->q->map, index);
@@ -485,8 +488,8 @@ int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, 
                 ? shmq__scq_foreach(q->map->ready_ring, q->map->geo.ring_order, peek_one, &c)
                 : shmq__stack_foreach(q->map, q->map->ready_stack, peek_one, &c);
     free(c.copy);
-    if (r == 1 && c.shown >= max)
-        r = 0;
+    if (c.full)
+        r = 0; /* our own stop, not the callback's */
     return r ? r : (int)c.shown;
 }
 

@@ -55,6 +55,12 @@ int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__
         bool delayed = is_spsc(q) ? shmq__spsc_delayed_waiting(q) : shmq__mpmc_delayed_waiting(q);
         int64_t slice = shmq__now_mono() + (delayed ? DELAY_SLICE_NS : REAP_SLICE_NS);
         int slept = shmq__wait_sleep(ec, key, slice < deadline ? slice : deadline);
+        if (slept == -EINTR) {
+            /* Like a blocking system call, a caught signal ends the wait (after one more
+             * look, so that nothing that arrived meanwhile is left waiting). */
+            r = fn(q, ctx);
+            return r == -EAGAIN ? -EINTR : r;
+        }
         if (slept == -ETIMEDOUT) {
             reap_if_needed(q);
             if ((r = fn(q, ctx)) != -EAGAIN)

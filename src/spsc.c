@@ -163,7 +163,7 @@ static int try_reserve(shmq_t *q, void *arg)
 int shmq__spsc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline)
 {
     if (q->spsc_reserved)
-        return -EBUSY; /* one reservation at a time: commit or discard it first */
+        return -EINPROGRESS; /* one reservation at a time: commit or discard it first */
     struct reserve_ctx c = {.len = len, .m = m};
     int r = try_reserve(q, &c);
     if (SHMQ__LIKELY(r != -EAGAIN))
@@ -248,7 +248,7 @@ static int try_push_batch(shmq_t *q, void *arg)
 int shmq__spsc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline)
 {
     if (q->spsc_reserved)
-        return -EBUSY;
+        return -EINPROGRESS;
     struct push_batch_ctx c = {.msgs = msgs, .n = n};
     int r = try_push_batch(q, &c);
     if (SHMQ__LIKELY(r != -EAGAIN))
@@ -328,7 +328,7 @@ static int try_claim(shmq_t *q, void *arg)
 int shmq__spsc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
 {
     if (q->spsc_claimed)
-        return -EBUSY; /* one claim at a time: ack or nack it first */
+        return -EINPROGRESS; /* one claim at a time: ack or nack it first */
     int r = try_claim(q, m);
     if (SHMQ__LIKELY(r != -EAGAIN))
         return r;
@@ -446,7 +446,7 @@ int shmq__spsc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t dead
     if (q->map->geo.ttl_ns || q->map->geo.max_deliveries)
         return pop_batch_each(q, bufs, n, deadline);
     if (q->spsc_claimed)
-        return -EBUSY;
+        return -EINPROGRESS;
     struct pop_batch_ctx c = {.bufs = bufs, .n = n};
     int r = try_pop_batch(q, &c);
     if (SHMQ__LIKELY(r != -EAGAIN))

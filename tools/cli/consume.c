@@ -137,7 +137,7 @@ static int64_t time_left(int64_t deadline)
 static int claim_next(struct cli_consume *c, struct batch *b, int64_t deadline)
 {
     int err = shmq_claim(c->q, &b->held[b->n], 0);
-    if (err == -EBUSY && b->n > 0) {
+    if (err == -EINPROGRESS && b->n > 0) {
         /* A single-consumer ring allows one claim at a time. */
         if ((err = settle(c, b)) != 0)
             return err;
