@@ -3,7 +3,7 @@
 #
 #   1. installs the Debian packages the build and the tests need (only those missing);
 #   2. builds with ASan+UBSan and runs every test through ctest;
-#   3. builds with TSan and runs the concurrency tests;
+#   3. builds with TSan and runs the concurrency and crash (kill -9) tests;
 #   4. builds Release and runs the benchmark suite briefly, so it keeps building and running;
 #   5. fails if any test left a queue behind in /dev/shm.
 # Exits non-zero on any failure. Idempotent: build trees live in build/check-*.
@@ -34,7 +34,12 @@ configure() { # DIR ARGS...
 }
 
 mkdir -p build
-before=$(find /dev/shm -maxdepth 1 -name 'shmq.*' | wc -l)
+# Queues the tests make carry these prefixes; anything new with them at the end was left behind.
+test_segments() {
+    find /dev/shm -maxdepth 1 \( -name 'shmq.test-*' -o -name 'shmq.clitest-*' -o -name 'shmq.bench-*' \
+        -o -name 'shmq.fuzz-*' -o -name 'shmq.shmq-reply.*' \) -printf '%f\n' 2>/dev/null | sort
+}
+test_segments > build/check.segments-before
 
 shmq_say "ASan+UBSan build, every test"
 configure build/check-asan -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=address,undefined \
@@ -45,7 +50,7 @@ shmq_say "TSan build, concurrency tests"
 configure build/check-tsan -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=thread \
     -DSHMQ_BUILD_BENCH=OFF -DSHMQ_BUILD_TOOLS=OFF
 (cd build/check-tsan && SHMQ_TEST_TIMEOUT_MULTIPLIER="${SHMQ_TEST_TIMEOUT_MULTIPLIER:-3}" \
-    ctest --output-on-failure -L concurrency)
+    ctest --output-on-failure -L "concurrency|crash")
 
 if [ -f bench/CMakeLists.txt ]; then
     shmq_say "Release build, benchmarks briefly"
@@ -53,10 +58,11 @@ if [ -f bench/CMakeLists.txt ]; then
     (cd build/check-release && ctest --output-on-failure -L bench)
 fi
 
-after=$(find /dev/shm -maxdepth 1 -name 'shmq.*' | wc -l)
-if [ "$after" -gt "$before" ]; then
-    echo "tests left $((after - before)) queue(s) in /dev/shm:" >&2
-    find /dev/shm -maxdepth 1 -name 'shmq.*' >&2
+test_segments > build/check.segments-after
+left=$(comm -13 build/check.segments-before build/check.segments-after)
+if [ -n "$left" ]; then
+    echo "tests left queues in /dev/shm:" >&2
+    echo "$left" >&2
     exit 1
 fi
 shmq_say "all checks passed in $(( $(date +%s) - start )) s"
