@@ -185,7 +185,7 @@ for verb in stat pop peek; do
 done
 expect_exit 4 "${as_other[@]}" push "$private" x
 expect_exit 0 "${as_other[@]}" ls
-grep -qP "^$private(\t-){9}\$" "$WORK/out" || fail "ls row of an unreadable queue: $(grep "$private" "$WORK/out")"
+grep -qP "^$private(\t-){15}\$" "$WORK/out" || fail "ls row of an unreadable queue: $(grep "$private" "$WORK/out")"
 grep -qx "shmq ls: queue '$private': permission denied" "$WORK/err" || fail "ls warning: $(cat "$WORK/err")"
 
 section "signals: Ctrl-C ends a waiting pop (130), SIGTERM a push reading a pipe (143, count reported)"

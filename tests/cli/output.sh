@@ -17,7 +17,7 @@ section "ls piped: tab-separated rows in the documented column order, no header"
 "$SHMQ" ls > "$WORK/ls"
 grep -q 'NAME' "$WORK/ls" && fail "piped ls has a header"
 # Sorted by name: "lifo" before "q".
-expect_eq "ls rows" "$(printf '%s\tlifo\t0\t8\t256\t%s\t0\t0\t0600\t%s\n%s\tfifo\t3\t16\t64\t%s\t0\t0\t0640\t%s' \
+expect_eq "ls rows" "$(printf '%s\tlifo\t0\t8\t256\t%s\t0\t0\t0600\t%s\t0\t0\t0\t0\t0\t0\n%s\tfifo\t3\t16\t64\t%s\t0\t0\t0640\t%s\t0\t0\t0\t0\t0\t0' \
     "$lifo" "$lifo_bytes" "$me" "$q" "$bytes" "$me")" "$(grep -F "$PREFIX" "$WORK/ls")"
 
 section "ls --json parses and holds the same values"
@@ -29,24 +29,25 @@ rows = {r["name"]: r for r in json.load(open(sys.argv[1]))}
 r = rows[sys.argv[2]]
 want = {"name": sys.argv[2], "kind": "fifo", "depth": 3, "capacity": 16, "slot_size": 64,
         "bytes": int(sys.argv[3]), "producers": 0, "consumers": 0, "mode": "0640",
-        "owner": sys.argv[4]}
+        "owner": sys.argv[4], "in_flight": 0, "dead": 0, "redelivered": 0, "expired": 0,
+        "dead_lettered": 0, "dropped": 0}
 assert r == want, (r, want)
 PY
 
 section "ls on a terminal: a header, then aligned rows"
 # (stderr aside: other programs' segments in /dev/shm may draw warnings)
 script -qec "$(printf '%q ' "$SHMQ" ls) 2>/dev/null" /dev/null | tr -d '\r' > "$WORK/ls-tty"
-head -1 "$WORK/ls-tty" | grep -Eq '^NAME +KIND +DEPTH +CAPACITY +SLOT SIZE +BYTES +PRODUCERS +CONSUMERS +MODE +OWNER$' ||
+head -1 "$WORK/ls-tty" | grep -Eq '^NAME +KIND +DEPTH +CAPACITY +SLOT SIZE +BYTES +PRODUCERS +CONSUMERS +MODE +OWNER +IN FLIGHT +DEAD +REDELIVERED +EXPIRED +DEAD LETTERED +DROPPED$' ||
     fail "terminal header: $(head -1 "$WORK/ls-tty")"
-grep -Eq "^$q +fifo +3 +16 +64 +$bytes +0 +0 +0640 +$me\$" "$WORK/ls-tty" ||
+grep -Eq "^$q +fifo +3 +16 +64 +$bytes +0 +0 +0640 +$me( +0){6}\$" "$WORK/ls-tty" ||
     fail "terminal row: $(cat "$WORK/ls-tty")"
 
 section "stat piped: key<TAB>value lines, participants labelled; no header"
 "$SHMQ" stat "$q" > "$WORK/stat"
-expect_eq "stat keys" "name kind flags capacity slot_size max_participants mode owner creator_pid created depth in_flight pushed popped acked nacked full empty waits wakeups participants producers consumers segment_bytes" \
+expect_eq "stat keys" "name kind flags capacity slot_size max_participants mode owner creator_pid created ttl max_deliveries dead_letter numa_requested numa_located numa_strict depth in_flight pushed popped acked nacked redelivered expired dead_lettered dropped recovered full empty waits wakeups participants dead producers consumers segment_bytes" \
     "$(cut -f1 "$WORK/stat" | tr '\n' ' ' | sed 's/ $//')"
-expect_eq "stat values" "$(printf 'name\t%s\nkind\tfifo\nflags\tnone\ncapacity\t16\nslot_size\t64\nmode\t0640\ndepth\t3\npushed\t3\npopped\t0' "$q")" \
-    "$(grep -E '^(name|kind|flags|capacity|slot_size|mode|depth|pushed|popped)\s' "$WORK/stat")"
+expect_eq "stat values" "$(printf 'name\t%s\nkind\tfifo\nflags\tnone\ncapacity\t16\nslot_size\t64\nmode\t0640\nttl\tnone\nmax_deliveries\tnone\ndead_letter\tnone\nnuma_requested\tnone\nnuma_strict\tno\ndepth\t3\npushed\t3\npopped\t0\ndead\t0' "$q")" \
+    "$(grep -E '^(name|kind|flags|capacity|slot_size|mode|ttl|max_deliveries|dead_letter|numa_requested|numa_strict|depth|pushed|popped|dead)\s' "$WORK/stat")"
 expect_eq "single-consumer flag" "$(printf 'flags\tsingle-consumer')" "$("$SHMQ" stat "$lifo" | grep '^flags')"
 
 section "stat shows a live participant with its role and counters"
@@ -81,8 +82,8 @@ grep -Eq '^slot_size +64$' "$WORK/stat-tty" || fail "terminal stat: $(cat "$WORK
 section "watch piped: one line per queue and update, time first, rates empty at first"
 "$SHMQ" watch "$q" --count 2 --interval 100ms > "$WORK/watch"
 expect_eq "lines" 2 "$(wc -l < "$WORK/watch")"
-awk -F'\t' -v q="$q" 'NR == 1 && !($2 == q && $3 == 0 && $4 == 16 && $5 == "-" && $6 == "-" && NF == 9) { exit 1 }
-    NR == 2 && !($5 == 0 && $6 == 0) { exit 1 }' "$WORK/watch" || fail "watch lines: $(cat "$WORK/watch")"
+awk -F'\t' -v q="$q" 'NR == 1 && !($2 == q && $3 == 0 && $4 == 16 && $5 == "-" && $6 == "-" && $10 == "-" && NF == 15) { exit 1 }
+    NR == 2 && !($5 == 0 && $6 == 0 && $10 == 0 && $11 == 0) { exit 1 }' "$WORK/watch" || fail "watch lines: $(cat "$WORK/watch")"
 grep -q DEPTH "$WORK/watch" && fail "piped watch has a header"
 
 section "watch --json: one JSON object per update"
@@ -101,7 +102,7 @@ PY
 section "watch on a terminal: a title and a table with a depth bar"
 "$SHMQ" push "$q" x y z w
 script -qec "$(printf '%q ' "$SHMQ" watch "$q" -n 1) 2>/dev/null" /dev/null | tr -d '\r' > "$WORK/watch-tty"
-grep -q '^NAME .* FILL ' "$WORK/watch-tty" || fail "watch header: $(cat "$WORK/watch-tty")"
+grep -q '^NAME .* FILL .* RETRY PER S .* DEAD .* DEAD LETTERED  DROPPED$' "$WORK/watch-tty" || fail "watch header: $(cat "$WORK/watch-tty")"
 grep -Fq "[#####...............]" "$WORK/watch-tty" || fail "watch bar: $(cat "$WORK/watch-tty")"
 
 section "--help, VERB --help, help VERB, --version"

@@ -8,9 +8,11 @@
 #include "queue.h"
 #include "table.h"
 
+/* New columns go at the end: scripts cut the piped output by position. */
 static const struct cli_column columns[] = {
-    {"name"},  {"kind"},      {"depth"},     {"capacity"}, {"slot_size"},
-    {"bytes"}, {"producers"}, {"consumers"}, {"mode"},     {"owner"},
+    {"name"},        {"kind"},      {"depth"},         {"capacity"}, {"slot_size"}, {"bytes"},
+    {"producers"},   {"consumers"}, {"mode"},          {"owner"},    {"in_flight"}, {"dead"},
+    {"redelivered"}, {"expired"},   {"dead_lettered"}, {"dropped"},
 };
 
 /* One row for the queue `name`; a queue that cannot be opened (another user's) gets a row
@@ -60,6 +62,10 @@ static void add_row(struct cli_table *t, const char *name)
     }
     cli_table_text(t, mode);
     cli_table_text(t, owner);
+    const uint64_t counters[] = {st.in_flight, st.dead,          st.redelivered,
+                                 st.expired,   st.dead_lettered, st.dropped};
+    for (size_t i = 0; i < CLI_COUNT_OF(counters); i++)
+        cli_table_u64(t, counters[i]);
 }
 
 static int run(int argc, char **argv)
@@ -97,7 +103,10 @@ const struct cli_verb cli_verb_ls = {
     .summary = "list queues",
     .description =
         "List every queue: name, kind (fifo or lifo), depth (messages ready), capacity,\n"
-        "slot size, bytes of shared memory, live producers and consumers, mode and owner.\n"
+        "slot size, bytes of shared memory, live producers and consumers, mode, owner,\n"
+        "in-flight messages (claimed, not acknowledged), dead participants (their process is\n"
+        "gone: see 'shmq repair'), and the counts of redelivered, expired, dead-lettered and\n"
+        "dropped messages (see 'shmq stat --help').\n"
         "On a terminal it prints a table; piped, tab-separated columns in that order without\n"
         "a header; with --json, a JSON array. A queue that cannot be read (another user's)\n"
         "is listed by name with '-' (null in JSON) in the other columns, and a warning.",

@@ -208,3 +208,18 @@ void cli_time_text(int64_t ns, char *buf, size_t size)
     else
         snprintf(buf, size, "%s", date);
 }
+
+void cli_numa_online_text(char *buf, size_t size)
+{
+    FILE *f = fopen("/sys/devices/system/node/online", "r");
+    size_t n = 0;
+    if (f) {
+        n = fread(buf, 1, size - 1, f);
+        fclose(f);
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        n--;
+    buf[n] = 0;
+    if (n == 0)
+        snprintf(buf, size, "unknown");
+}

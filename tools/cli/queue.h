@@ -38,6 +38,8 @@ void cli_queue_flags_text(uint32_t flags, char *buf, size_t size);
 void cli_queue_roles_text(uint32_t roles, char *buf, size_t size);
 void cli_queue_mode_text(uint32_t mode, char *buf, size_t size);
 void cli_queue_owner_text(uid_t uid, char *buf, size_t size);
+/* The NUMA nodes this machine has online, as the kernel lists them ("0-1"), or "unknown". */
+void cli_numa_online_text(char *buf, size_t size);
 /* A CLOCK_REALTIME time in ns as RFC 3339 local time ("2024-05-01T12:00:00+02:00"). */
 void cli_time_text(int64_t ns, char *buf, size_t size);
 

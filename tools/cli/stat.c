@@ -6,14 +6,50 @@
 #include "cli.h"
 #include "diag.h"
 #include "options.h"
+#include "parse.h"
 #include "queue.h"
 #include "table.h"
 
 static const struct cli_column field_columns[] = {
-    {"name"},   {"kind"},    {"flags"},        {"capacity"},  {"slot_size"}, {"max_participants"},
-    {"mode"},   {"owner"},   {"creator_pid"},  {"created"},   {"depth"},     {"in_flight"},
-    {"pushed"}, {"popped"},  {"acked"},        {"nacked"},    {"full"},      {"empty"},
-    {"waits"},  {"wakeups"}, {"participants"}, {"producers"}, {"consumers"}, {"segment_bytes"},
+    /* configuration */
+    {"name"},
+    {"kind"},
+    {"flags"},
+    {"capacity"},
+    {"slot_size"},
+    {"max_participants"},
+    {"mode"},
+    {"owner"},
+    {"creator_pid"},
+    {"created"},
+    {"ttl"},
+    {"max_deliveries"},
+    {"dead_letter"},
+    {"numa_requested"},
+    {"numa_located"},
+    {"numa_strict"},
+    /* contents and counters */
+    {"depth"},
+    {"in_flight"},
+    {"pushed"},
+    {"popped"},
+    {"acked"},
+    {"nacked"},
+    {"redelivered"},
+    {"expired"},
+    {"dead_lettered"},
+    {"dropped"},
+    {"recovered"},
+    {"full"},
+    {"empty"},
+    {"waits"},
+    {"wakeups"},
+    /* users and memory */
+    {"participants"},
+    {"dead"},
+    {"producers"},
+    {"consumers"},
+    {"segment_bytes"},
 };
 
 static const struct cli_column participant_columns[] = {
@@ -24,11 +60,12 @@ static const struct cli_column participant_columns[] = {
 static void add_fields(struct cli_table *t, const char *name, const struct shmq_stat *st,
                        unsigned producers, unsigned consumers)
 {
-    char flags[64], mode[8], owner[64], created[40];
+    char flags[64], mode[8], owner[64], created[40], ttl[32];
     cli_queue_flags_text(st->flags, flags, sizeof flags);
     cli_queue_mode_text(st->mode, mode, sizeof mode);
     cli_queue_owner_text(st->owner_uid, owner, sizeof owner);
     cli_time_text(st->created_ns, created, sizeof created);
+    cli_format_duration(st->ttl_ns, ttl, sizeof ttl);
     cli_table_text(t, name);
     cli_table_text(t, cli_queue_kind_name(st->kind));
     cli_table_text(t, flags);
@@ -39,11 +76,23 @@ static void add_fields(struct cli_table *t, const char *name, const struct shmq_
     cli_table_text(t, owner);
     cli_table_i64(t, st->creator_pid);
     cli_table_text(t, created);
-    const uint64_t counters[] = {st->depth,  st->in_flight, st->pushed, st->popped, st->acked,
-                                 st->nacked, st->full,      st->empty,  st->waits,  st->wakeups};
+    cli_table_text(t, st->ttl_ns ? ttl : "none");
+    if (st->max_deliveries)
+        cli_table_u64(t, st->max_deliveries);
+    else
+        cli_table_text(t, "none");
+    cli_table_text(t, st->dead_letter[0] ? st->dead_letter : "none");
+    cli_table_numa_node(t, st->numa_requested, "none");
+    cli_table_numa_node(t, st->numa_located, "unknown");
+    cli_table_bool(t, st->numa_flags & SHMQ_NUMA_STRICT, "yes", "no");
+    const uint64_t counters[] = {st->depth,         st->in_flight, st->pushed,      st->popped,
+                                 st->acked,         st->nacked,    st->redelivered, st->expired,
+                                 st->dead_lettered, st->dropped,   st->recovered,   st->full,
+                                 st->empty,         st->waits,     st->wakeups};
     for (size_t i = 0; i < CLI_COUNT_OF(counters); i++)
         cli_table_u64(t, counters[i]);
     cli_table_u64(t, st->participants);
+    cli_table_u64(t, st->dead);
     cli_table_u64(t, producers);
     cli_table_u64(t, consumers);
     cli_table_u64(t, st->segment_bytes);
@@ -127,6 +176,10 @@ static int run(int argc, char **argv)
     cli_table_init(&fields, field_columns, CLI_COUNT_OF(field_columns));
     cli_table_init(&parts, participant_columns, CLI_COUNT_OF(participant_columns));
     add_fields(&fields, name, &st, producers, consumers);
+    if (st.dead)
+        cli_error("%u participant%s of '%s' %s dead (the process is gone) and may hold messages: "
+                  "'shmq repair %s' gives them back",
+                  st.dead, st.dead == 1 ? "" : "s", name, st.dead == 1 ? "is" : "are", name);
     add_participants(&parts, list, count);
     free(list);
     err = write_stat(&fields, &parts, cli_format_choose(stdout, json));
@@ -142,12 +195,19 @@ const struct cli_verb cli_verb_stat = {
     .max_operands = 1,
     .summary = "show a queue's configuration, counters and participants",
     .description =
-        "Show the configuration of NAME, its depth (messages ready) and in-flight messages\n"
-        "(claimed, not acknowledged), its counters since creation (pushed, popped, acked,\n"
-        "nacked; full and empty: operations that found it so; waits and wakeups of blocked\n"
-        "callers), the participants (open handles: pid, alive or dead, roles, counters) and\n"
-        "the bytes of shared memory. 'participants' counts open handles; 'producers' and\n"
-        "'consumers' count the live ones by role.\n\n"
+        "Show the configuration of NAME (with its TTL, delivery limit, dead-letter queue and\n"
+        "NUMA placement: the node asked for, the node a sample of its pages is on, or\n"
+        "'unknown' or 'several'), its depth (messages ready) and in-flight messages (claimed,\n"
+        "not acknowledged), its counters since creation (pushed, popped, acked, nacked;\n"
+        "redelivered: deliveries after the first; expired, dead_lettered and dropped: messages\n"
+        "past their TTL or delivery limit; recovered: slots given back from dead processes;\n"
+        "full and empty: operations that found it so; waits and wakeups of blocked callers),\n"
+        "the participants (open handles: pid, alive or dead, roles, counters) and the bytes\n"
+        "of shared memory. 'participants' counts open handles, 'dead' those whose process is\n"
+        "gone; 'producers' and 'consumers' count the live ones by role.\n\n"
+        "stat only looks (it needs read permission and changes nothing): what dead\n"
+        "participants held stays held until a process opens the queue to use it, or until\n"
+        "'shmq repair NAME'.\n\n"
         "Piped, each field is a 'key<TAB>value' line and each participant a line\n"
         "'participant<TAB>' followed by the participant columns.",
     .run = run,

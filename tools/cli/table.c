@@ -98,6 +98,14 @@ void cli_table_missing(struct cli_table *t)
     push_cell(t, NULL, CLI_CELL_STRING);
 }
 
+void cli_table_numa_node(struct cli_table *t, int32_t node, const char *none)
+{
+    if (node >= 0)
+        cli_table_i64(t, node);
+    else
+        cli_table_text(t, node == -2 ? "several" : none);
+}
+
 static const char *shown(const struct cli_cell *c)
 {
     return c->text ? c->text : "-";

@@ -60,6 +60,9 @@ void cli_table_i64(struct cli_table *t, int64_t v);
 /* A boolean: the word shown in a table (e.g. "alive"/"dead"), true/false in JSON. */
 void cli_table_bool(struct cli_table *t, bool v, const char *yes, const char *no);
 void cli_table_missing(struct cli_table *t);
+/* A NUMA node as shmq_stat reports it: the number, or a word for -1 (`none`: "none" or
+ * "unknown") and -2 ("several"). */
+void cli_table_numa_node(struct cli_table *t, int32_t node, const char *none);
 
 static inline size_t cli_table_rows(const struct cli_table *t)
 {

@@ -18,20 +18,22 @@
 
 /* On a terminal: a depth bar, no time column (the title has it). */
 static const struct cli_column screen_columns[] = {
-    {"name"},      {"depth"},     {"capacity"},  {"fill"},      {"push_per_s"},
-    {"pop_per_s"}, {"in_flight"}, {"producers"}, {"consumers"},
+    {"name"},      {"depth"},       {"capacity"},      {"fill"},      {"push_per_s"},
+    {"pop_per_s"}, {"retry_per_s"}, {"in_flight"},     {"producers"}, {"consumers"},
+    {"dead"},      {"expired"},     {"dead_lettered"}, {"dropped"},
 };
 
-/* Piped and JSON: stable columns, the time of the tick first. */
+/* Piped and JSON: stable columns, the time of the tick first; new ones go at the end. */
 static const struct cli_column line_columns[] = {
-    {"time"},      {"name"},      {"depth"},     {"capacity"},  {"push_per_s"},
-    {"pop_per_s"}, {"in_flight"}, {"producers"}, {"consumers"},
+    {"time"},      {"name"},        {"depth"},     {"capacity"},      {"push_per_s"},
+    {"pop_per_s"}, {"in_flight"},   {"producers"}, {"consumers"},     {"retry_per_s"},
+    {"dead"},      {"redelivered"}, {"expired"},   {"dead_lettered"}, {"dropped"},
 };
 
 /* What the previous tick saw of a queue, for its rates. */
 struct previous {
     char name[SHMQ_NAME_MAX + 1];
-    uint64_t pushed, popped;
+    uint64_t pushed, popped, redelivered;
     int64_t at_ns;
 };
 
@@ -66,6 +68,7 @@ static void remember(struct watch *w, const char *name, const struct shmq_stat *
     }
     p->pushed = st->pushed;
     p->popped = st->popped;
+    p->redelivered = st->redelivered;
     p->at_ns = now;
 }
 
@@ -127,9 +130,19 @@ static void add_row(struct watch *w, struct cli_table *t, const char *name, cons
         add_bar(t, st.depth, st.capacity);
     add_rate(t, p, st.pushed, p ? p->pushed : 0, now);
     add_rate(t, p, st.popped, p ? p->popped : 0, now);
+    if (screen)
+        add_rate(t, p, st.redelivered, p ? p->redelivered : 0, now);
     cli_table_u64(t, st.in_flight);
     cli_table_u64(t, producers);
     cli_table_u64(t, consumers);
+    if (!screen)
+        add_rate(t, p, st.redelivered, p ? p->redelivered : 0, now);
+    cli_table_u64(t, st.dead);
+    if (!screen)
+        cli_table_u64(t, st.redelivered);
+    cli_table_u64(t, st.expired);
+    cli_table_u64(t, st.dead_lettered);
+    cli_table_u64(t, st.dropped);
     remember(w, name, &st, now);
 }
 
@@ -282,10 +295,13 @@ const struct cli_verb cli_verb_watch = {
     .summary = "watch queues live: depth bars and rates",
     .description =
         "Show the named queues (default: all, including ones created meanwhile) every\n"
-        "DURATION: depth with a bar, pushes and pops per second since the last update,\n"
-        "in-flight messages and live producers and consumers. On a terminal the table is\n"
-        "redrawn in place; piped, each update prints one line per queue (time first, no\n"
-        "header); with --json, one JSON object per update and line. Rates are empty (null)\n"
+        "DURATION: depth with a bar, pushes, pops and redeliveries (retries) per second since\n"
+        "the last update, in-flight messages, live producers and consumers, dead participants\n"
+        "(see 'shmq repair') and the counts of expired, dead-lettered and dropped messages.\n"
+        "On a terminal the table is redrawn in place; piped, each update prints one line per\n"
+        "queue (time first, no header; columns: time name depth capacity push_per_s pop_per_s\n"
+        "in_flight producers consumers retry_per_s dead redelivered expired dead_lettered\n"
+        "dropped); with --json, one JSON object per update and line. Rates are empty (null)\n"
         "on the first update.",
     .run = run,
 };
