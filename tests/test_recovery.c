@@ -145,10 +145,13 @@ static void orphans_are_restored(void **state)
             assert_true(shmq__stack_pop(m, m->free_stack) >= 0);
         }
         /* Only a death makes the reaper look for orphans. */
+        char why[256];
+        assert_int_equal(shmq_check(q, why, sizeof why), -EBADMSG); /* the orphans show */
         atomic_store(&m->hdr->orphans_pending, 1);
         struct shmq_repair_report r;
         ASSERT_OK(shmq_repair(q, &r));
         QASSERT_EQ(q, r.orphans_restored, 2);
+        assert_int_equal(shmq_check(q, NULL, 0), 0);
         char buf[4];
         int got = 0;
         while (shmq_pop(q, buf, sizeof buf, 0) == 1)

@@ -340,6 +340,9 @@ static void run_plan(const struct plan *p)
     }
     QASSERT_EQ(q, st.depth, 0);
     QASSERT_EQ(q, st.in_flight, 0);
+    char why[256];
+    if (shmq_check(q, why, sizeof why) != 0)
+        fail_msg("invariants broken after the run: %s", why);
     QASSERT_EQ(q, st.pushed, (uint64_t)p->producers * per);
     QASSERT_EQ(q, st.acked, (uint64_t)p->producers * per);
     /* The whole capacity is free again. */

@@ -211,8 +211,11 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
         test_dump(q);
         fail();
     }
-    /* Nothing left in flight, and the whole capacity usable again. */
+    /* Nothing left in flight, the invariants hold, and the whole capacity is usable again. */
     QASSERT_EQ(q, st.dead, 0);
+    char why[256];
+    if (shmq_check(q, why, sizeof why) != 0)
+        fail_msg("invariants broken after the torture: %s", why);
     char buf[64];
     while (shmq_pop(q, buf, sizeof buf, 0) > 0) /* late duplicates of redelivered messages */
         ;
