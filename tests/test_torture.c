@@ -18,17 +18,19 @@
 #include "test_util.h"
 
 #define PER_INCARNATION 4000 /* messages a producer incarnation pushes at most */
-#define INCARNATIONS 6000    /* producer incarnations in one run, at most */
 
+/* The side log, in shared memory: sized for the run (about 150 incarnations a second). */
 struct board {
     _Atomic uint32_t next_incarnation;
     _Atomic uint32_t stop_producing;
     _Atomic uint32_t stop_consuming;
     _Atomic uint32_t failures;
     _Atomic uint64_t deliveries;
-    _Atomic int32_t confirmed[INCARNATIONS]; /* highest seq whose push returned, -1 = none */
-    _Atomic uint8_t delivered[INCARNATIONS][PER_INCARNATION];
+    uint32_t incarnations;      /* capacity of the two arrays below */
+    _Atomic int32_t *confirmed; /* highest seq whose push returned, -1 = none */
+    _Atomic uint8_t (*delivered)[PER_INCARNATION];
 };
+#define INCARNATIONS (b->incarnations)
 
 struct message {
     uint32_t incarnation, seq;
@@ -124,10 +126,16 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
     const char *env = getenv("SHMQ_TORTURE_SECONDS");
     if (env && atof(env) > 0)
         seconds = atof(env);
+    uint32_t incarnations = (uint32_t)(seconds * 200) + 1000;
+    size_t board_size = sizeof(struct board) + (size_t)incarnations * sizeof(int32_t) +
+                        (size_t)incarnations * PER_INCARNATION;
     struct board *b =
-        mmap(NULL, sizeof *b, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        mmap(NULL, board_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert_true(b != MAP_FAILED);
-    for (int i = 0; i < INCARNATIONS; i++)
+    b->incarnations = incarnations;
+    b->confirmed = (_Atomic int32_t *)(b + 1);
+    b->delivered = (_Atomic uint8_t(*)[PER_INCARNATION])(b->confirmed + incarnations);
+    for (uint32_t i = 0; i < INCARNATIONS; i++)
         atomic_init(&b->confirmed[i], -1);
     const char *name = test_name("torture");
     shmq_t *q;
@@ -145,7 +153,7 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
     }
     unsigned seed = (unsigned)getpid();
     uint64_t kills = 0, consumer_kills = 0;
-    int64_t end = test_now_ns() + (int64_t)(seconds * 1e9);
+    int64_t start = test_now_ns(), end = start + (int64_t)(seconds * 1e9);
     while (test_now_ns() < end && atomic_load(&b->next_incarnation) < INCARNATIONS - 64) {
         usleep(1000 + rand_r(&seed) % 15000);
         unsigned victim = rand_r(&seed) % n;
@@ -158,20 +166,21 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
             if (i == victim || waitpid(pids[i], NULL, WNOHANG) == pids[i])
                 pids[i] = spawn(b, name, roles[i], seed + (unsigned)kills * 31u + i);
     }
+    double killed_for = (double)(test_now_ns() - start) / 1e9;
     /* Stop killing; producers stop, consumers drain. */
     atomic_store(&b->stop_producing, 1);
     for (unsigned i = 0; i < n; i++)
         if (roles[i] == 0)
             waitpid(pids[i], NULL, 0);
     /* Everything confirmed must now come out, within a deadline. */
-    uint32_t incarnations = atomic_load(&b->next_incarnation);
-    if (incarnations > INCARNATIONS)
-        incarnations = INCARNATIONS;
+    uint32_t used = atomic_load(&b->next_incarnation);
+    if (used > INCARNATIONS)
+        used = INCARNATIONS;
     int64_t drain_deadline = test_now_ns() + 60LL * 1000 * MS;
     uint64_t missing = 0;
     for (;;) {
         missing = 0;
-        for (uint32_t i = 0; i < incarnations; i++)
+        for (uint32_t i = 0; i < used; i++)
             for (int32_t s = 0; s <= atomic_load(&b->confirmed[i]); s++)
                 missing += atomic_load(&b->delivered[i][s]) == 0;
         if (missing == 0 || test_now_ns() > drain_deadline)
@@ -184,7 +193,7 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
             waitpid(pids[i], NULL, 0);
 
     uint64_t confirmed = 0, duplicates = 0;
-    for (uint32_t i = 0; i < incarnations; i++) {
+    for (uint32_t i = 0; i < used; i++) {
         confirmed += (uint64_t)(atomic_load(&b->confirmed[i]) + 1);
         for (uint32_t s = 0; s < PER_INCARNATION; s++)
             duplicates += atomic_load(&b->delivered[i][s]) > 1;
@@ -193,17 +202,18 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
     ASSERT_OK(shmq_repair(q, &report));
     struct shmq_stat st;
     ASSERT_OK(shmq_stat(q, &st));
-    fprintf(stderr,
-            "  torture %s: %.0f s, %llu kills (%llu consumers), %u producer incarnations, "
-            "%llu messages confirmed, %llu deliveries, %llu duplicates, %llu recovered, "
-            "%llu redelivered\n",
-            kind == SHMQ_LIFO ? "lifo"
-            : flags           ? "spsc"
-                              : "fifo",
-            seconds, (unsigned long long)kills, (unsigned long long)consumer_kills, incarnations,
-            (unsigned long long)confirmed, (unsigned long long)atomic_load(&b->deliveries),
-            (unsigned long long)duplicates, (unsigned long long)st.recovered,
-            (unsigned long long)st.redelivered);
+    fprintf(
+        stderr,
+        "  torture %s: %.1f s of killing, %llu kills (%llu consumers), %u producer incarnations, "
+        "%llu messages confirmed, %llu deliveries, %llu duplicates, %llu recovered, "
+        "%llu redelivered\n",
+        kind == SHMQ_LIFO ? "lifo"
+        : flags           ? "spsc"
+                          : "fifo",
+        killed_for, (unsigned long long)kills, (unsigned long long)consumer_kills, used,
+        (unsigned long long)confirmed, (unsigned long long)atomic_load(&b->deliveries),
+        (unsigned long long)duplicates, (unsigned long long)st.recovered,
+        (unsigned long long)st.redelivered);
     if (missing || atomic_load(&b->failures) || duplicates > consumer_kills) {
         fprintf(stderr, "  missing %llu, failures %u, duplicates %llu > consumer kills %llu?\n",
                 (unsigned long long)missing, atomic_load(&b->failures),
@@ -224,7 +234,7 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
     assert_int_equal(shmq_push(q, "x", 1, 0), -EAGAIN);
     shmq_close(q);
     shmq_unlink(name);
-    munmap(b, sizeof *b);
+    munmap(b, board_size);
 }
 
 static void torture_fifo(void **state)
