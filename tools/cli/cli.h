@@ -52,5 +52,6 @@ extern const struct cli_verb cli_verb_rm;
 extern const struct cli_verb cli_verb_export;
 extern const struct cli_verb cli_verb_import;
 extern const struct cli_verb cli_verb_watch;
+extern const struct cli_verb cli_verb_repair;
 
 #endif /* SHMQ_CLI_H */
