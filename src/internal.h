@@ -208,7 +208,6 @@ int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m);
 int shmq__mpmc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline);
 int shmq__mpmc_finish(shmq_t *q, struct shmq_msg *m, bool ack);
 int shmq__mpmc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline);
-int shmq__mpmc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline);
 int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg);
 void shmq__mpmc_return_all(shmq_t *q);
 int shmq__mpmc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);

@@ -106,11 +106,20 @@ struct reserve_ctx {
     struct shmq_msg *m;
 };
 
-static int try_reserve(shmq_t *q, void *arg)
+/* Where a take step takes an index from. */
+enum source { FROM_FREE, FROM_READY, FROM_DELAYED };
+
+/* One take step: take the next index from `src` and hold its slot, which must be in state
+ * `expect`, in state `hold` with us as owner. 0, -EAGAIN when there is none, -EBADMSG for an
+ * impossible index or state. Bracketed for the reaper's grace periods. */
+static int take(shmq_t *q, enum source src, uint32_t expect, uint32_t hold, uint32_t *index_out,
+                uint64_t *mine_out)
 {
-    struct reserve_ctx *c = arg;
     shmq__op_begin(q);
-    int64_t taken = free_take(q);
+    int64_t taken = src == FROM_FREE ? free_take(q)
+                    : src == FROM_READY
+                        ? ready_take(q)
+                        : shmq__scq_dequeue(q->map->delayed_ring, q->map->geo.ring_order);
     if (taken == SHMQ__NONE) {
         shmq__op_end(q);
         return -EAGAIN;
@@ -121,14 +130,30 @@ static int try_reserve(shmq_t *q, void *arg)
     }
     uint32_t index = (uint32_t)taken;
     struct shmq__slot *slot = shmq__slot_at(q->map, index);
-    uint64_t state = atomic_load_explicit(&slot->state, memory_order_relaxed);
-    if (shmq__state_kind(state) != SHMQ__SLOT_FREE) {
+    /* A4: pairs with the release store of the state by whoever put the index there (the ring
+     * handoff already carries the slot; this makes the state itself consistent with it). */
+    uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
+    if (shmq__state_kind(state) != expect) {
         shmq__op_end(q);
         return -EBADMSG;
     }
-    uint64_t mine = shmq__state_next(state, self_id(q), SHMQ__SLOT_WRITING);
+    uint64_t mine = shmq__state_next(state, self_id(q), hold);
     atomic_store_explicit(&slot->state, mine, memory_order_release);
     shmq__op_end(q);
+    *index_out = index;
+    *mine_out = mine;
+    return 0;
+}
+
+static int try_reserve(shmq_t *q, void *arg)
+{
+    struct reserve_ctx *c = arg;
+    uint32_t index;
+    uint64_t mine;
+    int err = take(q, FROM_FREE, SHMQ__SLOT_FREE, SHMQ__SLOT_WRITING, &index, &mine);
+    if (err)
+        return err;
+    struct shmq__slot *slot = shmq__slot_at(q->map, index);
     q->outstanding++;
     c->m->data = slot->payload;
     c->m->len = c->len;
@@ -225,38 +250,6 @@ static int claim_finish(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint
     return 0;
 }
 
-/* Take the next index from the ready structure (or the delayed ring) and hold its slot in
- * READING: 0, -EAGAIN when there is none, -EBADMSG for an impossible index or state. */
-static int take_ready(shmq_t *q, bool delayed, uint32_t *index_out, uint64_t *mine_out)
-{
-    shmq__op_begin(q);
-    int64_t taken =
-        delayed ? shmq__scq_dequeue(q->map->delayed_ring, q->map->geo.ring_order) : ready_take(q);
-    if (taken == SHMQ__NONE) {
-        shmq__op_end(q);
-        return -EAGAIN;
-    }
-    if (taken < 0 || taken >= q->map->geo.capacity) {
-        shmq__op_end(q);
-        return -EBADMSG;
-    }
-    uint32_t index = (uint32_t)taken;
-    struct shmq__slot *slot = shmq__slot_at(q->map, index);
-    /* A4: pairs with the release store of READY by whoever put it there (the ring handoff
-     * already carries the payload; this makes the state itself consistent with it). */
-    uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
-    if (shmq__state_kind(state) != SHMQ__SLOT_READY) {
-        shmq__op_end(q);
-        return -EBADMSG;
-    }
-    uint64_t mine = shmq__state_next(state, self_id(q), SHMQ__SLOT_READING);
-    atomic_store_explicit(&slot->state, mine, memory_order_release);
-    shmq__op_end(q);
-    *index_out = index;
-    *mine_out = mine;
-    return 0;
-}
-
 /* Put a message we hold into the delayed ring. */
 static int delayed_put(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
 {
@@ -293,7 +286,7 @@ static int try_claim(shmq_t *q, void *arg)
         if (SHMQ__UNLIKELY(delayed_waiting(q))) {
             /* Look at one delayed message per claim: due, it goes first; not yet, it goes
              * to the back of the delayed ring. */
-            err = take_ready(q, true, &index, &mine);
+            err = take(q, FROM_DELAYED, SHMQ__SLOT_READY, SHMQ__SLOT_READING, &index, &mine);
             if (err == 0 && atomic_load_explicit(&map->extras[index].not_before_ns,
                                                  memory_order_relaxed) > shmq__now_mono()) {
                 if ((err = delayed_put(q, index, shmq__slot_at(map, index), mine)) == 0)
@@ -301,7 +294,7 @@ static int try_claim(shmq_t *q, void *arg)
             }
         }
         if (err == -EAGAIN)
-            err = take_ready(q, false, &index, &mine);
+            err = take(q, FROM_READY, SHMQ__SLOT_READY, SHMQ__SLOT_READING, &index, &mine);
         if (err)
             return err;
         struct shmq__slot *slot = shmq__slot_at(map, index);
@@ -414,27 +407,6 @@ int shmq__mpmc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64
             return done ? done : err;
         memcpy(m.data, msgs[i].iov_base, msgs[i].iov_len);
         if ((err = shmq__mpmc_commit(q, &m)) != 0)
-            return done ? done : err;
-        done++;
-    }
-    return done;
-}
-
-int shmq__mpmc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
-{
-    int done = 0;
-    for (unsigned i = 0; i < n; i++) {
-        struct shmq_msg m;
-        int err = shmq__mpmc_claim(q, &m, i == 0 ? deadline : 0);
-        if (err)
-            return done ? done : err;
-        if (m.len > bufs[i].iov_len) {
-            shmq__mpmc_hold(q, &m);
-            return done ? done : -EMSGSIZE;
-        }
-        memcpy(bufs[i].iov_base, m.data, m.len);
-        bufs[i].iov_len = m.len;
-        if ((err = shmq__mpmc_finish(q, &m, true)) != 0)
             return done ? done : err;
         done++;
     }

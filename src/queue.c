@@ -379,6 +379,34 @@ int shmq_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t tim
     return shmq__mpmc_push_batch(q, msgs, n, deadline);
 }
 
+/* A batch as single claims: for the MPMC queue, and for an SPSC ring whose messages need the
+ * claim's checks (TTL, delivery limit). */
+static int pop_batch_each(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
+{
+    int done = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct shmq_msg m;
+        int64_t wait = i == 0 ? deadline : 0;
+        int err = is_spsc(q) ? shmq__spsc_claim(q, &m, wait) : shmq__mpmc_claim(q, &m, wait);
+        if (err)
+            return done ? done : err;
+        if (m.len > bufs[i].iov_len) {
+            if (is_spsc(q))
+                shmq__spsc_hold(q, &m);
+            else
+                shmq__mpmc_hold(q, &m);
+            return done ? done : -EMSGSIZE;
+        }
+        memcpy(bufs[i].iov_base, m.data, m.len);
+        bufs[i].iov_len = m.len;
+        err = is_spsc(q) ? shmq__spsc_finish(q, &m, true) : shmq__mpmc_finish(q, &m, true);
+        if (err)
+            return done ? done : err;
+        done++;
+    }
+    return done;
+}
+
 int shmq_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t timeout_ns)
 {
     int64_t deadline;
@@ -387,8 +415,9 @@ int shmq_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t timeout_ns
         return err;
     if (!bufs || n == 0 || n > INT32_MAX)
         return -EINVAL;
-    int r = is_spsc(q) ? shmq__spsc_pop_batch(q, bufs, n, deadline)
-                       : shmq__mpmc_pop_batch(q, bufs, n, deadline);
+    int r = is_spsc(q) && !q->map->geo.ttl_ns && !q->map->geo.max_deliveries
+                ? shmq__spsc_pop_batch(q, bufs, n, deadline)
+                : pop_batch_each(q, bufs, n, deadline);
     if (r > 0) {
         shmq__count(&q->self->counters.popped, (uint64_t)r);
         shmq__count(&q->self->counters.acked, (uint64_t)r);

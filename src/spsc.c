@@ -420,31 +420,8 @@ static int try_pop_batch(shmq_t *q, void *arg)
     return (int)done;
 }
 
-/* With a TTL or a delivery limit every message needs the claim's checks. */
-static int pop_batch_each(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
-{
-    int done = 0;
-    for (unsigned i = 0; i < n; i++) {
-        struct shmq_msg m;
-        int err = shmq__spsc_claim(q, &m, i == 0 ? deadline : 0);
-        if (err)
-            return done ? done : err;
-        if (m.len > bufs[i].iov_len) {
-            shmq__spsc_hold(q, &m);
-            return done ? done : -EMSGSIZE;
-        }
-        memcpy(bufs[i].iov_base, m.data, m.len);
-        bufs[i].iov_len = m.len;
-        shmq__spsc_finish(q, &m, true);
-        done++;
-    }
-    return done;
-}
-
 int shmq__spsc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
 {
-    if (q->map->geo.ttl_ns || q->map->geo.max_deliveries)
-        return pop_batch_each(q, bufs, n, deadline);
     if (q->spsc_claimed)
         return -EINPROGRESS;
     struct pop_batch_ctx c = {.bufs = bufs, .n = n};
