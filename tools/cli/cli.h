@@ -16,7 +16,7 @@ enum cli_exit {
     CLI_EXIT_USAGE = 2,     /* unknown verb or option, bad option value, bad queue name */
     CLI_EXIT_NOT_FOUND = 3, /* the queue does not exist */
     CLI_EXIT_DENIED = 4,    /* permission denied */
-    CLI_EXIT_EMPTY = 5,     /* nothing to pop, or a wait for messages timed out */
+    CLI_EXIT_EMPTY = 5,     /* nothing to pop, or a wait for messages (or a reply) timed out */
     CLI_EXIT_FULL = 6,      /* the queue stayed full for the whole --timeout */
     CLI_EXIT_BAD_INPUT = 7, /* a malformed input record, or a message too large for the slots */
     CLI_EXIT_EXISTS = 8,    /* create: the queue already exists */
@@ -53,5 +53,6 @@ extern const struct cli_verb cli_verb_export;
 extern const struct cli_verb cli_verb_import;
 extern const struct cli_verb cli_verb_watch;
 extern const struct cli_verb cli_verb_repair;
+extern const struct cli_verb cli_verb_call;
 
 #endif /* SHMQ_CLI_H */

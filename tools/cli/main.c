@@ -18,7 +18,7 @@
 static const struct cli_verb *const verbs[] = {
     &cli_verb_create, &cli_verb_ls,    &cli_verb_stat,   &cli_verb_push, &cli_verb_pop,
     &cli_verb_drain,  &cli_verb_peek,  &cli_verb_purge,  &cli_verb_rm,   &cli_verb_export,
-    &cli_verb_import, &cli_verb_watch, &cli_verb_repair,
+    &cli_verb_import, &cli_verb_watch, &cli_verb_repair, &cli_verb_call,
 };
 
 static const struct cli_verb *find_verb(const char *name)
@@ -47,7 +47,7 @@ static void print_help(FILE *out)
           "  2  usage error: unknown verb or option, bad option value, bad queue name\n"
           "  3  queue not found\n"
           "  4  permission denied\n"
-          "  5  empty: nothing to pop, or the wait for messages timed out\n"
+          "  5  empty: nothing to pop, or the wait for messages (or a reply) timed out\n"
           "  6  full: the queue stayed full for the whole --timeout\n"
           "  7  bad input: a malformed record, or a message too large for the queue\n"
           "  8  the queue already exists (create)\n"
