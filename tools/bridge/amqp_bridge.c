@@ -272,6 +272,7 @@ int amqp_bridge_run(const struct amqp_bridge_config *cfg_in, struct amqp_bridge_
         }
         down_since = 0;
         backoff = BACKOFF_MIN_NS;
+        s->active_ns = bridge_now_ns(); /* time without a broker is not idle time */
         uint64_t before = st->forwarded;
         err = cfg.direction == AMQP_BRIDGE_OUT ? bridge_publisher_session(&r->pub, &c)
                                                : bridge_consumer_session(&r->con, &c);

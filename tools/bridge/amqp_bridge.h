@@ -69,7 +69,8 @@ struct amqp_bridge_config {
     bool declare;           /* declare the AMQP queue (durable): out the routing key's queue,
                                bound to the exchange; in the source */
     uint64_t count;         /* stop after this many messages (0 = no limit) */
-    int64_t idle_ns;        /* stop when no message came for this long (0 = never) */
+    int64_t idle_ns;        /* stop when no message came for this long while connected
+                               (0 = never) */
     int64_t retry_ns;       /* give up when the broker stays unreachable this long
                                (0 = never give up) */
     int64_t backoff_max_ns; /* longest pause between two connection attempts */
