@@ -100,12 +100,18 @@ void shmq__scq_init_full(struct shmq__scq *q, uint32_t order, uint32_t count)
     atomic_init(&q->threshold, count ? threshold_full(order) : -1);
 }
 
+/* A sane ring has an empty entry within 2n positions of any tail, and a dequeue ends within
+ * 3n positions unless enqueues keep succeeding meanwhile; so a live operation finishes long
+ * before this bound unless it is outrun by the others. The bound only stops a scribbled ring
+ * from keeping us forever. */
+static inline uint64_t attempts_max(uint32_t order)
+{
+    return (UINT64_C(2) << order) * 1024 + 65536;
+}
+
 int shmq__scq_enqueue(struct shmq__scq *q, uint32_t order, uint32_t index)
 {
-    /* A sane ring has an empty entry within 2n positions of any tail, so a live enqueue
-     * succeeds long before this bound unless it is outrun by the others; the bound only stops
-     * a scribbled ring from keeping us forever. */
-    uint64_t attempts = (UINT64_C(2) << order) * 1024 + 65536;
+    uint64_t attempts = attempts_max(order);
     while (attempts--) {
         uint64_t tail = atomic_fetch_add_explicit(&q->tail, 1, memory_order_seq_cst);
         uint32_t tcycle = position_cycle(tail, order);
@@ -147,9 +153,14 @@ static void catchup(struct shmq__scq *q, uint64_t tail, uint64_t head)
 
 uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order)
 {
-    if (atomic_load_explicit(&q->threshold, memory_order_seq_cst) < 0)
+    int64_t threshold = atomic_load_explicit(&q->threshold, memory_order_seq_cst);
+    if (threshold < 0)
         return SHMQ__SCQ_BOTTOM;
-    for (;;) {
+    /* The threshold is only ever set to 3n - 1 and counted down: a larger one was written by
+     * someone else, and would keep this loop going for up to 2^63 rounds. */
+    if (threshold > threshold_full(order))
+        return SHMQ__SCQ_CORRUPT;
+    for (uint64_t attempts = attempts_max(order); attempts; attempts--) {
         uint64_t head = atomic_fetch_add_explicit(&q->head, 1, memory_order_seq_cst);
         uint32_t hcycle = position_cycle(head, order);
         _Atomic uint64_t *slot = &q->entries[position_entry(head, order)];
@@ -182,6 +193,7 @@ uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order)
         if (atomic_fetch_sub_explicit(&q->threshold, 1, memory_order_seq_cst) <= 0)
             return SHMQ__SCQ_BOTTOM;
     }
+    return SHMQ__SCQ_CORRUPT;
 }
 
 /* The position within its lap of entry number e (inverse of position_entry). */

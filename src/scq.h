@@ -33,6 +33,7 @@
 #include "layout.h"
 
 #define SHMQ__SCQ_BOTTOM UINT32_MAX
+#define SHMQ__SCQ_CORRUPT (UINT32_MAX - 1) /* never an index: capacity <= 2^24 */
 
 /* Bytes needed for a ring of n = 1 << order indices. */
 static inline uint64_t shmq__scq_size(uint32_t order)
@@ -50,8 +51,10 @@ void shmq__scq_init_at(struct shmq__scq *q, uint32_t order, uint64_t start);
  * segment): the attempt is bounded rather than looping forever. */
 int shmq__scq_enqueue(struct shmq__scq *q, uint32_t order, uint32_t index);
 
-/* Take the oldest index: returns it, or SHMQ__SCQ_BOTTOM when the ring is empty. The value is
- * read from shared memory: the caller bounds-checks it. */
+/* Take the oldest index: returns it, SHMQ__SCQ_BOTTOM when the ring is empty, or
+ * SHMQ__SCQ_CORRUPT when the ring's state is impossible (a threshold above 3n - 1, or no end
+ * to the search within the bound shmq__scq_enqueue also uses). The value is read from shared
+ * memory: the caller bounds-checks it, and SHMQ__SCQ_CORRUPT is out of every bound. */
 uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order);
 
 /* True when a dequeue would certainly find nothing (one load). */
