@@ -138,8 +138,12 @@ void shmq__mapping_derive(struct shmq__mapping *m)
     m->parts = (struct shmq__participant *)(b + g->off_participants);
     m->waits = (struct shmq__waits *)(b + g->off_waits);
     m->slots = b + g->off_slots;
-    /* Validated to be NUL-terminated (or written by us): copied once, trusted after. */
-    snprintf(m->dead_letter, sizeof m->dead_letter, "%s", m->hdr->dead_letter);
+    /* Validated to be NUL-terminated (or written by us), but read again here, where a writer
+     * may have taken the NUL away since: copied once with a bound, trusted after (a name
+     * scribbled meanwhile fails shmq_open's name check when it is used). */
+    size_t dl = strnlen(m->hdr->dead_letter, sizeof m->dead_letter - 1);
+    memcpy(m->dead_letter, m->hdr->dead_letter, dl);
+    m->dead_letter[dl] = 0;
     m->free_ring = NULL;
     m->free_stack = NULL;
     m->ready_ring = NULL;
