@@ -1,0 +1,275 @@
+/*
+ * fuzz_segment: a segment whose bytes come from the fuzzer, in a real shm object
+ * (/dev/shm/shmq.fuzz-<pid>), opened and used through the public API the way a consumer, an
+ * operator (`shmq stat --check`, `shmq peek`) and the reaper would: open, stat, the participant
+ * list, peek, the invariant check, a bounded drain (claim/ack/nack, pop, batches), a few pushes, repair, purge, close;
+ * then an observer's open. Any crash, hang (-timeout) or leak is a finding.
+ *
+ * The input is the segment image. The object is as long as the input, except that an image
+ * shorter than the size its own header announces (page-aligned, at most IMAGE_MAX) is padded
+ * with zeros to that size: the seeds (fuzz/make_seeds.c) are real segments with their trailing
+ * zeros cut off, and every mutation that keeps the header's size gets past the size check.
+ *
+ * Two things are changed before the bytes are written, so that a run touches nothing but its
+ * own objects: a valid dead-letter name in the header becomes "fuzz-<pid>-dl" (the
+ * dead-letter queue the library creates on demand is then ours, and removed after each
+ * input), and nothing else. An image whose magic is zero is validated in memory only: a
+ * shm_open of it would wait OPEN_WAIT_NS for a creator that does not exist.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "shmq.h"
+
+#define IMAGE_MAX (4u << 20) /* the largest object made */
+#define DRAIN_MAX 24         /* claims and pops per input */
+
+static char queue_name[64], dead_letter_name[64], shm_path[80];
+
+/* A failed expectation of the library's contract, found by the fuzzer: abort so that it
+ * saves the input. */
+#define EXPECT(cond)                                                                               \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_segment: %s:%d: expected %s\n", __FILE__, __LINE__, #cond);     \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    snprintf(queue_name, sizeof queue_name, "fuzz-%d", (int)getpid());
+    snprintf(dead_letter_name, sizeof dead_letter_name, "fuzz-%d-dl", (int)getpid());
+    snprintf(shm_path, sizeof shm_path, "/shmq.%s", queue_name);
+    shmq_unlink(queue_name); /* a leftover of a crashed run with our pid */
+    shmq_unlink(dead_letter_name);
+    return 0;
+}
+
+/* Every byte a message points at is read: a pointer or a length that escapes the segment is
+ * caught here (by ASan in a heap copy, by a fault past the mapping). */
+static unsigned touch_msg(const struct shmq_msg *m, uint32_t slot_size)
+{
+    EXPECT(m->len <= slot_size);
+    EXPECT(m->len == 0 || m->data != NULL);
+    unsigned sum = 0;
+    const unsigned char *p = m->data;
+    for (size_t i = 0; i < m->len; i++)
+        sum += p[i];
+    const char *strs[] = {m->type, m->correlation_id, m->reply_to};
+    for (size_t i = 0; i < 3; i++)
+        if (strs[i])
+            EXPECT(strnlen(strs[i], SHMQ_META_STR_MAX + 1) <= SHMQ_META_STR_MAX);
+    return sum;
+}
+
+struct peek_seen {
+    uint32_t slot_size;
+    unsigned count;
+};
+
+static int on_peek(const struct shmq_msg *m, void *arg)
+{
+    struct peek_seen *s = arg;
+    touch_msg(m, s->slot_size);
+    s->count++;
+    return 0;
+}
+
+static void inspect(shmq_t *q, struct shmq_stat *st)
+{
+    EXPECT(shmq_stat(q, st) == 0);
+    EXPECT(st->capacity >= 1 && st->capacity <= SHMQ_CAPACITY_MAX);
+    EXPECT(st->depth <= st->capacity);
+    EXPECT(memchr(st->dead_letter, 0, sizeof st->dead_letter) != NULL);
+    EXPECT(st->max_participants >= 1 && st->max_participants <= SHMQ_PARTICIPANTS_MAX);
+
+    struct shmq_participant_info parts[8];
+    int n = shmq_participant_list(q, parts, 8);
+    EXPECT(n >= 0 && (unsigned)n <= st->max_participants);
+    EXPECT(shmq_participant_list(q, NULL, 0) >= 0);
+
+    struct peek_seen seen = {.slot_size = st->slot_size};
+    int r = shmq_peek(q, 16, on_peek, &seen);
+    EXPECT(r < 0 || (r == (int)seen.count && r <= 16));
+
+    /* `shmq stat --check` on whatever the segment holds. */
+    char why[160];
+    r = shmq_check(q, why, sizeof why);
+    EXPECT(r == 0 || r == -EBADMSG || r == -ENOMEM);
+    EXPECT(memchr(why, 0, sizeof why) != NULL);
+    EXPECT(r != -EBADMSG || why[0] != 0);
+}
+
+/* What a consumer and a producer do with the queue, bounded. Errors are expected (the
+ * segment is garbage); what is checked is that results stay within the contract. */
+static void work(shmq_t *q, uint32_t slot_size)
+{
+    unsigned char buf[512];
+    for (unsigned i = 0; i < DRAIN_MAX; i++) {
+        struct shmq_msg m;
+        int err = shmq_claim(q, &m, 0);
+        if (err == 0) {
+            touch_msg(&m, slot_size);
+            switch (i % 4) {
+            case 0:
+                shmq_ack(q, &m);
+                break;
+            case 1:
+                shmq_nack(q, &m);
+                break;
+            case 2:
+                shmq_nack_delayed(q, &m, 0);
+                break;
+            default:
+                shmq_ack(q, &m);
+                EXPECT(shmq_ack(q, &m) != 0); /* never twice */
+                break;
+            }
+        }
+        /* A small buffer first: -EMSGSIZE keeps the message back for the next pop. */
+        ssize_t got = shmq_pop(q, buf, i % 2 ? 4 : sizeof buf, 0);
+        EXPECT(got < 0 || (size_t)got <= sizeof buf);
+    }
+    unsigned char b0[64], b1[64], b2[600];
+    struct iovec iov[3] = {{b0, sizeof b0}, {b1, sizeof b1}, {b2, sizeof b2}};
+    int got = shmq_pop_batch(q, iov, 3, 0);
+    EXPECT(got <= 3);
+    for (int i = 0; i < got; i++)
+        EXPECT(iov[i].iov_len <= (i == 2 ? sizeof b2 : sizeof b0));
+
+    shmq_push(q, "fuzz", 4, 0);
+    struct shmq_msg out = {.data = "meta", .len = 4, .type = "t", .correlation_id = "c",
+                           .reply_to = queue_name, .timestamp_ns = 1};
+    shmq_push_msg(q, &out, 0);
+    struct iovec in[2] = {{(void *)"a", 1}, {(void *)"bb", 2}};
+    shmq_push_batch(q, in, 2, 0);
+    struct shmq_msg r;
+    if (shmq_reserve(q, 8, &r, 0) == 0) {
+        memset(r.data, 0x5a, 8);
+        r.len = 8;
+        if (shmq_commit(q, &r) != 0)
+            shmq_discard(q, &r);
+    }
+    if (shmq_reserve(q, 1, &r, 0) == 0)
+        shmq_discard(q, &r);
+    for (unsigned i = 0; i < 4; i++) {
+        struct shmq_msg m;
+        if (shmq_claim(q, &m, 0) == 0) {
+            touch_msg(&m, slot_size);
+            shmq_ack(q, &m);
+        }
+    }
+}
+
+/* The object: created afresh (O_EXCL), sized, filled. */
+static int write_object(const unsigned char *image, size_t len, size_t object_size)
+{
+    int fd = shm_open(shm_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        shm_unlink(shm_path);
+        fd = shm_open(shm_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
+    if (fd < 0)
+        return -errno;
+    int err = 0;
+    if (ftruncate(fd, (off_t)object_size) != 0)
+        err = -errno;
+    for (size_t done = 0; !err && done < len;) {
+        ssize_t n = pwrite(fd, image + done, len - done, (off_t)done);
+        if (n <= 0)
+            err = n < 0 ? -errno : -EIO;
+        else
+            done += (size_t)n;
+    }
+    close(fd);
+    return err;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > IMAGE_MAX)
+        return 0;
+    size_t object_size = size;
+    const size_t size_at = offsetof(struct shmq__header, segment_size);
+    if (size >= size_at + sizeof(uint64_t)) {
+        uint64_t announced;
+        memcpy(&announced, data + size_at, sizeof announced);
+        if (announced > size && announced <= IMAGE_MAX && announced % SHMQ__PAGE == 0)
+            object_size = (size_t)announced;
+    }
+    unsigned char *image = calloc(1, object_size ? object_size : 1);
+    if (!image)
+        return 0;
+    if (size)
+        memcpy(image, data, size);
+    if (object_size >= sizeof(struct shmq__header)) {
+        char *dl = (char *)image + offsetof(struct shmq__header, dead_letter);
+        const size_t dl_size = sizeof((struct shmq__header *)0)->dead_letter;
+        if (memchr(dl, 0, dl_size) && dl[0] && shmq_name_check(dl) == 0) {
+            memset(dl, 0, dl_size);
+            memcpy(dl, dead_letter_name, strlen(dead_letter_name));
+        }
+    }
+
+    /* Validation alone, in memory: it must agree with what open decides below. */
+    struct shmq__geometry g;
+    int valid = shmq__segment_validate(image, object_size, &g);
+    if (valid == -EAGAIN) {
+        free(image);
+        return 0;
+    }
+    if (valid == 0) {
+        EXPECT(g.segment_size == object_size);
+        EXPECT(g.off_slots + (uint64_t)g.capacity * g.slot_stride <= object_size);
+        EXPECT(g.slot_stride >= sizeof(struct shmq__slot) + g.slot_size);
+    }
+    if (write_object(image, size < object_size ? size : object_size, object_size) != 0) {
+        free(image);
+        return 0;
+    }
+    free(image);
+
+    shmq_t *q = NULL;
+    int err = shmq_open(queue_name, &q);
+    if (valid != 0)
+        EXPECT(err != 0); /* open never accepts what validation refused */
+    if (err == 0) {
+        struct shmq_stat st;
+        inspect(q, &st);
+        work(q, st.slot_size);
+        struct shmq_repair_report rep;
+        int rerr = shmq_repair(q, &rep);
+        EXPECT(rerr == 0 || rerr == -EBUSY || rerr == -ENOMEM);
+        EXPECT(shmq_purge(q) >= -4095); /* a count or an error code, in bounded time */
+        inspect(q, &st);
+        EXPECT(shmq_close(q) == 0);
+    }
+
+    shmq_t *o = NULL;
+    if (shmq_open_ex(queue_name, SHMQ_OPEN_OBSERVE, &o) == 0) {
+        struct shmq_stat st;
+        inspect(o, &st);
+        struct shmq_msg m;
+        EXPECT(shmq_claim(o, &m, 0) == -EPERM);
+        EXPECT(shmq_push(o, "x", 1, 0) == -EPERM);
+        EXPECT(shmq_repair(o, NULL) == -EPERM);
+        EXPECT(shmq_close(o) == 0);
+    }
+
+    shm_unlink(shm_path);
+    shmq_unlink(dead_letter_name);
+    return 0;
+}
