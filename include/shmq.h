@@ -509,12 +509,15 @@ SHMQ_EXPORT ssize_t shmq_next(shmq_sub_t *sub, void *buf, size_t cap, struct shm
 
 /*
  * A zero-copy look at a message taken with shmq_next_view: the pointers lead into the ring's
- * slot and are NOT stable: a publisher may overwrite the slot at any time once the group's
- * cursor has passed it (OVERWRITE always; BLOCK as soon as every other group has passed it
- * too). Read what you need (copy it, hash it), then call shmq_view_check: 0 means everything
- * read from the view before the call was the message intact; -ESTALE means the slot was
- * overwritten meanwhile and what was read must be thrown away (the message is lost to this
- * member; it was counted delivered). Lengths and seq are private copies and always valid.
+ * slot. BLOCK: the view holds its slot, like an unread message holds publishers back, until
+ * this subscription's next shmq_next, shmq_next_view or shmq_unsubscribe; it stays intact
+ * until then. OVERWRITE: nothing holds a publisher back, so the slot may be overwritten while
+ * you read it: read what you need (copy it, hash it), then call shmq_view_check: 0 means
+ * everything read from the view before the call was the message intact; -ESTALE means the
+ * slot was overwritten meanwhile and what was read must be thrown away (the message is lost
+ * to this member; it was counted delivered). Reading a slot that a publisher overwrites is,
+ * in C11 terms, a race that the check detects: copy with plain byte reads, not with code
+ * that could fault on torn data. Lengths and seq are private copies and always valid.
  */
 struct shmq_view {
     /* read-only */
@@ -530,7 +533,8 @@ struct shmq_view {
 };
 SHMQ_EXPORT int shmq_next_view(shmq_sub_t *sub, struct shmq_view *v, int64_t timeout_ns);
 /* 0: the view was intact up to now (acquire fence: reads made before the call are covered);
- * -ESTALE: overwritten. Any thread may call it; it reads the slot's sequence word only. */
+ * -ESTALE: overwritten (OVERWRITE only; a BLOCK view is intact until released). It reads the
+ * slot's sequence word only. */
 SHMQ_EXPORT int shmq_view_check(const shmq_sub_t *sub, const struct shmq_view *v);
 
 /* A group, as shmq_topic_groups and shmq_sub_stat report it. Counters are sums over every

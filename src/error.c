@@ -46,6 +46,8 @@ const char *shmq_strerror(int err)
         return "this handle already holds a claim or reservation (SPSC: one at a time)";
     case EINTR:
         return "interrupted by a signal";
+    case ESTALE:
+        return "the message a zero-copy view showed was overwritten";
     case ENOTSUP:
         return "not supported on this machine (memory binding or thread pinning)";
     default:
