@@ -12,7 +12,14 @@ PREFIX="clitest-$(basename "$0" .sh)-$$-"
 WORK=$(mktemp -d)
 
 cleanup() {
-    local f
+    local f pids
+    # Background processes of a test that failed: they must not outlive it (nor keep its
+    # output open, which would hold ctest up).
+    pids=$(jobs -p)
+    if [[ -n $pids ]]; then
+        kill $pids 2> /dev/null || true
+        wait 2> /dev/null || true
+    fi
     for f in /dev/shm/shmq."$PREFIX"*; do
         [[ -e $f ]] || continue
         "$SHMQ" rm -f "${f#/dev/shm/shmq.}" 2>/dev/null || rm -f "$f"

@@ -17,8 +17,8 @@
 
 #define DEFAULT_TIMEOUT_NS (5 * 1000000000LL)
 
-/* The request from standard input: exactly one record. Returns 0 and points data and len at a copy (the
- * caller frees it), or prints the problem and returns the exit code. */
+/* The request from standard input: exactly one record. Returns 0 and points data and len at a copy
+ * (the caller frees it), or prints the problem and returns the exit code. */
 static int read_request(struct cli_records *in, const void **data, size_t *len)
 {
     const char *unit = cli_records_unit(in->format);

@@ -54,5 +54,6 @@ extern const struct cli_verb cli_verb_import;
 extern const struct cli_verb cli_verb_watch;
 extern const struct cli_verb cli_verb_repair;
 extern const struct cli_verb cli_verb_call;
+extern const struct cli_verb cli_verb_work;
 
 #endif /* SHMQ_CLI_H */

@@ -9,11 +9,14 @@
 #include "shmq.h"
 
 static volatile sig_atomic_t received;
+static volatile sig_atomic_t count;
 
 static void record_signal(int sig)
 {
     if (!received)
         received = sig;
+    if (count < 1000)
+        count++;
 }
 
 void cli_interrupt_install(void)
@@ -32,6 +35,11 @@ void cli_interrupt_install(void)
 int cli_interrupted(void)
 {
     return received;
+}
+
+unsigned cli_interrupt_count(void)
+{
+    return (unsigned)count;
 }
 
 int cli_wait_sliced(cli_wait_op op, void *ctx, int64_t timeout_ns)

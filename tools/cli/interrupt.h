@@ -4,9 +4,13 @@
  * back (they were not). The handlers only record the signal; blocking reads then fail with
  * EINTR, and every loop checks cli_interrupted() and winds down. main() re-raises the signal
  * at the end, so that the shell sees the usual "killed by SIGINT" status (exit code 128 + N).
+ * Signals are also counted: `shmq work` stops taking messages on the first and stops the
+ * commands it runs on the second.
  *
- * The library's waits do not return on a signal, so waits on a queue are cut into slices
- * (cli_wait_sliced) and the signal is checked between them.
+ * The library's waits end with -EINTR when a handler runs, but a signal that arrives between
+ * the check of cli_interrupted() and the start of the wait is seen by no one until the wait
+ * ends. So waits on a queue are still cut into slices (cli_wait_sliced), which bounds that
+ * delay to one slice.
  */
 #ifndef SHMQ_CLI_INTERRUPT_H
 #define SHMQ_CLI_INTERRUPT_H
@@ -19,8 +23,11 @@
 /* Install the handlers and ignore SIGPIPE (writes to a closed pipe fail with EPIPE). */
 void cli_interrupt_install(void);
 
-/* The signal received, or 0. */
+/* The first signal received, or 0. */
 int cli_interrupted(void);
+
+/* How many of those signals were received so far. */
+unsigned cli_interrupt_count(void);
 
 /* An operation that may wait up to timeout_ns: it returns -EAGAIN (timeout 0) or -ETIMEDOUT
  * when it would have to wait longer, anything else when it is done. */

@@ -18,10 +18,10 @@
 extern const struct cli_verb cli_verb_bridge; /* cli/bridge.c: the AMQP bridge */
 
 static const struct cli_verb *const verbs[] = {
-    &cli_verb_create, &cli_verb_ls,    &cli_verb_stat,   &cli_verb_push, &cli_verb_pop,
-    &cli_verb_drain,  &cli_verb_peek,  &cli_verb_purge,  &cli_verb_rm,   &cli_verb_export,
-    &cli_verb_import, &cli_verb_watch, &cli_verb_repair, &cli_verb_call,
-    &cli_verb_bridge,
+    &cli_verb_create, &cli_verb_ls,     &cli_verb_stat,   &cli_verb_push,
+    &cli_verb_pop,    &cli_verb_drain,  &cli_verb_peek,   &cli_verb_purge,
+    &cli_verb_rm,     &cli_verb_export, &cli_verb_import, &cli_verb_watch,
+    &cli_verb_repair, &cli_verb_call,   &cli_verb_work,   &cli_verb_bridge,
 };
 
 static const struct cli_verb *find_verb(const char *name)
@@ -36,8 +36,9 @@ static void print_help(FILE *out)
 {
     fputs("usage: shmq VERB [options] [operands]\n"
           "       shmq VERB --help | shmq --help | shmq --version\n\n"
-          "Create, inspect, feed, drain, export and import shmq queues: brokerless lock-free\n"
-          "message queues in POSIX shared memory (queue NAME is /dev/shm/shmq.NAME).\n\nverbs:\n",
+          "Create, inspect, feed, drain, export, import and serve shmq queues: brokerless\n"
+          "lock-free message queues in POSIX shared memory (queue NAME is /dev/shm/shmq.NAME).\n"
+          "\nverbs:\n",
           out);
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         fprintf(out, "  %-8s %s\n", verbs[i]->name, verbs[i]->summary);
@@ -54,6 +55,7 @@ static void print_help(FILE *out)
           "  6  full: the queue stayed full for the whole --timeout\n"
           "  7  bad input: a malformed record, or a message too large for the queue\n"
           "  8  the queue already exists (create)\n"
+          "  126, 127  work: the command cannot be run, or is not found\n"
           "  128+N  interrupted by signal N (130 for Ctrl-C)\n\n"
           "Run 'shmq VERB --help' for a verb's options; see also shmq(1).\n",
           out);

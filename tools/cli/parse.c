@@ -199,6 +199,42 @@ int cli_parse_count(const char *s, uint64_t *count)
     return 0;
 }
 
+int cli_parse_cpu_list(const char *s, int *cpus, unsigned max, unsigned *count)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    unsigned n = 0;
+    const char *p = s;
+    for (;;) {
+        uint64_t first, last;
+        int err = read_digits(&p, &first);
+        if (err)
+            return err;
+        last = first;
+        if (*p == '-') {
+            p++;
+            if ((err = read_digits(&p, &last)) != 0)
+                return err;
+        }
+        if (*p != ',' && *p != 0)
+            return -EINVAL;
+        if (last < first)
+            return -EINVAL;
+        if (last > CLI_CPU_MAX)
+            return -ERANGE;
+        for (uint64_t c = first; c <= last; c++) {
+            if (n == max)
+                return -ERANGE;
+            cpus[n++] = (int)c;
+        }
+        if (*p == 0)
+            break;
+        p++; /* the comma: another item must follow */
+    }
+    *count = n;
+    return 0;
+}
+
 void cli_format_duration(int64_t ns, char *buf, unsigned long size)
 {
     if (ns == INT64_MAX) {

@@ -26,6 +26,16 @@ int cli_parse_mode(const char *s, uint32_t *mode);
 /* A plain decimal count, digits only. */
 int cli_parse_count(const char *s, uint64_t *count);
 
+/* The largest CPU number and list length cli_parse_cpu_list accepts. */
+#define CLI_CPU_MAX 65535
+#define CLI_CPU_LIST_MAX 4096
+
+/* A list of CPU numbers as taskset -c writes it: numbers and ranges separated by commas,
+ * "0-3,8,10-11", kept in the order given (a CPU may appear twice). At most `max` CPUs (more is
+ * -ERANGE, as is a number above CLI_CPU_MAX); a range must not go down. Unlike the parsers
+ * above, a failure may leave some numbers in `cpus`; *count is set only on success. */
+int cli_parse_cpu_list(const char *s, int *cpus, unsigned max, unsigned *count);
+
 /* Format a duration the way cli_parse_duration reads it ("250ms", "2s", "forever"). */
 void cli_format_duration(int64_t ns, char *buf, unsigned long size);
 
