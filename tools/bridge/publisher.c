@@ -154,13 +154,12 @@ static int publish(struct bridge_publisher *p, struct bridge_conn *c, uint64_t p
     if (p->celery) {
         const char *why = "";
         nheaders = bridge_celery_encode(p->celery, &e->m, &o, &body, &why);
-        if (nheaders < 0) {
-            s->fatal = true;
+        if (nheaders < 0) /* this message's own problem (see fill) */
             return bridge_fail(s, nheaders == -EILSEQ ? -EILSEQ : nheaders,
-                               "message %llu of '%s' cannot be a Celery task message: %s",
+                               "message %llu of '%s' cannot be a Celery task message: %s; it is "
+                               "back in the queue",
                                (unsigned long long)e->m.id, s->cfg->queue,
                                nheaders == -EILSEQ ? why : strerror(-nheaders));
-        }
     }
     bridge_props_from_msg(&o, &e->m, s->cfg->queue, s->cfg->transient, nheaders);
     int status = amqp_basic_publish(c->amqp, BRIDGE_CHANNEL, amqp_cstring_bytes(s->cfg->exchange),
@@ -221,13 +220,19 @@ static int fill(struct bridge_publisher *p, struct bridge_conn *c, unsigned *cla
         uint64_t pos = p->tail++;
         ++*claimed;
         if ((err = publish(p, c, pos)) != 0) {
-            if (s->fatal) { /* this message cannot go: it stays in the queue */
-                shmq_nack(s->q, &e->m);
-                p->tail--;
-            } else {
+            if (err == -ENOTCONN) {
                 mark_redo(p, e);
+                return err;
             }
-            return err;
+            /* This message cannot go: it goes back to the queue, and the run ends once the
+             * confirms of those published before it have come (giving them back unconfirmed
+             * would make duplicates). */
+            shmq_nack(s->q, &e->m);
+            p->tail--;
+            p->bad_message = err;
+            s->stopping = true;
+            p->drain_until = bridge_now_ns() + DRAIN_NS;
+            return 0;
         }
     }
     return 0;
@@ -298,8 +303,10 @@ int bridge_publisher_session(struct bridge_publisher *p, struct bridge_conn *c)
         }
         /* Over: stopped with nothing unconfirmed (REDO entries are given back), the count
          * reached, or idle with nothing held. */
-        if (s->stopping && (p->waiting == 0 || now >= p->drain_until))
-            return 0;
+        if (s->stopping && (p->waiting == 0 || now >= p->drain_until)) {
+            s->fatal = p->bad_message != 0;
+            return p->bad_message;
+        }
         if (p->waiting == 0 && p->redo == 0) {
             if (cfg->count && s->st->forwarded >= cfg->count)
                 return 0;
@@ -320,8 +327,13 @@ int bridge_publisher_session(struct bridge_publisher *p, struct bridge_conn *c)
             int64_t left = p->redo_at - bridge_now_ns();
             wait = left > BRIDGE_SLICE_NS ? BRIDGE_SLICE_NS : left > 0 ? left : 0;
         }
-        if ((err = drain_events(p, c, wait)) != 0)
+        if ((err = drain_events(p, c, wait)) != 0) {
+            if (p->bad_message) { /* the held messages are given back: end with the cause */
+                s->fatal = true;
+                return p->bad_message;
+            }
             return err;
+        }
     }
 }
 

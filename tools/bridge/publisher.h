@@ -48,6 +48,8 @@ struct bridge_publisher {
     int64_t redo_at;       /* monotonic: publish REDO entries again from then on */
     int64_t return_pause;  /* grows while messages keep coming back unroutable */
     int64_t drain_until;   /* when stopping: how long confirms are still waited for */
+    int bad_message;       /* a message that cannot be published was put back: the error the
+                              run ends with once the confirms due have come */
 };
 
 /* 0 or -ENOMEM. celery may be NULL. */
