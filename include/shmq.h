@@ -597,6 +597,10 @@ SHMQ_EXPORT int shmq_sub_stat(const shmq_sub_t *sub, struct shmq_group_info *out
 SHMQ_EXPORT int shmq_topic_group_delete(shmq_topic_t *t, const char *group);
 /* Release every handle and member whose process is gone; returns how many. */
 SHMQ_EXPORT int shmq_topic_repair(shmq_topic_t *t);
+/* Verify the topic's invariants (src/topic.h): 0, or -EBADMSG with the first violation worded
+ * into why (cap bytes; may be NULL). Meaningful when no publish or subscribe is in flight and
+ * dead processes have been released (shmq_topic_repair). Works on an observer handle. */
+SHMQ_EXPORT int shmq_topic_check(shmq_topic_t *t, char *why, size_t cap);
 
 /* ---- errors ----------------------------------------------------------------------------- */
 

@@ -1878,6 +1878,11 @@ int shmq_topic_stat(shmq_topic_t *t, struct shmq_topic_stat *st)
         }                                                                                          \
     } while (0)
 
+int shmq_topic_check(shmq_topic_t *t, char *why, size_t cap)
+{
+    return shmq__topic_check(t, SHMQ__CHECK_QUIESCENT, why, cap);
+}
+
 int shmq__topic_check(shmq_topic_t *t, uint32_t flags, char *why, size_t why_cap)
 {
     if (!t)

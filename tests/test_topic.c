@@ -515,6 +515,9 @@ static void publish_and_next_basics(void **state)
     assert_int_equal(st.members, 3);
     assert_true(st.waits >= 1); /* the timed-out next */
     TCHECK(t);
+    char why[128];
+    ASSERT_OK(shmq_topic_check(t, why, sizeof why));
+    assert_int_equal(shmq_topic_check(NULL, NULL, 0), -EINVAL);
     ASSERT_OK(shmq_unsubscribe(orders));
     ASSERT_OK(shmq_topic_stat(t, &st));
     assert_int_equal(st.groups, 2); /* the private group went with its member */
