@@ -5,9 +5,12 @@
  *   amqp_peer delete URL QUEUE...             delete queues (missing ones are fine)
  *   amqp_peer delete-exchange URL EXCHANGE... delete exchanges (missing ones are fine)
  *   amqp_peer count URL QUEUE                 print how many messages are ready in QUEUE
- *   amqp_peer publish URL QUEUE PRODUCERS N   PRODUCERS processes, one connection each, publish
+ *   amqp_peer bind URL QUEUE EXCHANGE KEY     bind a queue to an exchange
+ *   amqp_peer publish URL TARGET PRODUCERS N  PRODUCERS processes, one connection each, publish
  *                                             "p<k> <seq>" for seq 1..N (persistent, with
- *                                             publisher confirms) to QUEUE; prints the rate
+ *                                             publisher confirms); TARGET is a QUEUE (through
+ *                                             the default exchange) or EXCHANGE/PREFIX (routing
+ *                                             key PREFIX.p<k>); prints the rate
  *   amqp_peer consume URL QUEUE IDLE_MS       print every message of QUEUE as a line until none
  *                                             came for IDLE_MS; acked after it is written
  *   amqp_peer check PRODUCERS N [MAX_DUP [MAX_REORDER]]
@@ -160,9 +163,27 @@ static int cmd_count(const char *url, const char *queue)
     return 0;
 }
 
-/* One producer: "p<k> <seq>" for seq 1..n, confirmed PUBLISH_WINDOW at a time. */
-static void publish_one(const char *url, const char *queue, unsigned k, unsigned long n)
+static int cmd_bind(const char *url, const char *queue, const char *exchange, const char *key)
 {
+    amqp_connection_state_t c = connect_to(url);
+    amqp_queue_bind(c, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange),
+                    amqp_cstring_bytes(key), amqp_empty_table);
+    check_reply(amqp_get_rpc_reply(c), "queue.bind");
+    disconnect(c);
+    return 0;
+}
+
+/* One producer: "p<k> <seq>" for seq 1..n, confirmed PUBLISH_WINDOW at a time. */
+static void publish_one(const char *url, const char *target, unsigned k, unsigned long n)
+{
+    char exchange[256] = "", key[512];
+    const char *slash = strchr(target, '/');
+    if (slash) {
+        snprintf(exchange, sizeof exchange, "%.*s", (int)(slash - target), target);
+        snprintf(key, sizeof key, "%s.p%u", slash + 1, k);
+    } else {
+        snprintf(key, sizeof key, "%s", target);
+    }
     amqp_connection_state_t c = connect_to(url);
     amqp_confirm_select(c, 1);
     check_reply(amqp_get_rpc_reply(c), "confirm.select");
@@ -173,8 +194,8 @@ static void publish_one(const char *url, const char *queue, unsigned k, unsigned
             char body[64];
             int len = snprintf(body, sizeof body, "p%u %lu", k, seq);
             amqp_bytes_t b = {.len = (size_t)len, .bytes = body};
-            if (amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0, &p,
-                                   b) != AMQP_STATUS_OK)
+            if (amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
+                                   0, 0, &p, b) != AMQP_STATUS_OK)
                 die("publish failed");
             published++;
         }
@@ -333,6 +354,8 @@ int main(int argc, char **argv)
         return cmd_delete(argv[2], argc - 3, argv + 3);
     if (strcmp(cmd, "delete-exchange") == 0 && argc >= 4)
         return cmd_delete_exchange(argv[2], argc - 3, argv + 3);
+    if (strcmp(cmd, "bind") == 0 && argc == 6)
+        return cmd_bind(argv[2], argv[3], argv[4], argv[5]);
     if (strcmp(cmd, "count") == 0 && argc == 4)
         return cmd_count(argv[2], argv[3]);
     if (strcmp(cmd, "publish") == 0 && argc == 6)
@@ -342,7 +365,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "check") == 0 && argc >= 4 && argc <= 6)
         return cmd_check((unsigned)number(argv[2]), number(argv[3]),
                          argc > 4 ? number(argv[4]) : 0, argc > 5 ? number(argv[5]) : 0);
-    fprintf(stderr, "usage: amqp_peer declare|delete|delete-exchange|count|publish|consume|check ... (see the "
+    fprintf(stderr, "usage: amqp_peer declare|delete|delete-exchange|bind|count|publish|consume|check ... (see the "
                     "comment at the top of amqp_peer.c)\n");
     return 2;
 }

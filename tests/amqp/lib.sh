@@ -8,7 +8,7 @@
 # Every wait is bounded; a failure prints what was expected and what came, then exits 1.
 set -euo pipefail
 
-SHMQ=${1:?usage: $0 SHMQ AMQP_PEER BROKER_SCRIPT}
+SHMQ=${1:?usage: $0 SHMQ AMQP_PEER BROKER_SCRIPT [TOPIC_PEER]}
 PEER=${2:?usage: $0 SHMQ AMQP_PEER BROKER_SCRIPT}
 BROKER=${3:?usage: $0 SHMQ AMQP_PEER BROKER_SCRIPT}
 URL=amqp://guest:guest@127.0.0.1:5672/%2f

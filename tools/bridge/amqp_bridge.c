@@ -134,17 +134,59 @@ struct run {
     char reply_queue[256];
 };
 
+static void host_name(char *host, size_t size)
+{
+    if (gethostname(host, size) != 0)
+        snprintf(host, size, "localhost");
+    host[size - 1] = 0;
+}
+
+/* The shm side: open the queue, or open the topic (and subscribe, for topic-out). */
+static int open_shm(struct run *r, const struct amqp_bridge_config *cfg)
+{
+    struct bridge_session *s = &r->s;
+    int err;
+    if (!s->topic) {
+        if ((err = shmq_open(cfg->queue, &s->q)) != 0) {
+            s->q = NULL;
+            return bridge_fail(s, err, "queue '%s': %s%s", cfg->queue, shmq_strerror(err),
+                               err == -EMEDIUMTYPE ? " (a topic: use topic-out or topic-in)" : "");
+        }
+        return 0;
+    }
+    if ((err = shmq_topic_open(cfg->queue, &s->t)) != 0) {
+        s->t = NULL;
+        return bridge_fail(s, err, "topic '%s': %s%s", cfg->queue, shmq_strerror(err),
+                           err == -EMEDIUMTYPE ? " (a queue: use out or in)" : "");
+    }
+    char host[200];
+    host_name(host, sizeof host);
+    snprintf(s->origin, sizeof s->origin, "%s/%s", host, cfg->queue);
+    if (cfg->direction != AMQP_BRIDGE_TOPIC_OUT)
+        return 0;
+    /* Durable: while the bridge is away its group keeps its place (and, with the BLOCK
+     * policy, holds publishers back for the topic's group timeout). */
+    const char *pattern = cfg->pattern ? cfg->pattern : "#";
+    const char *group = cfg->group ? cfg->group : "shmq-bridge";
+    if ((err = shmq_subscribe(s->t, pattern, group, SHMQ_SUB_DURABLE, &s->sub)) != 0) {
+        s->sub = NULL;
+        return bridge_fail(s, err, "subscribing to topic '%s' (pattern '%s', group '%s'): %s%s",
+                           cfg->queue, pattern, group, shmq_strerror(err),
+                           err == -EINVAL ? " (a group of that name with another pattern?)" : "");
+    }
+    return 0;
+}
+
 static int prepare(struct run *r, const struct amqp_bridge_config *cfg)
 {
     struct bridge_session *s = &r->s;
     int err = bridge_url_parse(cfg->url, &r->url, s->why, s->why_size);
     if (err)
         return err;
-    if ((err = shmq_open(cfg->queue, &s->q)) != 0) {
-        s->q = NULL;
-        return bridge_fail(s, err, "queue '%s': %s", cfg->queue, shmq_strerror(err));
-    }
-    if (cfg->direction == AMQP_BRIDGE_IN) {
+    s->topic = cfg->direction == AMQP_BRIDGE_TOPIC_OUT || cfg->direction == AMQP_BRIDGE_TOPIC_IN;
+    if ((err = open_shm(r, cfg)) != 0)
+        return err;
+    if (cfg->direction == AMQP_BRIDGE_IN || cfg->direction == AMQP_BRIDGE_TOPIC_IN) {
         bridge_consumer_init(&r->con, s);
         return 0;
     }
@@ -153,9 +195,7 @@ static int prepare(struct run *r, const struct amqp_bridge_config *cfg)
     s->routing_key = r->routing_key;
     if (cfg->celery_task) {
         char host[200];
-        if (gethostname(host, sizeof host) != 0)
-            snprintf(host, sizeof host, "localhost");
-        host[sizeof host - 1] = 0;
+        host_name(host, sizeof host);
         snprintf(r->reply_queue, sizeof r->reply_queue, "%s",
                  cfg->reply_queue ? cfg->reply_queue : "shmq.replies.");
         if (!cfg->reply_queue)
@@ -185,12 +225,19 @@ static void finish(struct run *r)
         bridge_celery_free(&r->celery);
     if (r->s.q)
         shmq_close(r->s.q);
+    if (r->s.t)
+        shmq_topic_close(r->s.t); /* and the subscription: a durable group keeps its place */
     bridge_url_free(&r->url);
+}
+
+static bool publishes(const struct amqp_bridge_config *cfg)
+{
+    return cfg->direction == AMQP_BRIDGE_OUT || cfg->direction == AMQP_BRIDGE_TOPIC_OUT;
 }
 
 static void lost(struct run *r)
 {
-    if (r->s.cfg->direction == AMQP_BRIDGE_OUT)
+    if (publishes(r->s.cfg))
         bridge_publisher_lost(&r->pub);
     else
         bridge_consumer_lost(&r->con);
@@ -200,8 +247,16 @@ int amqp_bridge_run(const struct amqp_bridge_config *cfg_in, struct amqp_bridge_
                     char *why, size_t why_size)
 {
     struct amqp_bridge_config cfg = *cfg_in;
+    bool topic = cfg.direction == AMQP_BRIDGE_TOPIC_OUT || cfg.direction == AMQP_BRIDGE_TOPIC_IN;
     if (!cfg.exchange)
-        cfg.exchange = "";
+        cfg.exchange = topic ? "amq.topic" : "";
+    char source[300];
+    if (cfg.direction == AMQP_BRIDGE_TOPIC_IN && !cfg.source) {
+        char host[200];
+        host_name(host, sizeof host);
+        snprintf(source, sizeof source, "shmq.topic.%s.%s", host, cfg.queue);
+        cfg.source = source;
+    }
     if (!cfg.backoff_max_ns)
         cfg.backoff_max_ns = DEFAULT_BACKOFF_MAX_NS;
     if (cfg.backoff_max_ns < BACKOFF_MIN_NS)
@@ -274,8 +329,8 @@ int amqp_bridge_run(const struct amqp_bridge_config *cfg_in, struct amqp_bridge_
         backoff = BACKOFF_MIN_NS;
         s->active_ns = bridge_now_ns(); /* time without a broker is not idle time */
         uint64_t before = st->forwarded;
-        err = cfg.direction == AMQP_BRIDGE_OUT ? bridge_publisher_session(&r->pub, &c)
-                                               : bridge_consumer_session(&r->con, &c);
+        err = publishes(&cfg) ? bridge_publisher_session(&r->pub, &c)
+                              : bridge_consumer_session(&r->con, &c);
         if (err && !why[0])
             bridge_fail(s, err, "%s", c.error);
         bridge_conn_close(&c);

@@ -17,9 +17,19 @@
  *        A delivery pushed but not yet acknowledged when the bridge or the connection dies
  *        is delivered again by the broker (counted as redelivered).
  *
- * Topics (shm topic <-> AMQP topic exchange, subjects <-> routing keys) are not here yet:
- * shmq.h has no topic API at the time of writing. They will be two more directions, with
- * their loops in files of their own next to publisher.c and consumer.c.
+ *   topic-out  shm topic -> AMQP topic exchange: the bridge subscribes in a durable group
+ *        (by default "shmq-bridge", pattern "#") and publishes each message with its subject
+ *        as the routing key, with publisher confirms, not mandatory (a message no AMQP
+ *        subscriber wants is dropped by the broker, as pub/sub does). A message taken from
+ *        the group is held until the broker confirms it and sent again after a reconnection;
+ *        but a topic group has no claim/ack: what the bridge took and had not yet seen
+ *        confirmed when it is KILLED is lost (at most the window; a clean stop waits for the
+ *        confirms). OVERWRITE topics may also lap a slow bridge: counted as lost.
+ *   topic-in   AMQP topic exchange -> shm topic: a durable AMQP queue bound with a binding key
+ *        (AMQP patterns are shmq patterns), consumed with manual acks; each delivery is
+ *        published to the shm topic with its routing key as the subject, then acknowledged.
+ *        Deliveries that a topic-out bridge of this very topic published are skipped (header
+ *        x-shmq-origin), so the two directions can run together without a loop.
  *
  * Metadata travels in the AMQP basic properties, both ways: type, correlation_id, reply_to,
  * timestamp (seconds in AMQP; the nanoseconds also in the header x-shmq-timestamp-ns), and
@@ -34,8 +44,10 @@
 #include <stdio.h>
 
 enum amqp_bridge_direction {
-    AMQP_BRIDGE_OUT, /* shm queue -> AMQP exchange */
-    AMQP_BRIDGE_IN,  /* AMQP queue -> shm queue */
+    AMQP_BRIDGE_OUT,       /* shm queue -> AMQP exchange */
+    AMQP_BRIDGE_IN,        /* AMQP queue -> shm queue */
+    AMQP_BRIDGE_TOPIC_OUT, /* shm topic -> AMQP topic exchange, subject = routing key */
+    AMQP_BRIDGE_TOPIC_IN,  /* AMQP topic exchange -> shm topic, routing key = subject */
 };
 
 /* How a message becomes the arguments of a Celery task (--celery-args). */
@@ -46,7 +58,7 @@ enum amqp_bridge_celery_args {
 
 struct amqp_bridge_config {
     enum amqp_bridge_direction direction;
-    const char *queue; /* the shm queue; it must exist */
+    const char *queue; /* the shm queue or topic; it must exist */
     const char *url;   /* amqp://user:pass@host:port/vhost */
 
     /* out */
@@ -61,9 +73,14 @@ struct amqp_bridge_config {
      * queue to the shm reply queue; NULL = "shmq.replies.<hostname>". */
     const char *reply_queue;
 
-    /* in */
-    const char *source; /* the AMQP queue to consume */
+    /* topic-out: the subscription (pattern NULL = "#", group NULL = "shmq-bridge") */
+    const char *pattern;
+    const char *group;
+
+    /* in, topic-in */
+    const char *source; /* the AMQP queue to consume; topic-in: NULL = "shmq.topic.<host>.<topic>" */
     unsigned prefetch;  /* deliveries the broker sends ahead of the acknowledgements */
+    const char *binding; /* topic-in: the binding key of the queue (NULL = "#") */
 
     /* both */
     bool declare;           /* declare the AMQP queue (durable): out the routing key's queue,
@@ -94,6 +111,11 @@ struct amqp_bridge_stats {
                               may also be at the broker) */
     uint64_t ack_failures; /* out: confirmed but the shm ack failed: they will be delivered
                               and published again */
+    uint64_t lost;            /* topic-out: overwritten in the topic before the bridge read
+                                 them (OVERWRITE policy) */
+    uint64_t dropped;         /* topic-out: unconfirmed at exit: a topic cannot take them back */
+    uint64_t looped;          /* topic-in: published by a topic-out bridge of this topic:
+                                 skipped */
     uint64_t replies;         /* Celery results pushed to shm reply queues */
     uint64_t replies_dropped; /* results whose reply queue is gone or full (caller gone) */
     uint64_t replies_ignored; /* intermediate task states (STARTED, RETRY...) not forwarded */
@@ -106,7 +128,8 @@ struct amqp_bridge_stats {
  * Run the bridge until cfg->stop() says so, cfg->count messages were forwarded, cfg->idle_ns
  * passed without a message, or an error that reconnecting cannot cure. Returns 0 or a
  * negative errno value, with words in why[why_size]:
- *   -ENOENT  the shm queue, or the AMQP queue or exchange, does not exist
+ *   -ENOENT  the shm queue or topic, or the AMQP queue or exchange, does not exist
+ *   -EMEDIUMTYPE  a topic named as a queue, or a queue as a topic
  *   -EACCES  the broker refused the login or the vhost, or the shm queue's mode refuses us
  *   -EINVAL  a bad URL or option (also: the broker refused a declaration as inconsistent)
  *   -EILSEQ  a message that cannot be carried (too large for the shm queue, not UTF-8 for

@@ -254,6 +254,7 @@ int bridge_conn_next(struct bridge_conn *c, int64_t timeout_ns, struct bridge_ev
         ev->tag = d->delivery_tag;
         ev->redelivered = d->redelivered;
         ev->consumer_tag = d->consumer_tag; /* in the channel pool: kept by read_content */
+        ev->routing_key = d->routing_key;
         return read_content(c, ev, "reading a delivery");
     }
     case AMQP_BASIC_CANCEL_METHOD:

@@ -33,15 +33,16 @@ static int flush_acks(struct bridge_consumer *k, struct bridge_conn *c)
     return bridge_conn_check_status(c, status, "acknowledging deliveries");
 }
 
-/* Push m, waiting for room as long as it takes; *stopped when a stop came first (m is not
- * pushed: the broker keeps it). */
+/* Push m to the queue, or publish it to the topic under subject, waiting for room as long as
+ * it takes; *stopped when a stop came first (m is not pushed: the broker keeps it). */
 static int push(struct bridge_consumer *k, struct bridge_conn *c, const struct shmq_msg *m,
-                bool *stopped)
+                const char *subject, bool *stopped)
 {
     struct bridge_session *s = k->s;
     int64_t last_heartbeat = bridge_now_ns();
     for (;;) {
-        int err = shmq_push_msg(s->q, m, BRIDGE_SLICE_NS);
+        int err = s->topic ? shmq_publish_msg(s->t, subject, m, BRIDGE_SLICE_NS)
+                           : shmq_push_msg(s->q, m, BRIDGE_SLICE_NS);
         if (err != -ETIMEDOUT && err != -EAGAIN && err != -EINTR)
             return err;
         if (s->cfg->stop && s->cfg->stop()) {
@@ -69,9 +70,31 @@ static int deliver(struct bridge_consumer *k, struct bridge_conn *c, const struc
     struct bridge_in_meta meta;
     const char *why = "";
     bool stopped = false;
+    char subject[SHMQ_SUBJECT_MAX + 1] = "";
+    if (s->topic &&
+        bridge_props_header_is(&ev->message.properties, BRIDGE_HEADER_ORIGIN, s->origin)) {
+        /* A topic-out bridge of this very topic published it: it is here already. */
+        s->st->looped++;
+        k->last_pushed = ev->tag;
+        return ++k->unacked >= k->ack_every ? flush_acks(k, c) : 0;
+    }
     int err = bridge_props_to_msg(&ev->message.properties, &meta, &m, &why);
+    if (err == 0 && s->topic) {
+        amqp_bytes_t key = ev->routing_key;
+        if (key.len > SHMQ_SUBJECT_MAX || memchr(key.bytes, 0, key.len)) {
+            err = -EILSEQ;
+        } else {
+            memcpy(subject, key.bytes, key.len);
+            subject[key.len] = 0;
+            if (shmq_subject_check(subject) != 0)
+                err = -EILSEQ;
+        }
+        if (err)
+            why = "its routing key is not a shmq subject (words of bytes above 0x20, no '*' or "
+                  "'#' in a word)";
+    }
     if (err == 0)
-        err = push(k, c, &m, &stopped);
+        err = push(k, c, &m, subject, &stopped);
     if (err == -EMSGSIZE || err == -EILSEQ) {
         /* It cannot go: settle what went before it and leave it at the broker. */
         if (err == -EMSGSIZE)
@@ -112,8 +135,14 @@ static int setup(struct bridge_consumer *k, struct bridge_conn *c)
     int err;
     if ((err = bridge_conn_qos(c, k->prefetch)) != 0)
         return err;
-    if (cfg->declare && (err = bridge_conn_declare_queue(c, cfg->source, "", "")) != 0)
+    if (k->s->topic) { /* the bridge's own subscription: always there, kept while it is away */
+        if ((err = bridge_conn_check_exchange(c, cfg->exchange)) != 0 ||
+            (err = bridge_conn_declare_queue(c, cfg->source, cfg->exchange,
+                                             cfg->binding ? cfg->binding : "#")) != 0)
+            return err;
+    } else if (cfg->declare && (err = bridge_conn_declare_queue(c, cfg->source, "", "")) != 0) {
         return err;
+    }
     return bridge_conn_consume(c, cfg->source);
 }
 

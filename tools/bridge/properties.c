@@ -85,6 +85,21 @@ static int copy_str(amqp_flags_t flags, amqp_flags_t flag, amqp_bytes_t b, char 
     return 0;
 }
 
+bool bridge_props_header_is(const amqp_basic_properties_t *p, const char *key, const char *value)
+{
+    if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+        return false;
+    for (int i = 0; i < p->headers.num_entries; i++) {
+        const amqp_table_entry_t *e = &p->headers.entries[i];
+        if (e->key.len == strlen(key) && memcmp(e->key.bytes, key, e->key.len) == 0)
+            return (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
+                    e->value.kind == AMQP_FIELD_KIND_BYTES) &&
+                   e->value.value.bytes.len == strlen(value) &&
+                   memcmp(e->value.value.bytes.bytes, value, strlen(value)) == 0;
+    }
+    return false;
+}
+
 /* The exact timestamp we sent ourselves, if the message carries it. */
 static bool header_timestamp(const amqp_basic_properties_t *p, int64_t *ns)
 {

@@ -22,6 +22,7 @@
 
 #define BRIDGE_HEADER_TIMESTAMP_NS "x-shmq-timestamp-ns"
 #define BRIDGE_HEADER_DELIVERIES "x-shmq-deliveries"
+#define BRIDGE_HEADER_ORIGIN "x-shmq-origin" /* topics: "<host>/<topic>" of a topic-out bridge */
 #define BRIDGE_HEADERS_MAX 24 /* room for Celery's headers plus ours */
 
 /* The storage the properties of one outgoing message point into. */
@@ -39,6 +40,9 @@ void bridge_props_from_msg(struct bridge_out_props *o, const struct shmq_msg *m,
 
 /* The part of an outgoing message id that is the shm id; false if it is not one of ours. */
 bool bridge_props_parse_message_id(amqp_bytes_t message_id, uint64_t *id);
+
+/* Whether p carries header `key` with the string value `value`. */
+bool bridge_props_header_is(const amqp_basic_properties_t *p, const char *key, const char *value);
 
 /* The storage the metadata of one incoming message point into. */
 struct bridge_in_meta {

@@ -40,6 +40,12 @@ int bridge_publisher_init(struct bridge_publisher *p, struct bridge_session *s,
 
 void bridge_publisher_free(struct bridge_publisher *p)
 {
+    for (uint64_t i = 0; p->ring && i < p->cap; i++) {
+        if (p->ring[i].copy) {
+            free(p->ring[i].copy->buf);
+            free(p->ring[i].copy);
+        }
+    }
     free(p->ring);
     free(p->tagpos);
     p->ring = NULL;
@@ -83,8 +89,9 @@ static void settle(struct bridge_publisher *p, uint64_t tag, bool ok)
         return;
     p->waiting--;
     if (ok && e->state == PENDING_WAIT) {
-        /* The broker has it: only now may the shm queue forget it. */
-        int err = shmq_ack(s->q, &e->m);
+        /* The broker has it: only now may the shm queue forget it (a topic copy is just
+         * forgotten). */
+        int err = s->topic ? 0 : shmq_ack(s->q, &e->m);
         if (err) {
             s->st->ack_failures++;
             bridge_warn(s, "acknowledging message %llu to '%s' after its confirm: %s (it will "
@@ -151,6 +158,14 @@ static int publish(struct bridge_publisher *p, struct bridge_conn *c, uint64_t p
     memset(&o.p, 0, sizeof o.p);
     amqp_bytes_t body = {.len = e->m.len, .bytes = e->m.data};
     int nheaders = 0;
+    const char *key = s->routing_key;
+    if (s->topic) { /* the subject is the routing key; the origin stops loops (topic-in) */
+        key = e->copy->d.subject;
+        o.headers[0].key = amqp_cstring_bytes(BRIDGE_HEADER_ORIGIN);
+        o.headers[0].value.kind = AMQP_FIELD_KIND_UTF8;
+        o.headers[0].value.value.bytes = amqp_cstring_bytes(s->origin);
+        nheaders = 1;
+    }
     if (p->celery) {
         const char *why = "";
         nheaders = bridge_celery_encode(p->celery, &e->m, &o, &body, &why);
@@ -162,9 +177,10 @@ static int publish(struct bridge_publisher *p, struct bridge_conn *c, uint64_t p
                                nheaders == -EILSEQ ? why : strerror(-nheaders));
     }
     bridge_props_from_msg(&o, &e->m, s->cfg->queue, s->cfg->transient, nheaders);
+    /* Mandatory for queues: a message no queue takes comes back. Not for topics: a message
+     * no subscriber wants is nobody's, as in the shm topic itself. */
     int status = amqp_basic_publish(c->amqp, BRIDGE_CHANNEL, amqp_cstring_bytes(s->cfg->exchange),
-                                    amqp_cstring_bytes(s->routing_key), 1 /* mandatory */, 0,
-                                    &o.p, body);
+                                    amqp_cstring_bytes(key), !s->topic, 0, &o.p, body);
     if (status != AMQP_STATUS_OK)
         return bridge_conn_check_status(c, status, "publishing");
     e->tag = p->next_tag++;
@@ -190,6 +206,40 @@ static int republish(struct bridge_publisher *p, struct bridge_conn *c)
     return 0;
 }
 
+/* The next message of the topic into e's copy: 0, or as shmq_next. */
+static int take_from_topic(struct bridge_publisher *p, struct bridge_pending *e, int64_t wait)
+{
+    struct bridge_session *s = p->s;
+    struct bridge_topic_copy *c = e->copy;
+    if (!c && !(c = e->copy = calloc(1, sizeof *c)))
+        return -ENOMEM;
+    for (;;) {
+        ssize_t n = shmq_next(s->sub, c->buf, c->cap, &c->d, wait);
+        if (n == -EMSGSIZE) { /* d.len says how much room it needs */
+            unsigned char *bigger = realloc(c->buf, c->d.len);
+            if (!bigger)
+                return -ENOMEM;
+            c->buf = bigger;
+            c->cap = c->d.len;
+            continue;
+        }
+        if (n < 0)
+            return (int)n;
+        const struct shmq_delivery *d = &c->d;
+        e->m = (struct shmq_msg){
+            .data = c->buf,
+            .len = (size_t)n,
+            .timestamp_ns = d->timestamp_ns,
+            .type = d->meta & SHMQ_HAS_TYPE ? d->type : NULL,
+            .correlation_id = d->meta & SHMQ_HAS_CORRELATION_ID ? d->correlation_id : NULL,
+            .reply_to = d->meta & SHMQ_HAS_REPLY_TO ? d->reply_to : NULL,
+            .id = d->seq,
+        };
+        s->st->lost += d->lost;
+        return 0;
+    }
+}
+
 /* Claim and publish new messages while the window has room. *claimed: how many. */
 static int fill(struct bridge_publisher *p, struct bridge_conn *c, unsigned *claimed)
 {
@@ -203,7 +253,7 @@ static int fill(struct bridge_publisher *p, struct bridge_conn *c, unsigned *cla
         /* Nothing in flight: wait for the queue (a slice, then look at the broker again). */
         int64_t wait = p->waiting == 0 && *claimed == 0 ? BRIDGE_SLICE_NS : 0;
         struct bridge_pending *e = at(p, p->tail);
-        int err = shmq_claim(s->q, &e->m, wait);
+        int err = s->topic ? take_from_topic(p, e, wait) : shmq_claim(s->q, &e->m, wait);
         if (err == -EAGAIN || err == -ETIMEDOUT || err == -EINTR)
             break;
         if (err == -EINPROGRESS) { /* a single-consumer ring: one claim at a time */
@@ -212,7 +262,7 @@ static int fill(struct bridge_publisher *p, struct bridge_conn *c, unsigned *cla
         }
         if (err) {
             s->fatal = true;
-            return bridge_fail(s, err, "claiming from '%s': %s", cfg->queue, shmq_strerror(err));
+            return bridge_fail(s, err, "taking from '%s': %s", cfg->queue, shmq_strerror(err));
         }
         if (e->m.deliveries > 1)
             s->st->redelivered++;
@@ -226,8 +276,11 @@ static int fill(struct bridge_publisher *p, struct bridge_conn *c, unsigned *cla
             }
             /* This message cannot go: it goes back to the queue, and the run ends once the
              * confirms of those published before it have come (giving them back unconfirmed
-             * would make duplicates). */
-            shmq_nack(s->q, &e->m);
+             * would make duplicates). A topic cannot take it back: it is counted dropped. */
+            if (s->topic)
+                s->st->dropped++;
+            else
+                shmq_nack(s->q, &e->m);
             p->tail--;
             p->bad_message = err;
             s->stopping = true;
@@ -273,7 +326,7 @@ static int setup(struct bridge_publisher *p, struct bridge_conn *c)
     if ((err = bridge_conn_confirm_select(c)) != 0 ||
         (err = bridge_conn_check_exchange(c, cfg->exchange)) != 0)
         return err;
-    if (cfg->declare &&
+    if (cfg->declare && !s->topic &&
         (err = bridge_conn_declare_queue(c, s->routing_key, cfg->exchange, s->routing_key)) != 0)
         return err;
     if (p->celery && ((err = bridge_conn_declare_queue(c, s->reply_queue, "", "")) != 0 ||
@@ -358,8 +411,12 @@ void bridge_publisher_give_back(struct bridge_publisher *p)
         struct bridge_pending *e = at(p, pos);
         if (e->state == PENDING_DONE)
             continue;
-        shmq_nack(s->q, &e->m);
-        s->st->given_back++;
+        if (s->topic) {
+            s->st->dropped++; /* taken from the group: nowhere to give it back */
+        } else {
+            shmq_nack(s->q, &e->m);
+            s->st->given_back++;
+        }
         e->state = PENDING_DONE;
     }
     p->head = p->tail;

@@ -2,7 +2,9 @@
  * shm queue -> AMQP, with publisher confirms: the window of claimed messages.
  *
  * Every message taken from the shm queue is held as a claim in a ring, in the order it was
- * claimed, until the broker's confirm for it arrives; only then is the claim acked. States:
+ * claimed, until the broker's confirm for it arrives; only then is the claim acked. From a
+ * topic (topic-out) the message is a private copy instead, taken with shmq_next: it is held
+ * the same way and then simply forgotten, or, at exit, counted as dropped. States:
  *
  *   WAIT      published on the current channel with delivery tag `tag`, not yet confirmed
  *   RETURNED  the broker returned it as unroutable (mandatory); its confirm is still due
@@ -29,8 +31,16 @@
 
 enum bridge_pending_state { PENDING_DONE, PENDING_WAIT, PENDING_RETURNED, PENDING_REDO };
 
+/* A message taken from a topic: the delivery and the payload, kept for the entry's reuse. */
+struct bridge_topic_copy {
+    struct shmq_delivery d;
+    unsigned char *buf;
+    size_t cap;
+};
+
 struct bridge_pending {
-    struct shmq_msg m; /* the claim */
+    struct shmq_msg m; /* the claim (from a topic: points into copy) */
+    struct bridge_topic_copy *copy;
     uint64_t tag;      /* delivery tag of its last publish */
     uint8_t state;     /* enum bridge_pending_state */
 };

@@ -33,6 +33,9 @@ struct bridge_options {
     const char *celery_task;
     const char *celery_args;
     const char *reply_queue;
+    const char *pattern;
+    const char *group;
+    const char *binding;
     uint64_t window;
     uint64_t prefetch;
     uint64_t count;
@@ -77,6 +80,28 @@ static void print_summary(const struct amqp_bridge_config *cfg, const struct amq
     char rate[64] = "";
     if (st->elapsed_ns > 0 && st->forwarded > 1)
         snprintf(rate, sizeof rate, ", %.0f msg/s", (double)st->forwarded / s);
+    if (cfg->direction == AMQP_BRIDGE_TOPIC_OUT || cfg->direction == AMQP_BRIDGE_TOPIC_IN) {
+        bool out = cfg->direction == AMQP_BRIDGE_TOPIC_OUT;
+        fprintf(stderr,
+                "shmq bridge: %s: %" PRIu64 " message%s %s topic '%s' %s exchange '%s' at %s in "
+                "%.2f s%s\n",
+                out ? "topic-out" : "topic-in", st->forwarded, st->forwarded == 1 ? "" : "s",
+                out ? "from" : "to", cfg->queue, out ? "to" : "from",
+                cfg->exchange ? cfg->exchange : "amq.topic", url, s, rate);
+        if (out) {
+            counter("republished", st->republished,
+                    "sent again after a lost connection or a broker nack (possible duplicates)");
+            counter("lost", st->lost, "overwritten in the topic before the bridge read them");
+            counter("dropped", st->dropped, "unconfirmed at exit (a topic cannot take them back)");
+        } else {
+            counter("redelivered", st->redelivered,
+                    "marked redelivered by the broker (possible duplicates)");
+            counter("looped", st->looped, "sent by a topic-out bridge of this topic: skipped");
+        }
+        fprintf(stderr, "  %-12s %-8" PRIu64 " %.1f s without a broker\n", "connections",
+                st->connections, (double)st->downtime_ns / 1e9);
+        return;
+    }
     if (cfg->direction == AMQP_BRIDGE_OUT)
         fprintf(stderr,
                 "shmq bridge: out: %" PRIu64 " message%s from '%s' to %s (exchange '%s', "
@@ -147,6 +172,12 @@ static int run(int argc, char **argv)
         {.name = "celery-args", .kind = CLI_OPTION_STRING, .target = &o.celery_args,
          .value_name = "string|json",
          .help = "how a message becomes the task's arguments (default string)"},
+        {.name = "pattern", .kind = CLI_OPTION_STRING, .target = &o.pattern,
+         .value_name = "PATTERN", .help = "topic-out: subjects to forward (default '#': all)"},
+        {.name = "group", .kind = CLI_OPTION_STRING, .target = &o.group, .value_name = "GROUP",
+         .help = "topic-out: the bridge's durable subscriber group (default shmq-bridge)"},
+        {.name = "binding", .kind = CLI_OPTION_STRING, .target = &o.binding,
+         .value_name = "KEY", .help = "topic-in: binding key of the bridge's queue (default '#')"},
         {.name = "reply-queue", .kind = CLI_OPTION_STRING, .target = &o.reply_queue,
          .value_name = "AMQP_QUEUE",
          .help = "out with --celery: where task results come back (default shmq.replies.HOST)"},
@@ -173,25 +204,48 @@ static int run(int argc, char **argv)
                            &code))
         return code;
     const char *direction = argv[1], *name = argv[2];
-    bool out = strcmp(direction, "out") == 0;
-    if (!out && strcmp(direction, "in") != 0) {
-        cli_error("the direction is 'out' (queue to broker) or 'in' (broker to queue), not '%s' "
-                  "(see 'shmq bridge --help')",
+    static const char *const directions[] = {"out", "in", "topic-out", "topic-in"};
+    int dir = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(direction, directions[i]) == 0)
+            dir = i;
+    if (dir < 0) {
+        cli_error("the direction is 'out' (queue to broker), 'in' (broker to queue), "
+                  "'topic-out' or 'topic-in', not '%s' (see 'shmq bridge --help')",
                   direction);
         return CLI_EXIT_USAGE;
     }
+    bool topic = dir >= 2;
     if ((code = cli_queue_check_name(name)) != 0)
         return code;
-    const char *misplaced = out ? (o.from ? "--from" : o.prefetch ? "--prefetch" : NULL)
-                                : (o.exchange      ? "--exchange"
-                                   : o.routing_key ? "--routing-key"
-                                   : o.window      ? "--window"
-                                   : o.transient   ? "--transient"
-                                   : o.celery_task ? "--celery"
-                                   : o.reply_queue ? "--reply-queue"
-                                                   : NULL);
-    if (misplaced) {
-        cli_error("%s applies to 'shmq bridge %s' only", misplaced, out ? "in" : "out");
+    /* Each option that belongs to some directions only, with the directions it belongs to. */
+    const struct {
+        bool given;
+        const char *name;
+        unsigned dirs; /* bit i: directions[i] */
+    } owned[] = {
+        {o.exchange != NULL, "--exchange", 1 | 4 | 8},
+        {o.routing_key != NULL, "--routing-key", 1},
+        {o.window != 0, "--window", 1 | 4},
+        {o.transient, "--transient", 1 | 4},
+        {o.celery_task != NULL, "--celery", 1},
+        {o.reply_queue != NULL, "--reply-queue", 1},
+        {o.from != NULL, "--from", 2 | 8},
+        {o.prefetch != 0, "--prefetch", 2 | 8},
+        {o.declare, "--declare", 1 | 2},
+        {o.pattern != NULL, "--pattern", 4},
+        {o.group != NULL, "--group", 4},
+        {o.binding != NULL, "--binding", 8},
+    };
+    for (size_t i = 0; i < CLI_COUNT_OF(owned); i++) {
+        if (!owned[i].given || (owned[i].dirs & (1u << dir)))
+            continue;
+        char list[64] = "";
+        for (int d = 0; d < 4; d++)
+            if (owned[i].dirs & (1u << d))
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                         list[0] ? ", " : "", directions[d]);
+        cli_error("%s applies to 'shmq bridge %s' only", owned[i].name, list);
         return CLI_EXIT_USAGE;
     }
     bool json_args = strcmp(o.celery_args, "json") == 0;
@@ -205,6 +259,7 @@ static int run(int argc, char **argv)
     }
 #ifndef SHMQ_WITH_AMQP
     (void)json_args;
+    (void)topic;
     cli_error("this shmq was built without AMQP support: librabbitmq was not found when it was "
               "built (Debian: install librabbitmq-dev, then configure again with "
               "-DSHMQ_WITH_AMQP=ON)");
@@ -215,18 +270,23 @@ static int run(int argc, char **argv)
         cli_error("--url: %s", why);
         return CLI_EXIT_USAGE;
     }
+    static const enum amqp_bridge_direction kinds[] = {AMQP_BRIDGE_OUT, AMQP_BRIDGE_IN,
+                                                      AMQP_BRIDGE_TOPIC_OUT, AMQP_BRIDGE_TOPIC_IN};
     struct amqp_bridge_config cfg = {
-        .direction = out ? AMQP_BRIDGE_OUT : AMQP_BRIDGE_IN,
+        .direction = kinds[dir],
         .queue = name,
         .url = o.url,
-        .exchange = o.exchange ? o.exchange : "",
+        .exchange = o.exchange ? o.exchange : topic ? NULL : "",
         .routing_key = o.routing_key,
         .window = (unsigned)o.window,
         .transient = o.transient,
         .celery_task = o.celery_task,
         .celery_args = json_args ? AMQP_BRIDGE_CELERY_JSON : AMQP_BRIDGE_CELERY_STRING,
         .reply_queue = o.reply_queue,
-        .source = o.from ? o.from : name,
+        .source = o.from ? o.from : topic ? NULL : name,
+        .pattern = o.pattern,
+        .group = o.group,
+        .binding = o.binding,
         .prefetch = (unsigned)o.prefetch,
         .declare = o.declare,
         .count = o.count,
@@ -252,13 +312,17 @@ static int run(int argc, char **argv)
 
 const struct cli_verb cli_verb_bridge = {
     .name = "bridge",
-    .operands = "out|in NAME",
+    .operands = "out|in|topic-out|topic-in NAME",
     .min_operands = 2,
     .max_operands = 2,
-    .summary = "forward a queue to an AMQP broker (RabbitMQ), or an AMQP queue into one",
+    .summary = "forward a queue or topic to an AMQP broker (RabbitMQ), or back",
     .description =
-        "shmq bridge out NAME   moves every message of queue NAME to an AMQP exchange;\n"
-        "shmq bridge in NAME    moves every message of an AMQP queue into queue NAME.\n"
+        "shmq bridge out NAME        moves every message of queue NAME to an AMQP exchange;\n"
+        "shmq bridge in NAME         moves every message of an AMQP queue into queue NAME;\n"
+        "shmq bridge topic-out NAME  publishes topic NAME's messages to an AMQP topic\n"
+        "                            exchange, the subject as the routing key;\n"
+        "shmq bridge topic-in NAME   publishes what an AMQP topic exchange routes to it into\n"
+        "                            topic NAME, the routing key as the subject.\n"
         "It runs until Ctrl-C or SIGTERM (or --count, --idle), then prints what it did.\n"
         "Run one bridge per direction and queue; several bridges may serve one queue.\n\n"
         "Nothing is lost. Out: a message is claimed, published with publisher confirms, and\n"
@@ -286,6 +350,14 @@ const struct cli_verb cli_verb_bridge = {
         "gets its result back when the Celery app uses the rpc:// result backend: the bridge\n"
         "consumes --reply-queue and pushes each final result (Celery's JSON: status, result,\n"
         "traceback) to the caller's reply queue, with the task state as the message type.\n\n"
+        "Topics: topic-out subscribes in a durable group (--group, --pattern) and publishes\n"
+        "to --exchange (default amq.topic), not mandatory: a message no AMQP subscriber\n"
+        "wants is dropped, as in a shm topic. A topic group has no claim/ack: what the bridge\n"
+        "took and the broker had not confirmed when the bridge is KILLED is lost (at most\n"
+        "--window messages; a clean stop waits for the confirms). topic-in binds its own\n"
+        "durable queue (--from, default shmq.topic.HOST.NAME) with --binding (AMQP binding\n"
+        "keys are shmq patterns) and skips what a topic-out bridge of the same topic sent,\n"
+        "so both can run at once.\n\n"
         "A message that cannot be carried (too large for the queue's slots, not UTF-8 for a\n"
         "Celery string argument, ...) stops the bridge with exit code 7; it stays where it\n"
         "was. A broker that refuses the login, the vhost or a missing exchange or queue\n"
@@ -299,6 +371,8 @@ const struct cli_verb cli_verb_bridge = {
         "  shmq bridge out orders -e events -k orders.new  # to an exchange\n"
         "  shmq bridge in jobs --from work --prefetch 500  # AMQP queue work -> queue jobs\n"
         "  shmq bridge out tasks --celery proj.tasks.add --celery-args json\n"
-        "  shmq bridge out jobs -n 100000 -u amqp://app:secret@10.0.0.5:5672/prod",
+        "  shmq bridge out jobs -n 100000 -u amqp://app:secret@10.0.0.5:5672/prod\n"
+        "  shmq bridge topic-out prices --pattern 'prices.eu.#'  # to amq.topic\n"
+        "  shmq bridge topic-in prices --binding 'prices.us.#'   # from amq.topic",
     .run = run,
 };
