@@ -63,8 +63,7 @@ static void check_reply(amqp_rpc_reply_t r, const char *what)
         return;
     if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
         die("%s: %s", what, amqp_error_string2(r.library_error));
-    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-        r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
         amqp_channel_close_t *c = r.reply.decoded;
         die("%s: %.*s", what, (int)c->reply_text.len, (char *)c->reply_text.bytes);
     }
@@ -89,9 +88,9 @@ static amqp_connection_state_t connect_to(const char *url_text)
         die("cannot connect to %s:%d", info.host, info.port);
     struct timeval rpc = {.tv_sec = PEER_TIMEOUT_S};
     amqp_set_rpc_timeout(c, &rpc);
-    check_reply(amqp_login(c, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user,
-                           info.password),
-                "login");
+    check_reply(
+        amqp_login(c, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password),
+        "login");
     amqp_channel_open(c, 1);
     check_reply(amqp_get_rpc_reply(c), "channel.open");
     free(url);
@@ -194,8 +193,8 @@ static void publish_one(const char *url, const char *target, unsigned k, unsigne
             char body[64];
             int len = snprintf(body, sizeof body, "p%u %lu", k, seq);
             amqp_bytes_t b = {.len = (size_t)len, .bytes = body};
-            if (amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
-                                   0, 0, &p, b) != AMQP_STATUS_OK)
+            if (amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange), amqp_cstring_bytes(key), 0,
+                                   0, &p, b) != AMQP_STATUS_OK)
                 die("publish failed");
             published++;
         }
@@ -363,9 +362,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "consume") == 0 && argc == 5)
         return cmd_consume(argv[2], argv[3], (long)number(argv[4]));
     if (strcmp(cmd, "check") == 0 && argc >= 4 && argc <= 6)
-        return cmd_check((unsigned)number(argv[2]), number(argv[3]),
-                         argc > 4 ? number(argv[4]) : 0, argc > 5 ? number(argv[5]) : 0);
-    fprintf(stderr, "usage: amqp_peer declare|delete|delete-exchange|bind|count|publish|consume|check ... (see the "
+        return cmd_check((unsigned)number(argv[2]), number(argv[3]), argc > 4 ? number(argv[4]) : 0,
+                         argc > 5 ? number(argv[5]) : 0);
+    fprintf(stderr, "usage: amqp_peer "
+                    "declare|delete|delete-exchange|bind|count|publish|consume|check ... (see the "
                     "comment at the top of amqp_peer.c)\n");
     return 2;
 }

@@ -60,8 +60,8 @@ static void test_url_forms(void **state)
 static void test_url_refused(void **state)
 {
     (void)state;
-    static const char *bad[] = {"http://h", "amqps://h", "amqp://h:99999", "amqp://h:x/",
-                                "amqp://h/a/b", "", "amqp://h/%zz"};
+    static const char *bad[] = {"http://h",     "amqps://h", "amqp://h:99999", "amqp://h:x/",
+                                "amqp://h/a/b", "",          "amqp://h/%zz"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct bridge_url u;
         char why[200] = "";
@@ -99,9 +99,8 @@ static void test_celery_message(void **state)
 {
     (void)state;
     struct bridge_celery c;
-    assert_int_equal(bridge_celery_init(&c, "proj.add", AMQP_BRIDGE_CELERY_STRING, "replies", "q",
-                                        123),
-                     0);
+    assert_int_equal(
+        bridge_celery_init(&c, "proj.add", AMQP_BRIDGE_CELERY_STRING, "replies", "q", 123), 0);
     struct bridge_out_props o;
     amqp_bytes_t body;
     const char *why = NULL;
@@ -114,14 +113,14 @@ static void test_celery_message(void **state)
         const char *key;
         amqp_field_value_kind_t kind;
     } fields[] = {
-        {"lang", AMQP_FIELD_KIND_UTF8},      {"task", AMQP_FIELD_KIND_UTF8},
-        {"id", AMQP_FIELD_KIND_UTF8},        {"shadow", AMQP_FIELD_KIND_VOID},
-        {"eta", AMQP_FIELD_KIND_VOID},       {"expires", AMQP_FIELD_KIND_VOID},
-        {"group", AMQP_FIELD_KIND_VOID},     {"group_index", AMQP_FIELD_KIND_VOID},
-        {"retries", AMQP_FIELD_KIND_I32},    {"timelimit", AMQP_FIELD_KIND_ARRAY},
-        {"root_id", AMQP_FIELD_KIND_UTF8},   {"parent_id", AMQP_FIELD_KIND_VOID},
-        {"argsrepr", AMQP_FIELD_KIND_UTF8},  {"kwargsrepr", AMQP_FIELD_KIND_UTF8},
-        {"origin", AMQP_FIELD_KIND_UTF8},    {"ignore_result", AMQP_FIELD_KIND_BOOLEAN},
+        {"lang", AMQP_FIELD_KIND_UTF8},     {"task", AMQP_FIELD_KIND_UTF8},
+        {"id", AMQP_FIELD_KIND_UTF8},       {"shadow", AMQP_FIELD_KIND_VOID},
+        {"eta", AMQP_FIELD_KIND_VOID},      {"expires", AMQP_FIELD_KIND_VOID},
+        {"group", AMQP_FIELD_KIND_VOID},    {"group_index", AMQP_FIELD_KIND_VOID},
+        {"retries", AMQP_FIELD_KIND_I32},   {"timelimit", AMQP_FIELD_KIND_ARRAY},
+        {"root_id", AMQP_FIELD_KIND_UTF8},  {"parent_id", AMQP_FIELD_KIND_VOID},
+        {"argsrepr", AMQP_FIELD_KIND_UTF8}, {"kwargsrepr", AMQP_FIELD_KIND_UTF8},
+        {"origin", AMQP_FIELD_KIND_UTF8},   {"ignore_result", AMQP_FIELD_KIND_BOOLEAN},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         assert_int_equal(header(&o, n, fields[i].key)->value.kind, fields[i].kind);
@@ -169,8 +168,9 @@ static void test_celery_json_args(void **state)
     const char *why;
     int n = encode(&c, " [1, \"a\"] ", NULL, NULL, &o, &body, &why);
     assert_true(n > 0);
-    bytes_equal(body, "[ [1, \"a\"] , {}, {\"callbacks\": null, \"errbacks\": null, \"chain\": null, "
-                      "\"chord\": null}]");
+    bytes_equal(body,
+                "[ [1, \"a\"] , {}, {\"callbacks\": null, \"errbacks\": null, \"chain\": null, "
+                "\"chord\": null}]");
     n = encode(&c, "{\"a\": 1}", NULL, NULL, &o, &body, &why);
     assert_true(n > 0);
     bytes_equal(body, "[[], {\"a\": 1}, {\"callbacks\": null, \"errbacks\": null, \"chain\": null, "
@@ -214,17 +214,19 @@ static void test_reply_route(void **state)
                                           corr, sizeof corr));
     assert_string_equal(q, "shmq-reply.1.2");
     assert_string_equal(corr, "a@b");
-    assert_true(bridge_celery_reply_route(amqp_cstring_bytes("@r"), q, sizeof q, corr, sizeof corr));
+    assert_true(
+        bridge_celery_reply_route(amqp_cstring_bytes("@r"), q, sizeof q, corr, sizeof corr));
     assert_string_equal(corr, "");
-    assert_false(bridge_celery_reply_route(amqp_cstring_bytes("no-route"), q, sizeof q, corr,
-                                           sizeof corr));
+    assert_false(
+        bridge_celery_reply_route(amqp_cstring_bytes("no-route"), q, sizeof q, corr, sizeof corr));
     assert_false(bridge_celery_reply_route(amqp_cstring_bytes("c@bad name"), q, sizeof q, corr,
                                            sizeof corr));
-    assert_false(bridge_celery_reply_route(amqp_cstring_bytes("c@"), q, sizeof q, corr,
-                                           sizeof corr));
+    assert_false(
+        bridge_celery_reply_route(amqp_cstring_bytes("c@"), q, sizeof q, corr, sizeof corr));
 
     char status[BRIDGE_CELERY_STATUS_MAX];
-    const char *result = "{\"task_id\": \"x\", \"result\": {\"status\": 1}, \"status\": \"SUCCESS\"}";
+    const char *result =
+        "{\"task_id\": \"x\", \"result\": {\"status\": 1}, \"status\": \"SUCCESS\"}";
     assert_true(bridge_celery_result_status(result, strlen(result), status, sizeof status));
     assert_string_equal(status, "SUCCESS");
     assert_true(bridge_celery_state_is_ready(status));
@@ -237,8 +239,12 @@ static void test_reply_route(void **state)
 static void test_properties(void **state)
 {
     (void)state;
-    struct shmq_msg m = {.type = "t", .correlation_id = "c", .reply_to = "r",
-                         .timestamp_ns = 1700000000123456789LL, .id = 77, .deliveries = 3};
+    struct shmq_msg m = {.type = "t",
+                         .correlation_id = "c",
+                         .reply_to = "r",
+                         .timestamp_ns = 1700000000123456789LL,
+                         .id = 77,
+                         .deliveries = 3};
     struct bridge_out_props o;
     memset(&o.p, 0, sizeof o.p);
     bridge_props_from_msg(&o, &m, "jobs", false, 0);
@@ -280,9 +286,9 @@ static void test_properties(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_forms),        cmocka_unit_test(test_url_refused),
-        cmocka_unit_test(test_celery_message),   cmocka_unit_test(test_celery_json_args),
-        cmocka_unit_test(test_celery_repr_cut),  cmocka_unit_test(test_reply_route),
+        cmocka_unit_test(test_url_forms),       cmocka_unit_test(test_url_refused),
+        cmocka_unit_test(test_celery_message),  cmocka_unit_test(test_celery_json_args),
+        cmocka_unit_test(test_celery_repr_cut), cmocka_unit_test(test_reply_route),
         cmocka_unit_test(test_properties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,7 +191,9 @@ static int prepare(struct run *r, const struct amqp_bridge_config *cfg)
         return 0;
     }
     snprintf(r->routing_key, sizeof r->routing_key, "%s",
-             cfg->routing_key ? cfg->routing_key : cfg->celery_task ? "celery" : cfg->queue);
+             cfg->routing_key   ? cfg->routing_key
+             : cfg->celery_task ? "celery"
+                                : cfg->queue);
     s->routing_key = r->routing_key;
     if (cfg->celery_task) {
         char host[200];
@@ -301,8 +303,8 @@ int amqp_bridge_run(const struct amqp_bridge_config *cfg_in, struct amqp_bridge_
             if (cfg.verbose || now - logged_at >= LOG_EVERY_NS) {
                 char d[32];
                 format_duration(now - down_since, d, sizeof d);
-                bridge_warn(s, "%s: %s (for %s); trying again, pausing up to %.1f s", r->url.display,
-                            c.error, d, (double)cfg.backoff_max_ns / 1e9);
+                bridge_warn(s, "%s: %s (for %s); trying again, pausing up to %.1f s",
+                            r->url.display, c.error, d, (double)cfg.backoff_max_ns / 1e9);
                 logged_at = now;
             }
             pause_for(s, pause);

@@ -77,9 +77,9 @@ struct amqp_bridge_config {
     const char *pattern;
     const char *group;
 
-    /* in, topic-in */
-    const char *source; /* the AMQP queue to consume; topic-in: NULL = "shmq.topic.<host>.<topic>" */
-    unsigned prefetch;  /* deliveries the broker sends ahead of the acknowledgements */
+    /* in, topic-in: the AMQP queue to consume (topic-in: NULL = "shmq.topic.<host>.<topic>") */
+    const char *source;
+    unsigned prefetch;   /* deliveries the broker sends ahead of the acknowledgements */
     const char *binding; /* topic-in: the binding key of the queue (NULL = "#") */
 
     /* both */
@@ -99,18 +99,18 @@ struct amqp_bridge_config {
 
 /* What a run did. Every counter is of messages unless it says otherwise. */
 struct amqp_bridge_stats {
-    uint64_t forwarded;    /* delivered and settled on both sides (confirmed + acked, or
-                              pushed + acked) */
-    uint64_t republished;  /* out: published again after a lost connection or a broker nack:
-                              the broker may have had the first copy (possible duplicates) */
-    uint64_t returned;     /* out: returned by the broker as unroutable, published again */
-    uint64_t redelivered;  /* out: claimed with a delivery count > 1 (an earlier bridge may
-                              have published it); in: marked redelivered by the broker (an
-                              earlier run may have pushed it). Possible duplicates. */
-    uint64_t given_back;   /* out: unconfirmed at exit, given back to the shm queue (they
-                              may also be at the broker) */
-    uint64_t ack_failures; /* out: confirmed but the shm ack failed: they will be delivered
-                              and published again */
+    uint64_t forwarded;       /* delivered and settled on both sides (confirmed + acked, or
+                                 pushed + acked) */
+    uint64_t republished;     /* out: published again after a lost connection or a broker nack:
+                                 the broker may have had the first copy (possible duplicates) */
+    uint64_t returned;        /* out: returned by the broker as unroutable, published again */
+    uint64_t redelivered;     /* out: claimed with a delivery count > 1 (an earlier bridge may
+                                 have published it); in: marked redelivered by the broker (an
+                                 earlier run may have pushed it). Possible duplicates. */
+    uint64_t given_back;      /* out: unconfirmed at exit, given back to the shm queue (they
+                                 may also be at the broker) */
+    uint64_t ack_failures;    /* out: confirmed but the shm ack failed: they will be delivered
+                                 and published again */
     uint64_t lost;            /* topic-out: overwritten in the topic before the bridge read
                                  them (OVERWRITE policy) */
     uint64_t dropped;         /* topic-out: unconfirmed at exit: a topic cannot take them back */
@@ -139,8 +139,8 @@ struct amqp_bridge_stats {
  * Whatever the result, st holds what was done, and nothing taken is lost: messages in flight
  * were settled or given back.
  */
-int amqp_bridge_run(const struct amqp_bridge_config *cfg, struct amqp_bridge_stats *st,
-                    char *why, size_t why_size);
+int amqp_bridge_run(const struct amqp_bridge_config *cfg, struct amqp_bridge_stats *st, char *why,
+                    size_t why_size);
 
 /* Check a broker URL: 0, or -EINVAL with the reason in why. With out, the URL without its
  * password, for messages ("amqp://guest@127.0.0.1:5672/%2f"). */

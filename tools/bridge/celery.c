@@ -20,9 +20,8 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-int bridge_celery_init(struct bridge_celery *c, const char *task,
-                       enum amqp_bridge_celery_args args, const char *reply_queue,
-                       const char *queue, int64_t created_ns)
+int bridge_celery_init(struct bridge_celery *c, const char *task, enum amqp_bridge_celery_args args,
+                       const char *reply_queue, const char *queue, int64_t created_ns)
 {
     memset(c, 0, sizeof *c);
     c->task = task;

@@ -41,8 +41,8 @@ struct bridge_celery {
     const char *task;
     enum amqp_bridge_celery_args args;
     const char *reply_queue;
-    char origin[300];    /* "shmq-bridge.<pid>@<host>", like Celery's "gen<pid>@<host>" */
-    char task_id[37];    /* of the message being encoded */
+    char origin[300]; /* "shmq-bridge.<pid>@<host>", like Celery's "gen<pid>@<host>" */
+    char task_id[37]; /* of the message being encoded */
     char correlation[SHMQ_META_STR_MAX + 1];
     char argsrepr[BRIDGE_CELERY_REPR_MAX + 1];
     char kwargsrepr[BRIDGE_CELERY_REPR_MAX + 1];
@@ -52,9 +52,8 @@ struct bridge_celery {
 };
 
 /* 0 or -ENOMEM. queue and created_ns name the shm queue the messages come from. */
-int bridge_celery_init(struct bridge_celery *c, const char *task,
-                       enum amqp_bridge_celery_args args, const char *reply_queue,
-                       const char *queue, int64_t created_ns);
+int bridge_celery_init(struct bridge_celery *c, const char *task, enum amqp_bridge_celery_args args,
+                       const char *reply_queue, const char *queue, int64_t created_ns);
 void bridge_celery_free(struct bridge_celery *c);
 
 /*

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/time.h>
 
-#define FRAME_MAX 131072           /* librabbitmq's default, RabbitMQ's too */
-#define RPC_TIMEOUT_S 15           /* bound on every synchronous method (declare, consume...) */
+#define FRAME_MAX 131072            /* librabbitmq's default, RabbitMQ's too */
+#define RPC_TIMEOUT_S 15            /* bound on every synchronous method (declare, consume...) */
 #define CLOSE_TIMEOUT_NS 2000000000 /* a polite close waits this long at most */
 
 static struct timeval timeval_of(int64_t ns)

@@ -64,7 +64,7 @@ struct bridge_event {
     bool redelivered;
     amqp_bytes_t consumer_tag;
     amqp_bytes_t routing_key; /* DELIVER: the key it was published with */
-    amqp_message_t message; /* RETURN and DELIVER: freed by the next bridge_conn_next */
+    amqp_message_t message;   /* RETURN and DELIVER: freed by the next bridge_conn_next */
     bool has_message;
 };
 

@@ -21,9 +21,9 @@
 struct bridge_consumer {
     struct bridge_session *s;
     unsigned prefetch;
-    unsigned ack_every;    /* deliveries per batched ack */
-    uint64_t last_pushed;  /* delivery tag of the last delivery pushed, on this channel */
-    unsigned unacked;      /* deliveries pushed since the last ack */
+    unsigned ack_every;   /* deliveries per batched ack */
+    uint64_t last_pushed; /* delivery tag of the last delivery pushed, on this channel */
+    unsigned unacked;     /* deliveries pushed since the last ack */
 };
 
 void bridge_consumer_init(struct bridge_consumer *k, struct bridge_session *s);

@@ -13,8 +13,8 @@ static amqp_bytes_t bytes_of(const char *s)
     return amqp_cstring_bytes(s);
 }
 
-void bridge_props_from_msg(struct bridge_out_props *o, const struct shmq_msg *m,
-                           const char *queue, bool transient, int nheaders)
+void bridge_props_from_msg(struct bridge_out_props *o, const struct shmq_msg *m, const char *queue,
+                           bool transient, int nheaders)
 {
     amqp_basic_properties_t *p = &o->p;
     p->_flags |= AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
@@ -126,8 +126,8 @@ int bridge_props_to_msg(const amqp_basic_properties_t *p, struct bridge_in_meta 
         (err = copy_str(p->_flags, AMQP_BASIC_CORRELATION_ID_FLAG, p->correlation_id,
                         s->correlation_id, &m->correlation_id,
                         "its correlation_id property has a NUL byte", why)) ||
-        (err = copy_str(p->_flags, AMQP_BASIC_REPLY_TO_FLAG, p->reply_to, s->reply_to,
-                        &m->reply_to, "its reply_to property has a NUL byte", why)))
+        (err = copy_str(p->_flags, AMQP_BASIC_REPLY_TO_FLAG, p->reply_to, s->reply_to, &m->reply_to,
+                        "its reply_to property has a NUL byte", why)))
         return err;
     int64_t ns = 0;
     if (!header_timestamp(p, &ns) && (p->_flags & AMQP_BASIC_TIMESTAMP_FLAG) &&

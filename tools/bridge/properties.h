@@ -23,7 +23,7 @@
 #define BRIDGE_HEADER_TIMESTAMP_NS "x-shmq-timestamp-ns"
 #define BRIDGE_HEADER_DELIVERIES "x-shmq-deliveries"
 #define BRIDGE_HEADER_ORIGIN "x-shmq-origin" /* topics: "<host>/<topic>" of a topic-out bridge */
-#define BRIDGE_HEADERS_MAX 24 /* room for Celery's headers plus ours */
+#define BRIDGE_HEADERS_MAX 24                /* room for Celery's headers plus ours */
 
 /* The storage the properties of one outgoing message point into. */
 struct bridge_out_props {
@@ -35,8 +35,8 @@ struct bridge_out_props {
 /* Fill o->p from m's metadata: message id from queue and m->id, delivery mode 2 (persistent)
  * unless transient. Strings point into m: valid while m is claimed. Any headers already in
  * o->headers[0..nheaders) are kept (the Celery ones). */
-void bridge_props_from_msg(struct bridge_out_props *o, const struct shmq_msg *m,
-                           const char *queue, bool transient, int nheaders);
+void bridge_props_from_msg(struct bridge_out_props *o, const struct shmq_msg *m, const char *queue,
+                           bool transient, int nheaders);
 
 /* The part of an outgoing message id that is the shm id; false if it is not one of ours. */
 bool bridge_props_parse_message_id(amqp_bytes_t message_id, uint64_t *id);

@@ -8,8 +8,8 @@
 #include "properties.h"
 
 #define DEFAULT_WINDOW 512
-#define DRAIN_NS (10 * 1000000000LL)           /* at a stop: confirms are awaited this long */
-#define RETURN_PAUSE_MIN_NS (100 * 1000000LL)  /* first pause after an unroutable message */
+#define DRAIN_NS (10 * 1000000000LL)          /* at a stop: confirms are awaited this long */
+#define RETURN_PAUSE_MIN_NS (100 * 1000000LL) /* first pause after an unroutable message */
 #define REPLY_PREFETCH 64
 
 static struct bridge_pending *at(const struct bridge_publisher *p, uint64_t pos)
@@ -94,8 +94,9 @@ static void settle(struct bridge_publisher *p, uint64_t tag, bool ok)
         int err = s->topic ? 0 : shmq_ack(s->q, &e->m);
         if (err) {
             s->st->ack_failures++;
-            bridge_warn(s, "acknowledging message %llu to '%s' after its confirm: %s (it will "
-                           "be delivered and published again)",
+            bridge_warn(s,
+                        "acknowledging message %llu to '%s' after its confirm: %s (it will "
+                        "be delivered and published again)",
                         (unsigned long long)e->m.id, s->cfg->queue, shmq_strerror(err));
         }
         e->state = PENDING_DONE;

@@ -41,8 +41,8 @@ struct bridge_topic_copy {
 struct bridge_pending {
     struct shmq_msg m; /* the claim (from a topic: points into copy) */
     struct bridge_topic_copy *copy;
-    uint64_t tag;      /* delivery tag of its last publish */
-    uint8_t state;     /* enum bridge_pending_state */
+    uint64_t tag;  /* delivery tag of its last publish */
+    uint8_t state; /* enum bridge_pending_state */
 };
 
 struct bridge_publisher {
@@ -55,11 +55,11 @@ struct bridge_publisher {
     uint64_t next_tag, low_tag;
     unsigned window;
     unsigned waiting, redo;
-    int64_t redo_at;       /* monotonic: publish REDO entries again from then on */
-    int64_t return_pause;  /* grows while messages keep coming back unroutable */
-    int64_t drain_until;   /* when stopping: how long confirms are still waited for */
-    int bad_message;       /* a message that cannot be published was put back: the error the
-                              run ends with once the confirms due have come */
+    int64_t redo_at;      /* monotonic: publish REDO entries again from then on */
+    int64_t return_pause; /* grows while messages keep coming back unroutable */
+    int64_t drain_until;  /* when stopping: how long confirms are still waited for */
+    int bad_message;      /* a message that cannot be published was put back: the error the
+                             run ends with once the confirms due have come */
 };
 
 /* 0 or -ENOMEM. celery may be NULL. */

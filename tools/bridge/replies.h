@@ -12,7 +12,6 @@
 
 #include <amqp.h>
 
-
 struct bridge_session;
 
 /* Forward one result and count it (replies, replies_dropped or replies_ignored). The reply

@@ -26,11 +26,11 @@
 struct bridge_session {
     const struct amqp_bridge_config *cfg;
     struct amqp_bridge_stats *st;
-    shmq_t *q;             /* out, in */
-    shmq_topic_t *t;       /* topic-out, topic-in */
-    shmq_sub_t *sub;       /* topic-out */
-    bool topic;            /* the shm side is a topic */
-    char origin[300];      /* topics: "<host>/<topic>", in header x-shmq-origin */
+    shmq_t *q;               /* out, in */
+    shmq_topic_t *t;         /* topic-out, topic-in */
+    shmq_sub_t *sub;         /* topic-out */
+    bool topic;              /* the shm side is a topic */
+    char origin[300];        /* topics: "<host>/<topic>", in header x-shmq-origin */
     const char *routing_key; /* out: resolved default (topic-out: each message's subject) */
     const char *reply_queue; /* out with Celery: resolved default */
     bool fatal;              /* the last error ends the run */

@@ -31,8 +31,8 @@ int bridge_url_parse(const char *text, struct bridge_url *u, char *why, size_t w
         return -EINVAL;
     }
     if (strncmp(text, "amqp://", 7) != 0) {
-        snprintf(why, why_size, "'%s' is not an AMQP URL: expected amqp://user:pass@host:port/vhost",
-                 text);
+        snprintf(why, why_size,
+                 "'%s' is not an AMQP URL: expected amqp://user:pass@host:port/vhost", text);
         return -EINVAL;
     }
     size_t len = strlen(text);
@@ -58,8 +58,7 @@ int bridge_url_parse(const char *text, struct bridge_url *u, char *why, size_t w
     encode_vhost(u->info.vhost, vhost, sizeof vhost);
     const char *host = u->info.host;
     snprintf(u->display, sizeof u->display, "amqp://%s@%s%s%s:%d/%s", u->info.user,
-             strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", u->info.port,
-             vhost);
+             strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", u->info.port, vhost);
     return 0;
 }
 

@@ -107,13 +107,14 @@ static void print_summary(const struct amqp_bridge_config *cfg, const struct amq
                 "shmq bridge: out: %" PRIu64 " message%s from '%s' to %s (exchange '%s', "
                 "routing key '%s') in %.2f s%s\n",
                 st->forwarded, st->forwarded == 1 ? "" : "s", cfg->queue, url, cfg->exchange,
-                cfg->routing_key ? cfg->routing_key : cfg->celery_task ? "celery" : cfg->queue,
+                cfg->routing_key   ? cfg->routing_key
+                : cfg->celery_task ? "celery"
+                                   : cfg->queue,
                 s, rate);
     else
-        fprintf(stderr,
-                "shmq bridge: in: %" PRIu64 " message%s from '%s' at %s to '%s' in %.2f s%s\n",
-                st->forwarded, st->forwarded == 1 ? "" : "s", cfg->source, url, cfg->queue, s,
-                rate);
+        fprintf(
+            stderr, "shmq bridge: in: %" PRIu64 " message%s from '%s' at %s to '%s' in %.2f s%s\n",
+            st->forwarded, st->forwarded == 1 ? "" : "s", cfg->source, url, cfg->queue, s, rate);
     if (cfg->direction == AMQP_BRIDGE_OUT) {
         counter("republished", st->republished,
                 "sent again after a lost connection or a broker nack (possible duplicates)");
@@ -122,11 +123,11 @@ static void print_summary(const struct amqp_bridge_config *cfg, const struct amq
         counter("returned", st->returned, "unroutable, published again");
         counter("given-back", st->given_back, "unconfirmed at exit, back in the queue");
         if (st->ack_failures)
-            counter("ack-failures", st->ack_failures,
-                    "confirmed, but the queue refused the ack");
+            counter("ack-failures", st->ack_failures, "confirmed, but the queue refused the ack");
         if (cfg->celery_task)
-            fprintf(stderr, "  %-12s %-8" PRIu64 " Celery results to reply queues (%" PRIu64
-                            " dropped, %" PRIu64 " intermediate states skipped)\n",
+            fprintf(stderr,
+                    "  %-12s %-8" PRIu64 " Celery results to reply queues (%" PRIu64
+                    " dropped, %" PRIu64 " intermediate states skipped)\n",
                     "replies", st->replies, st->replies_dropped, st->replies_ignored);
     } else {
         counter("redelivered", st->redelivered,
@@ -145,63 +146,126 @@ static int run(int argc, char **argv)
     o.backoff_max_ns = 10 * 1000000000LL;
     o.heartbeat_ns = 30 * 1000000000LL;
     const struct cli_option options[] = {
-        {.name = "url", .letter = 'u', .kind = CLI_OPTION_STRING, .target = &o.url,
+        {.name = "url",
+         .letter = 'u',
+         .kind = CLI_OPTION_STRING,
+         .target = &o.url,
          .value_name = "URL",
-         .help = "broker: amqp://user:pass@host:port/vhost (default $SHMQ_AMQP_URL, else "
-                 DEFAULT_URL ")"},
-        {.name = "exchange", .letter = 'e', .kind = CLI_OPTION_STRING, .target = &o.exchange,
-         .value_name = "NAME", .help = "out: exchange to publish to (default: the default "
-                                       "exchange, which routes to the queue named by the key)"},
-        {.name = "routing-key", .letter = 'k', .kind = CLI_OPTION_STRING,
-         .target = &o.routing_key, .value_name = "KEY",
+         .help =
+             "broker: amqp://user:pass@host:port/vhost (default $SHMQ_AMQP_URL, else " DEFAULT_URL
+             ")"},
+        {.name = "exchange",
+         .letter = 'e',
+         .kind = CLI_OPTION_STRING,
+         .target = &o.exchange,
+         .value_name = "NAME",
+         .help = "out: exchange to publish to (default: the default "
+                 "exchange, which routes to the queue named by the key)"},
+        {.name = "routing-key",
+         .letter = 'k',
+         .kind = CLI_OPTION_STRING,
+         .target = &o.routing_key,
+         .value_name = "KEY",
          .help = "out: routing key (default: the queue's name; 'celery' with --celery)"},
-        {.name = "from", .letter = 'f', .kind = CLI_OPTION_STRING, .target = &o.from,
-         .value_name = "AMQP_QUEUE", .help = "in: AMQP queue to consume (default: NAME)"},
-        {.name = "declare", .kind = CLI_OPTION_FLAG, .target = &o.declare,
+        {.name = "from",
+         .letter = 'f',
+         .kind = CLI_OPTION_STRING,
+         .target = &o.from,
+         .value_name = "AMQP_QUEUE",
+         .help = "in: AMQP queue to consume (default: NAME)"},
+        {.name = "declare",
+         .kind = CLI_OPTION_FLAG,
+         .target = &o.declare,
          .help = "declare the AMQP queue, durable (out: the routing key's, bound to the exchange)"},
-        {.name = "window", .letter = 'w', .kind = CLI_OPTION_COUNT, .target = &o.window,
-         .value_name = "N", .min = 1, .max = 65536,
+        {.name = "window",
+         .letter = 'w',
+         .kind = CLI_OPTION_COUNT,
+         .target = &o.window,
+         .value_name = "N",
+         .min = 1,
+         .max = 65536,
          .help = "out: messages published and not yet confirmed, at most (default 512)"},
-        {.name = "prefetch", .kind = CLI_OPTION_COUNT, .target = &o.prefetch,
-         .value_name = "N", .min = 1, .max = 65535,
+        {.name = "prefetch",
+         .kind = CLI_OPTION_COUNT,
+         .target = &o.prefetch,
+         .value_name = "N",
+         .min = 1,
+         .max = 65535,
          .help = "in: deliveries the broker sends ahead of the acks (default 256)"},
-        {.name = "transient", .kind = CLI_OPTION_FLAG, .target = &o.transient,
+        {.name = "transient",
+         .kind = CLI_OPTION_FLAG,
+         .target = &o.transient,
          .help = "out: delivery mode 1 (the broker may keep messages in memory only)"},
-        {.name = "celery", .kind = CLI_OPTION_STRING, .target = &o.celery_task,
-         .value_name = "TASK", .help = "out: send each message as a Celery task message of TASK"},
-        {.name = "celery-args", .kind = CLI_OPTION_STRING, .target = &o.celery_args,
+        {.name = "celery",
+         .kind = CLI_OPTION_STRING,
+         .target = &o.celery_task,
+         .value_name = "TASK",
+         .help = "out: send each message as a Celery task message of TASK"},
+        {.name = "celery-args",
+         .kind = CLI_OPTION_STRING,
+         .target = &o.celery_args,
          .value_name = "string|json",
          .help = "how a message becomes the task's arguments (default string)"},
-        {.name = "pattern", .kind = CLI_OPTION_STRING, .target = &o.pattern,
-         .value_name = "PATTERN", .help = "topic-out: subjects to forward (default '#': all)"},
-        {.name = "group", .kind = CLI_OPTION_STRING, .target = &o.group, .value_name = "GROUP",
+        {.name = "pattern",
+         .kind = CLI_OPTION_STRING,
+         .target = &o.pattern,
+         .value_name = "PATTERN",
+         .help = "topic-out: subjects to forward (default '#': all)"},
+        {.name = "group",
+         .kind = CLI_OPTION_STRING,
+         .target = &o.group,
+         .value_name = "GROUP",
          .help = "topic-out: the bridge's durable subscriber group (default shmq-bridge)"},
-        {.name = "binding", .kind = CLI_OPTION_STRING, .target = &o.binding,
-         .value_name = "KEY", .help = "topic-in: binding key of the bridge's queue (default '#')"},
-        {.name = "reply-queue", .kind = CLI_OPTION_STRING, .target = &o.reply_queue,
+        {.name = "binding",
+         .kind = CLI_OPTION_STRING,
+         .target = &o.binding,
+         .value_name = "KEY",
+         .help = "topic-in: binding key of the bridge's queue (default '#')"},
+        {.name = "reply-queue",
+         .kind = CLI_OPTION_STRING,
+         .target = &o.reply_queue,
          .value_name = "AMQP_QUEUE",
          .help = "out with --celery: where task results come back (default shmq.replies.HOST)"},
-        {.name = "count", .letter = 'n', .kind = CLI_OPTION_COUNT, .target = &o.count,
-         .value_name = "N", .min = 1, .help = "stop after N messages"},
-        {.name = "idle", .kind = CLI_OPTION_DURATION, .target = &o.idle_ns,
+        {.name = "count",
+         .letter = 'n',
+         .kind = CLI_OPTION_COUNT,
+         .target = &o.count,
+         .value_name = "N",
+         .min = 1,
+         .help = "stop after N messages"},
+        {.name = "idle",
+         .kind = CLI_OPTION_DURATION,
+         .target = &o.idle_ns,
          .value_name = "DURATION",
          .help = "stop when no message came for DURATION (time without a broker not counted)"},
-        {.name = "retry-for", .kind = CLI_OPTION_DURATION, .target = &o.retry_ns,
+        {.name = "retry-for",
+         .kind = CLI_OPTION_DURATION,
+         .target = &o.retry_ns,
          .value_name = "DURATION",
          .help = "give up when the broker stays unreachable this long (default: never)"},
-        {.name = "backoff-max", .kind = CLI_OPTION_DURATION, .target = &o.backoff_max_ns,
+        {.name = "backoff-max",
+         .kind = CLI_OPTION_DURATION,
+         .target = &o.backoff_max_ns,
          .value_name = "DURATION",
          .help = "longest pause between two connection attempts (default 10s)"},
-        {.name = "heartbeat", .kind = CLI_OPTION_DURATION, .target = &o.heartbeat_ns,
-         .value_name = "DURATION", .help = "AMQP heartbeat interval (default 30s; 0 = none)"},
-        {.name = "verbose", .letter = 'v', .kind = CLI_OPTION_FLAG, .target = &o.verbose,
+        {.name = "heartbeat",
+         .kind = CLI_OPTION_DURATION,
+         .target = &o.heartbeat_ns,
+         .value_name = "DURATION",
+         .help = "AMQP heartbeat interval (default 30s; 0 = none)"},
+        {.name = "verbose",
+         .letter = 'v',
+         .kind = CLI_OPTION_FLAG,
+         .target = &o.verbose,
          .help = "say when connections are made (losses are always said)"},
-        {.name = "quiet", .letter = 'q', .kind = CLI_OPTION_FLAG, .target = &o.quiet,
+        {.name = "quiet",
+         .letter = 'q',
+         .kind = CLI_OPTION_FLAG,
+         .target = &o.quiet,
          .help = "no summary at exit"},
     };
     int n, code;
-    if (!cli_options_parse(&cli_verb_bridge, options, CLI_COUNT_OF(options), argc, argv, &n,
-                           &code))
+    if (!cli_options_parse(&cli_verb_bridge, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
         return code;
     const char *direction = argv[1], *name = argv[2];
     static const char *const directions[] = {"out", "in", "topic-out", "topic-in"};
@@ -253,7 +317,8 @@ static int run(int argc, char **argv)
         cli_error("--celery-args is 'string' or 'json', not '%s'", o.celery_args);
         return CLI_EXIT_USAGE;
     }
-    if (o.heartbeat_ns != 0 && (o.heartbeat_ns < 1000000000LL || o.heartbeat_ns > 3600000000000LL)) {
+    if (o.heartbeat_ns != 0 &&
+        (o.heartbeat_ns < 1000000000LL || o.heartbeat_ns > 3600000000000LL)) {
         cli_error("--heartbeat must be 0 or between 1s and 1h");
         return CLI_EXIT_USAGE;
     }
@@ -271,19 +336,23 @@ static int run(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     static const enum amqp_bridge_direction kinds[] = {AMQP_BRIDGE_OUT, AMQP_BRIDGE_IN,
-                                                      AMQP_BRIDGE_TOPIC_OUT, AMQP_BRIDGE_TOPIC_IN};
+                                                       AMQP_BRIDGE_TOPIC_OUT, AMQP_BRIDGE_TOPIC_IN};
     struct amqp_bridge_config cfg = {
         .direction = kinds[dir],
         .queue = name,
         .url = o.url,
-        .exchange = o.exchange ? o.exchange : topic ? NULL : "",
+        .exchange = o.exchange ? o.exchange
+                    : topic    ? NULL
+                               : "",
         .routing_key = o.routing_key,
         .window = (unsigned)o.window,
         .transient = o.transient,
         .celery_task = o.celery_task,
         .celery_args = json_args ? AMQP_BRIDGE_CELERY_JSON : AMQP_BRIDGE_CELERY_STRING,
         .reply_queue = o.reply_queue,
-        .source = o.from ? o.from : topic ? NULL : name,
+        .source = o.from  ? o.from
+                  : topic ? NULL
+                          : name,
         .pattern = o.pattern,
         .group = o.group,
         .binding = o.binding,
