@@ -2,7 +2,8 @@
 # tools/check.sh — the whole test suite, as CI runs it on a fresh Debian 12 machine.
 #
 #   1. installs the Debian packages the build and the tests need (only those missing);
-#   2. builds with ASan+UBSan and runs every test through ctest;
+#   2. builds with ASan+UBSan and runs every test through ctest (the AMQP bridge's against a
+#      RabbitMQ started on loopback by the tests themselves);
 #   3. builds with TSan and runs the concurrency and crash (kill -9) tests;
 #   4. builds Release and runs the benchmark suite briefly, so it keeps building and running;
 #   5. fails if any test left a queue behind in /dev/shm.
@@ -18,7 +19,9 @@ jobs="${SHMQ_CHECK_JOBS:-$(nproc)}"
 start=$(date +%s)
 
 shmq_say "packages"
-shmq_install_packages "${SHMQ_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev python3
+# The AMQP bridge's tests need a real broker and a stock Celery worker.
+shmq_install_packages "${SHMQ_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev python3 \
+    librabbitmq-dev rabbitmq-server python3-celery
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -34,6 +37,8 @@ configure() { # DIR ARGS...
 }
 
 mkdir -p build
+# Never leave the test broker running, whatever happens.
+trap 'tools/amqp_test_broker.sh stop >/dev/null 2>&1 || true' EXIT
 # Queues the tests make carry these prefixes; anything new with them at the end was left behind.
 test_segments() {
     find /dev/shm -maxdepth 1 \( -name 'shmq.test-*' -o -name 'shmq.clitest-*' -o -name 'shmq.bench-*' \
@@ -43,7 +48,7 @@ test_segments > build/check.segments-before
 
 shmq_say "ASan+UBSan build, every test"
 configure build/check-asan -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=address,undefined \
-    -DSHMQ_BUILD_BENCH=OFF
+    -DSHMQ_BUILD_BENCH=OFF -DSHMQ_WITH_AMQP=ON
 (cd build/check-asan && ctest --output-on-failure --timeout 600)
 
 shmq_say "TSan build, concurrency tests"
