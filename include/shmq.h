@@ -307,7 +307,8 @@ SHMQ_EXPORT int shmq_repair(shmq_t *q, struct shmq_repair_report *report);
 /* Send req to q with a fresh correlation id and this thread's reply queue as reply-to, then
  * wait for the answer with that id; returns its length (copied into reply), -ETIMEDOUT, or
  * -EMSGSIZE (reply larger than cap: it is dropped). The reply queue,
- * "shmq-reply.<pid>.<tid>", is created on first use and removed at process exit. */
+ * "shmq-reply.<pid>.<tid>" (slots of the request queue's size or 64 KiB, whichever is larger),
+ * is created on first use and removed at thread or process exit. */
 SHMQ_EXPORT ssize_t shmq_call(shmq_t *q, const void *req, size_t len, void *reply, size_t cap,
                               int64_t timeout_ns);
 

@@ -15,7 +15,7 @@ const char *shmq_strerror(int err)
     case EMSGSIZE:
         return "message larger than the slot, or larger than the buffer";
     case ENOENT:
-        return "no such queue";
+        return "no such queue or topic";
     case EEXIST:
         return "queue already exists";
     case EACCES:

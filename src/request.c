@@ -4,10 +4,10 @@
  * same id; the server claims the request, answers with shmq_reply, and acks.
  *
  * Each calling thread has its own reply queue, "shmq-reply.<pid>.<tid>", created on its first
- * call with the request queue's slot size, and removed when the thread ends or the process
- * exits (a killed process leaves it behind: `shmq ls` shows it and `shmq rm` removes it).
- * A reply that arrives after its call timed out carries an old id and is discarded by the
- * next call.
+ * call with slots of the request queue's size or 64 KiB, whichever is larger, and removed when the
+ * thread ends or the process exits (a killed process leaves it behind: `shmq ls` shows it and `shmq
+ * rm` removes it). A reply that arrives after its call timed out carries an old id and is discarded
+ * by the next call.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "internal.h"
+
+#define REPLY_SLOT_MIN 65536u
 
 struct reply_box {
     shmq_t *q;
@@ -88,7 +90,11 @@ static int box_get(shmq_t *request_q, struct reply_box **out)
         return -ENOMEM;
     snprintf(b->name, sizeof b->name, "shmq-reply.%d.%ld", (int)getpid(),
              (long)syscall(SYS_gettid));
-    struct shmq_config cfg = {.capacity = 16, .slot_size = request_q->map->geo.slot_size};
+    /* Answers are often larger than requests (a result for a few arguments): the reply
+     * queue's slots are at least REPLY_SLOT_MIN, 1 MiB for the 16 of them. */
+    uint32_t slot = request_q->map->geo.slot_size;
+    struct shmq_config cfg = {.capacity = 16,
+                              .slot_size = slot > REPLY_SLOT_MIN ? slot : REPLY_SLOT_MIN};
     shmq_unlink(b->name); /* a leftover of a dead thread with the same tid */
     int err = shmq_create(b->name, &cfg, &b->q);
     if (err) {
