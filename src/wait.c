@@ -58,11 +58,14 @@ int shmq__wait_sleep(struct shmq__eventcount *ec, uint32_t key, int64_t deadline
     }
     /* Shared futex (no FUTEX_PRIVATE_FLAG): it is keyed by the page, so it works across
      * processes that map the segment at different addresses. Absolute CLOCK_MONOTONIC. */
-    if (syscall(SYS_futex, &ec->seq, FUTEX_WAIT_BITSET, key, tsp, NULL, FUTEX_BITSET_MATCH_ANY) !=
-            0 &&
-        errno == EINTR)
+    if (syscall(SYS_futex, &ec->seq, FUTEX_WAIT_BITSET, key, tsp, NULL, FUTEX_BITSET_MATCH_ANY) ==
+        0)
+        return 0;
+    if (errno == EINTR)
         return -EINTR; /* a signal handler ran: the caller decides whether to go on */
-    return 0;
+    if (errno == ETIMEDOUT)
+        return -ETIMEDOUT; /* the wake-up time passed (a slice's end or the deadline) */
+    return 0;              /* EAGAIN: the word had moved already */
 }
 
 bool shmq__wait_notify_slow(struct shmq__eventcount *ec, uint32_t seen)

@@ -40,8 +40,9 @@ extern bool shmq__wait_notifier_fence;
 
 /* Waiter side: arm, then re-check the condition; returns the key to sleep on. */
 uint32_t shmq__wait_prepare(struct shmq__eventcount *ec);
-/* Sleep until the word moves from key, the deadline (CLOCK_MONOTONIC ns) passes, or a
- * signal arrives: -ETIMEDOUT when the deadline has passed, -EINTR for a signal, else 0. */
+/* Sleep until the word moves from key, the time `deadline` (CLOCK_MONOTONIC ns) comes, or a
+ * signal arrives: -ETIMEDOUT when that time has come, -EINTR for a signal, else 0. The
+ * caller may pass a slice's end rather than its own deadline, and compares with the clock. */
 int shmq__wait_sleep(struct shmq__eventcount *ec, uint32_t key, int64_t deadline);
 
 /* Notifier side: call after publishing. Returns true when it issued a wake-up. */

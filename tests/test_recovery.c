@@ -76,6 +76,28 @@ static void dead_consumer_claim_is_delivered_again(void **state)
     }
 }
 
+/* A consumer asleep in a long wait looks for dead peers every second: the claim of one that
+ * died comes back to it without anyone opening the queue or calling stat. */
+static void a_sleeper_reaps_a_dead_peer(void **state)
+{
+    (void)state;
+    const char *name = test_name("sleeper");
+    shmq_t *q;
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 4}, &q));
+    ASSERT_OK(shmq_push(q, "only", 4, 0));
+    die_after(name, claim_one);
+    int64_t t0 = test_now_ns();
+    struct shmq_msg m;
+    ASSERT_OK(shmq_claim(q, &m, 10000 * MS));
+    int64_t waited = test_now_ns() - t0;
+    QASSERT_EQ(q, m.deliveries, 2);
+    if (waited > 3000 * MS)
+        fail_msg("the dead peer's claim came back after %lld ms, not within a slice",
+                 (long long)(waited / MS));
+    ASSERT_OK(shmq_ack(q, &m));
+    shmq_close(q);
+}
+
 static void dead_producer_reservations_come_back(void **state)
 {
     (void)state;
@@ -413,6 +435,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dead_consumer_claim_is_delivered_again),
+        cmocka_unit_test(a_sleeper_reaps_a_dead_peer),
         cmocka_unit_test(dead_producer_reservations_come_back),
         cmocka_unit_test(reused_pid_is_not_alive),
         cmocka_unit_test(orphans_are_restored),
