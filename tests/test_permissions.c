@@ -142,10 +142,17 @@ static int cli_as(const struct user *u, char *const argv[], char *err, size_t ca
         _exit(CLI_CANNOT_RUN); /* e.g. a build directory the user may not enter */
     }
     close(fds[1]);
+    /* Read to the end, keeping what fits: a child never blocks on a full pipe. */
     size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fds[0], err + len, cap - 1 - len)) > 0)
-        len += (size_t)n;
+    char rest[256];
+    for (;;) {
+        bool room = len < cap - 1;
+        ssize_t n = read(fds[0], room ? err + len : rest, room ? cap - 1 - len : sizeof rest);
+        if (n <= 0)
+            break;
+        if (room)
+            len += (size_t)n;
+    }
     err[len] = 0;
     close(fds[0]);
     int status;
