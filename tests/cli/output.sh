@@ -110,7 +110,7 @@ section "--help, VERB --help, help VERB, --version"
 for code in 0 1 2 3 4 5 6 7 8; do
     grep -Eq "^  $code  " "$WORK/help" || fail "exit code $code is not documented in --help"
 done
-for verb in create ls stat push pop drain peek purge rm export import watch repair call work; do
+for verb in create ls stat push pop drain peek purge rm export import watch repair call work topic pub sub; do
     grep -Eq "^  $verb " "$WORK/help" || fail "--help does not list $verb"
     expect_exit 0 "$SHMQ" "$verb" --help
     grep -q "^usage: shmq $verb " "$WORK/out" || fail "$verb --help: $(head -1 "$WORK/out")"

@@ -55,5 +55,8 @@ extern const struct cli_verb cli_verb_watch;
 extern const struct cli_verb cli_verb_repair;
 extern const struct cli_verb cli_verb_call;
 extern const struct cli_verb cli_verb_work;
+extern const struct cli_verb cli_verb_topic;
+extern const struct cli_verb cli_verb_pub;
+extern const struct cli_verb cli_verb_sub;
 
 #endif /* SHMQ_CLI_H */

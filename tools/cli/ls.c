@@ -15,6 +15,52 @@ static const struct cli_column columns[] = {
     {"redelivered"}, {"expired"},   {"dead_lettered"}, {"dropped"},
 };
 
+/* A topic's row: its largest group lag as the depth, its subscriptions as the consumers and
+ * the messages its groups lost as the dropped ones; what a topic does not have is missing. */
+static void add_topic_row(struct cli_table *t, const char *name)
+{
+    shmq_topic_t *topic;
+    struct shmq_topic_stat st;
+    struct shmq_group_info *groups = NULL;
+    struct cli_topic_totals totals;
+    unsigned count;
+    int err = shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &topic);
+    if (err == -ENOENT)
+        return;
+    if (!err) {
+        err = shmq_topic_stat(topic, &st);
+        if (!err)
+            err = cli_topic_groups(topic, &groups, &count, &totals);
+        free(groups);
+        shmq_topic_close(topic);
+    }
+    cli_table_text(t, name);
+    if (err) {
+        cli_error("topic '%s': %s", name, shmq_strerror(err));
+        for (size_t i = 1; i < CLI_COUNT_OF(columns); i++)
+            cli_table_missing(t);
+        return;
+    }
+    char mode[8], owner[64];
+    cli_queue_mode_text(st.mode, mode, sizeof mode);
+    cli_queue_owner_text(st.owner_uid, owner, sizeof owner);
+    cli_table_text(t, "topic");
+    cli_table_u64(t, totals.max_lag);
+    cli_table_u64(t, st.capacity);
+    cli_table_u64(t, st.slot_size);
+    cli_table_u64(t, st.segment_bytes);
+    cli_table_missing(t);
+    cli_table_u64(t, st.members);
+    cli_table_text(t, mode);
+    cli_table_text(t, owner);
+    cli_table_missing(t);
+    cli_table_u64(t, st.dead);
+    cli_table_missing(t);
+    cli_table_missing(t);
+    cli_table_missing(t);
+    cli_table_u64(t, totals.lost);
+}
+
 /* One row for the queue `name`; a queue that cannot be opened (another user's) gets a row
  * with its name only, and a warning; one that vanished meanwhile gets none. */
 static void add_row(struct cli_table *t, const char *name)
@@ -24,6 +70,10 @@ static void add_row(struct cli_table *t, const char *name)
     int err = shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &q);
     if (err == -ENOENT)
         return;
+    if (err == -EMEDIUMTYPE) {
+        add_topic_row(t, name);
+        return;
+    }
     if (!err) {
         err = shmq_stat(q, &st);
         if (err)
@@ -106,7 +156,9 @@ const struct cli_verb cli_verb_ls = {
         "slot size, bytes of shared memory, live producers and consumers, mode, owner,\n"
         "in-flight messages (claimed, not acknowledged), dead participants (their process is\n"
         "gone: see 'shmq repair'), and the counts of redelivered, expired, dead-lettered and\n"
-        "dropped messages (see 'shmq stat --help').\n"
+        "dropped messages (see 'shmq stat --help'). A topic is listed with kind 'topic',\n"
+        "the largest lag of its groups as its depth, its subscriptions as its consumers and\n"
+        "the messages its groups lost as dropped; its other columns are '-' (null).\n"
         "On a terminal it prints a table; piped, tab-separated columns in that order without\n"
         "a header; with --json, a JSON array. A queue that cannot be read (another user's)\n"
         "is listed by name with '-' (null in JSON) in the other columns, and a warning.",

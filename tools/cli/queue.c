@@ -32,7 +32,44 @@ int cli_queue_open(const char *name, uint32_t flags, shmq_t **q)
         cli_error("queue '%s' does not exist", name);
         return CLI_EXIT_NOT_FOUND;
     }
+    if (err == -EMEDIUMTYPE) {
+        cli_error("'%s' is a topic, not a queue: publish with 'shmq pub', read with 'shmq sub'",
+                  name);
+        return CLI_EXIT_USAGE;
+    }
     return cli_fail(err, "cannot open queue '%s'", name);
+}
+
+int cli_queue_or_topic_open(const char *name, uint32_t flags, shmq_t **q, bool *topic)
+{
+    *topic = false;
+    int err = shmq_name_check(name) == 0 ? shmq_open_ex(name, flags, q) : -EINVAL;
+    if (err == 0)
+        return 0;
+    if (err == -EMEDIUMTYPE) {
+        *topic = true;
+        return 0;
+    }
+    return cli_queue_open(name, flags, q); /* says why, as for a queue */
+}
+
+int cli_topic_open(const char *name, uint32_t flags, shmq_topic_t **t)
+{
+    int code = cli_queue_check_name(name);
+    if (code)
+        return code;
+    int err = shmq_topic_open_ex(name, flags, t);
+    if (err == 0)
+        return 0;
+    if (err == -ENOENT) {
+        cli_error("topic '%s' does not exist", name);
+        return CLI_EXIT_NOT_FOUND;
+    }
+    if (err == -EMEDIUMTYPE) {
+        cli_error("'%s' is a queue, not a topic", name);
+        return CLI_EXIT_USAGE;
+    }
+    return cli_fail(err, "cannot open topic '%s'", name);
 }
 
 int cli_queue_stat(shmq_t *q, struct shmq_stat *st)
@@ -135,6 +172,54 @@ void cli_queue_live_roles(const struct shmq_participant_info *list, unsigned cou
         *producers += (list[i].roles & SHMQ_ROLE_PRODUCER) != 0;
         *consumers += (list[i].roles & SHMQ_ROLE_CONSUMER) != 0;
     }
+}
+
+/* ---- topics ---- */
+
+static void bits_text(uint32_t bits, const uint32_t *bit, const char *const *names, size_t n,
+                      char *buf, size_t size);
+
+int cli_topic_groups(shmq_topic_t *t, struct shmq_group_info **list, unsigned *count,
+                     struct cli_topic_totals *totals)
+{
+    /* Groups may come and go between the calls: ask again until the list held them all. */
+    unsigned cap = 16;
+    for (;;) {
+        struct shmq_group_info *l = calloc(cap, sizeof *l);
+        if (!l)
+            return -ENOMEM;
+        int n = shmq_topic_groups(t, l, cap);
+        if (n < 0) {
+            free(l);
+            return n;
+        }
+        if ((unsigned)n <= cap) {
+            *list = l;
+            *count = (unsigned)n;
+            memset(totals, 0, sizeof *totals);
+            for (unsigned i = 0; i < *count; i++) {
+                if (l[i].lag > totals->max_lag)
+                    totals->max_lag = l[i].lag;
+                totals->delivered += l[i].delivered;
+                totals->lost += l[i].lost;
+            }
+            return 0;
+        }
+        free(l);
+        cap = (unsigned)n + 16;
+    }
+}
+
+void cli_topic_group_flags_text(uint32_t flags, char *buf, size_t size)
+{
+    static const uint32_t bit[] = {SHMQ_SUB_DURABLE, SHMQ_GROUP_PRIVATE};
+    static const char *const names[] = {"durable", "private"};
+    bits_text(flags, bit, names, 2, buf, size);
+}
+
+const char *cli_topic_policy_name(enum shmq_topic_policy policy)
+{
+    return policy == SHMQ_TOPIC_OVERWRITE ? "overwrite" : "block";
 }
 
 /* ---- words ---- */

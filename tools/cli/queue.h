@@ -3,6 +3,7 @@
 #ifndef SHMQ_CLI_QUEUE_H
 #define SHMQ_CLI_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -13,8 +14,16 @@
 int cli_queue_check_name(const char *name);
 
 /* Open a queue (flags as for shmq_open_ex: 0 to produce and consume, SHMQ_OPEN_OBSERVE to
- * look). 0, or print what went wrong ("queue 'x' does not exist") and return the exit code. */
+ * look). 0, or print what went wrong ("queue 'x' does not exist", "'x' is a topic") and
+ * return the exit code. */
 int cli_queue_open(const char *name, uint32_t flags, shmq_t **q);
+
+/* For verbs that take either: open NAME as a queue, or find that it is a topic (*topic set,
+ * nothing opened: open it with cli_topic_open). 0, or the exit code of a printed failure. */
+int cli_queue_or_topic_open(const char *name, uint32_t flags, shmq_t **q, bool *topic);
+
+/* The same for a topic: "topic 'x' does not exist", "'x' is a queue, not a topic"... */
+int cli_topic_open(const char *name, uint32_t flags, shmq_topic_t **t);
 
 /* Read the queue's statistics; on failure print it and return the exit code. */
 int cli_queue_stat(shmq_t *q, struct shmq_stat *st);
@@ -30,6 +39,18 @@ int cli_queue_participants(shmq_t *q, struct shmq_participant_info **list, unsig
 /* Live producers and consumers: entries whose process still exists, by role. */
 void cli_queue_live_roles(const struct shmq_participant_info *list, unsigned count,
                           unsigned *producers, unsigned *consumers);
+
+/* The topic's groups (free() the list), and what they add up to: the largest lag, messages
+ * delivered and lost over every group. 0 or a negative errno. */
+struct cli_topic_totals {
+    uint64_t max_lag, delivered, lost;
+};
+int cli_topic_groups(shmq_topic_t *t, struct shmq_group_info **list, unsigned *count,
+                     struct cli_topic_totals *totals);
+
+/* "durable", "private" or "none"; "block" or "overwrite". */
+void cli_topic_group_flags_text(uint32_t flags, char *buf, size_t size);
+const char *cli_topic_policy_name(enum shmq_topic_policy policy);
 
 /* Words for what the tool shows: "fifo"/"lifo"; "single-producer,single-consumer" or "none";
  * "producer,consumer" or "none"; "0640"; the user name of uid (or the number). */

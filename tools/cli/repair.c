@@ -76,6 +76,44 @@ static void add_row(struct cli_table *t, const char *name, const struct shmq_rep
     cli_table_bool(t, r->busy != 0, "yes", "no");
 }
 
+/* The dead handles and members of a topic that an observer sees, or -1. */
+static int64_t topic_dead(const char *name)
+{
+    shmq_topic_t *t;
+    struct shmq_topic_stat st;
+    if (shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &t) != 0)
+        return -1;
+    int err = shmq_topic_stat(t, &st);
+    shmq_topic_close(t);
+    return err ? -1 : (int64_t)st.dead;
+}
+
+/* A topic: release the handles and members of processes that are gone. As for a queue, the
+ * open already releases them; the count comes from before and after when it did. */
+static int repair_topic(const char *name, bool json)
+{
+    int64_t before = topic_dead(name);
+    shmq_topic_t *t;
+    int code = cli_topic_open(name, 0, &t);
+    if (code)
+        return code;
+    int released = shmq_topic_repair(t);
+    shmq_topic_close(t);
+    if (released < 0)
+        return cli_fail(released, "cannot repair '%s'", name);
+    int64_t after = topic_dead(name);
+    if (before >= 0 && after >= 0 && before - after > released)
+        released = (int)(before - after);
+    static const struct cli_column topic_columns[] = {{"name"}, {"released"}};
+    struct cli_table tab;
+    cli_table_init(&tab, topic_columns, CLI_COUNT_OF(topic_columns));
+    cli_table_text(&tab, name);
+    cli_table_u64(&tab, (uint64_t)released);
+    int err = cli_table_write_fields(&tab, stdout, cli_format_choose(stdout, json));
+    cli_table_free(&tab);
+    return err ? cli_fail_system(err, "writing the report") : CLI_EXIT_OK;
+}
+
 static int run(int argc, char **argv)
 {
     bool json = false;
@@ -86,10 +124,16 @@ static int run(int argc, char **argv)
     if (!cli_options_parse(&cli_verb_repair, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
         return code;
     const char *name = argv[1];
+    shmq_t *q;
+    bool topic;
+    if ((code = cli_queue_or_topic_open(name, SHMQ_OPEN_OBSERVE, &q, &topic)) != 0)
+        return code;
+    if (topic)
+        return repair_topic(name, json);
+    shmq_close(q);
     struct seen before = {0}, after = {0};
     if ((code = look(name, &before)) != 0)
         return code;
-    shmq_t *q;
     if ((code = cli_queue_open(name, 0, &q)) != 0)
         return code;
     struct shmq_repair_report r;
@@ -138,6 +182,9 @@ const struct cli_verb cli_verb_repair = {
         "claims dead-lettered ('-' when the repair that runs on opening did the work: the\n"
         "split is not known then), and 'busy' when a live participant stalled the grace\n"
         "period (slots that no one holds were not looked for: run it again). Piped, each\n"
-        "field is a 'key<TAB>value' line.",
+        "field is a 'key<TAB>value' line.\n\n"
+        "For a topic, repair releases the handles and group members of processes that are\n"
+        "gone (a dead member's group stops holding publishers back) and prints how many\n"
+        "('released').",
     .run = run,
 };

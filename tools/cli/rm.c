@@ -48,9 +48,9 @@ const struct cli_verb cli_verb_rm = {
     .operands = "NAME...",
     .min_operands = 1,
     .max_operands = -1,
-    .summary = "remove queues",
-    .description = "Remove each queue NAME. Processes that have it open keep using it until they\n"
-                   "close it; its memory is freed then. Every NAME is tried; the exit code is\n"
-                   "that of the first failure.",
+    .summary = "remove queues and topics",
+    .description = "Remove each queue or topic NAME. Processes that have it open keep using it\n"
+                   "until they close it; its memory is freed then. Every NAME is tried; the exit\n"
+                   "code is that of the first failure.",
     .run = run,
 };

@@ -1,4 +1,5 @@
 /* shmq stat: one queue in detail: configuration, fill, counters, participants, memory. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -118,16 +119,19 @@ static void add_participants(struct cli_table *t, const struct shmq_participant_
     }
 }
 
-/* Print both tables in the chosen format: fields, then the participants. */
+/* Print both tables in the chosen format: fields, then the rows (participants of a queue,
+ * groups of a topic), labelled `label` when piped and in "<label>_list" in JSON. */
 static int write_stat(const struct cli_table *fields, struct cli_table *parts,
-                      enum cli_format format)
+                      enum cli_format format, const char *label)
 {
     if (format == CLI_FORMAT_JSON) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_list", label);
         struct cli_json j;
         cli_json_init(&j, stdout, isatty(fileno(stdout)));
         cli_json_object_begin(&j);
         cli_table_json_fields(fields, &j);
-        cli_json_key(&j, "participant_list");
+        cli_json_key(&j, key);
         cli_table_json_rows(parts, &j);
         cli_json_object_end(&j);
         return cli_json_finish(&j);
@@ -136,13 +140,114 @@ static int write_stat(const struct cli_table *fields, struct cli_table *parts,
     if (err)
         return err;
     if (format == CLI_FORMAT_TSV) {
-        parts->row_label = "participant";
+        parts->row_label = label;
         return cli_table_write(parts, stdout, format);
     }
     if (cli_table_rows(parts) == 0)
         return 0;
     putchar('\n');
     return cli_table_write(parts, stdout, format);
+}
+
+/* ---- topics ---- */
+
+static const struct cli_column topic_columns[] = {
+    {"name"},          {"kind"},           {"policy"},        {"capacity"},
+    {"slot_size"},     {"max_groups"},     {"max_members"},   {"max_participants"},
+    {"mode"},          {"owner"},          {"creator_pid"},   {"created"},
+    {"group_timeout"}, {"numa_requested"}, {"published"},     {"max_lag"},
+    {"delivered"},     {"lost"},           {"full"},          {"waits"},
+    {"overtaken"},     {"holes"},          {"groups"},        {"members"},
+    {"participants"},  {"dead"},           {"segment_bytes"},
+};
+
+static const struct cli_column group_columns[] = {
+    {"group"},     {"pattern"}, {"flags"}, {"members"}, {"cursor"},  {"lag"},
+    {"delivered"}, {"skipped"}, {"lost"},  {"gating"},  {"created"}, {"idle"},
+};
+
+static void add_topic_fields(struct cli_table *t, const char *name,
+                             const struct shmq_topic_stat *st,
+                             const struct cli_topic_totals *totals)
+{
+    char mode[8], owner[64], created[40], timeout[32];
+    cli_queue_mode_text(st->mode, mode, sizeof mode);
+    cli_queue_owner_text(st->owner_uid, owner, sizeof owner);
+    cli_time_text(st->created_ns, created, sizeof created);
+    cli_format_duration(st->group_timeout_ns, timeout, sizeof timeout);
+    cli_table_text(t, name);
+    cli_table_text(t, "topic");
+    cli_table_text(t, cli_topic_policy_name(st->policy));
+    const uint64_t sizes[] = {st->capacity, st->slot_size, st->max_groups, st->max_members,
+                              st->max_participants};
+    for (size_t i = 0; i < CLI_COUNT_OF(sizes); i++)
+        cli_table_u64(t, sizes[i]);
+    cli_table_text(t, mode);
+    cli_table_text(t, owner);
+    cli_table_i64(t, st->creator_pid);
+    cli_table_text(t, created);
+    cli_table_text(t, timeout);
+    cli_table_numa_node(t, st->numa_requested, "none");
+    const uint64_t counters[] = {st->published,    totals->max_lag, totals->delivered, totals->lost,
+                                 st->full,         st->waits,       st->overtaken,     st->holes,
+                                 st->groups,       st->members,     st->participants,  st->dead,
+                                 st->segment_bytes};
+    for (size_t i = 0; i < CLI_COUNT_OF(counters); i++)
+        cli_table_u64(t, counters[i]);
+}
+
+static void add_groups(struct cli_table *t, const struct shmq_group_info *list, unsigned count)
+{
+    for (unsigned i = 0; i < count; i++) {
+        const struct shmq_group_info *g = &list[i];
+        char flags[32], created[40], idle[32];
+        cli_topic_group_flags_text(g->flags, flags, sizeof flags);
+        cli_time_text(g->created_ns, created, sizeof created);
+        /* to the millisecond: "1500ms", "2s" */
+        cli_format_duration(g->idle_ns - g->idle_ns % 1000000, idle, sizeof idle);
+        cli_table_text(t, g->name);
+        cli_table_text(t, g->pattern);
+        cli_table_text(t, flags);
+        const uint64_t counters[] = {g->members,   g->cursor,  g->lag,
+                                     g->delivered, g->skipped, g->lost};
+        for (size_t c = 0; c < CLI_COUNT_OF(counters); c++)
+            cli_table_u64(t, counters[c]);
+        cli_table_bool(t, g->gating != 0, "yes", "no");
+        cli_table_text(t, created);
+        cli_table_text(t, idle);
+    }
+}
+
+static int stat_topic(const char *name, bool json)
+{
+    shmq_topic_t *t;
+    int code = cli_topic_open(name, SHMQ_OPEN_OBSERVE, &t);
+    if (code)
+        return code;
+    struct shmq_topic_stat st;
+    struct shmq_group_info *groups = NULL;
+    struct cli_topic_totals totals;
+    unsigned count = 0;
+    int err = shmq_topic_stat(t, &st);
+    if (!err)
+        err = cli_topic_groups(t, &groups, &count, &totals);
+    shmq_topic_close(t);
+    if (err)
+        return cli_fail(err, "cannot read '%s'", name);
+    struct cli_table fields, rows;
+    cli_table_init(&fields, topic_columns, CLI_COUNT_OF(topic_columns));
+    cli_table_init(&rows, group_columns, CLI_COUNT_OF(group_columns));
+    add_topic_fields(&fields, name, &st, &totals);
+    add_groups(&rows, groups, count);
+    free(groups);
+    if (st.dead)
+        cli_error("%u handle%s or member%s of '%s' belong to processes that are gone: 'shmq "
+                  "repair %s' releases them",
+                  st.dead, st.dead == 1 ? "" : "s", st.dead == 1 ? "" : "s", name, name);
+    err = write_stat(&fields, &rows, cli_format_choose(stdout, json), "group");
+    cli_table_free(&fields);
+    cli_table_free(&rows);
+    return err ? cli_fail_system(err, "writing the statistics") : CLI_EXIT_OK;
 }
 
 static int run(int argc, char **argv)
@@ -159,8 +264,11 @@ static int run(int argc, char **argv)
         return code;
     const char *name = argv[1];
     shmq_t *q;
-    if ((code = cli_queue_open(name, SHMQ_OPEN_OBSERVE, &q)) != 0)
+    bool topic;
+    if ((code = cli_queue_or_topic_open(name, SHMQ_OPEN_OBSERVE, &q, &topic)) != 0)
         return code;
+    if (topic)
+        return stat_topic(name, json);
     struct shmq_stat st;
     struct shmq_participant_info *list = NULL;
     unsigned count = 0, producers = 0, consumers = 0;
@@ -182,7 +290,7 @@ static int run(int argc, char **argv)
                   st.dead, st.dead == 1 ? "" : "s", name, st.dead == 1 ? "is" : "are", name);
     add_participants(&parts, list, count);
     free(list);
-    err = write_stat(&fields, &parts, cli_format_choose(stdout, json));
+    err = write_stat(&fields, &parts, cli_format_choose(stdout, json), "participant");
     cli_table_free(&fields);
     cli_table_free(&parts);
     return err ? cli_fail_system(err, "writing the statistics") : CLI_EXIT_OK;
@@ -209,6 +317,11 @@ const struct cli_verb cli_verb_stat = {
         "participants held stays held until a process opens the queue to use it, or until\n"
         "'shmq repair NAME'.\n\n"
         "Piped, each field is a 'key<TAB>value' line and each participant a line\n"
-        "'participant<TAB>' followed by the participant columns.",
+        "'participant<TAB>' followed by the participant columns.\n\n"
+        "For a topic: its policy and sizes, messages published, the largest lag of a group,\n"
+        "messages delivered and lost over all groups, and one row per group ('group<TAB>...'\n"
+        "piped, \"group_list\" in JSON): name, pattern, flags (durable, private), members,\n"
+        "cursor, lag (published and not yet passed), delivered, skipped (not matching), lost\n"
+        "(overwritten before it read them), whether it holds publishers back, created, idle.",
     .run = run,
 };

@@ -30,9 +30,21 @@ static const struct cli_column line_columns[] = {
     {"dead"},      {"redelivered"}, {"expired"},   {"dead_lettered"}, {"dropped"},
 };
 
-/* What the previous tick saw of a queue, for its rates. */
+/* A value a row does not have (a topic has no in-flight messages...): shown missing. */
+#define NONE UINT64_MAX
+
+/* One row, whatever it shows: a queue, a topic, or one of a topic's groups. */
+struct row {
+    uint64_t depth, capacity, in_flight, producers, consumers, dead;
+    uint64_t redelivered, expired, dead_lettered, dropped;
+    /* counters whose rates are shown (NONE: no rate) */
+    uint64_t pushed, popped;
+};
+
+/* What the previous tick saw of a row, for its rates. Rows are named "QUEUE", "TOPIC" or
+ * "TOPIC/GROUP" ('/' is in no name). */
 struct previous {
-    char name[SHMQ_NAME_MAX + 1];
+    char name[SHMQ_NAME_MAX + SHMQ_GROUP_NAME_MAX + 2];
     uint64_t pushed, popped, redelivered;
     int64_t at_ns;
 };
@@ -55,7 +67,7 @@ static struct previous *previous_of(struct watch *w, const char *name)
 }
 
 /* Remember this tick's counters; on a failed allocation the rates just stay unknown. */
-static void remember(struct watch *w, const char *name, const struct shmq_stat *st, int64_t now)
+static void remember(struct watch *w, const char *name, const struct row *r, int64_t now)
 {
     struct previous *p = previous_of(w, name);
     if (!p) {
@@ -66,9 +78,9 @@ static void remember(struct watch *w, const char *name, const struct shmq_stat *
         p = &w->seen[w->nseen++];
         snprintf(p->name, sizeof p->name, "%s", name);
     }
-    p->pushed = st->pushed;
-    p->popped = st->popped;
-    p->redelivered = st->redelivered;
+    p->pushed = r->pushed;
+    p->popped = r->popped;
+    p->redelivered = r->redelivered;
     p->at_ns = now;
 }
 
@@ -77,7 +89,7 @@ static void remember(struct watch *w, const char *name, const struct shmq_stat *
 static void add_rate(struct cli_table *t, const struct previous *p, uint64_t now_value,
                      uint64_t then_value, int64_t now)
 {
-    if (!p || now <= p->at_ns) {
+    if (!p || now <= p->at_ns || now_value == NONE || then_value == NONE) {
         cli_table_missing(t);
         return;
     }
@@ -89,6 +101,8 @@ static void add_bar(struct cli_table *t, uint64_t depth, uint64_t capacity)
 {
     char bar[BAR_WIDTH + 3];
     unsigned filled = capacity ? (unsigned)(depth * BAR_WIDTH / capacity) : 0;
+    if (filled > BAR_WIDTH)
+        filled = BAR_WIDTH;
     if (depth > 0 && filled == 0)
         filled = 1; /* not empty is visible */
     bar[0] = '[';
@@ -99,14 +113,121 @@ static void add_bar(struct cli_table *t, uint64_t depth, uint64_t capacity)
     cli_table_text(t, bar);
 }
 
+static void add_value(struct cli_table *t, uint64_t v)
+{
+    if (v == NONE)
+        cli_table_missing(t);
+    else
+        cli_table_u64(t, v);
+}
+
+/* The row `name`, or a row of missing values when r is NULL (it could not be read). */
 static void add_row(struct watch *w, struct cli_table *t, const char *name, const char *time,
-                    int64_t now)
+                    const struct row *r, int64_t now)
+{
+    bool screen = w->format == CLI_FORMAT_TABLE;
+    if (!screen)
+        cli_table_text(t, time);
+    cli_table_text(t, name);
+    if (!r) {
+        for (size_t i = screen ? 1 : 2; i < t->ncolumns; i++)
+            cli_table_missing(t);
+        return;
+    }
+    const struct previous *p = previous_of(w, name);
+    add_value(t, r->depth);
+    add_value(t, r->capacity);
+    if (screen)
+        add_bar(t, r->depth, r->capacity);
+    add_rate(t, p, r->pushed, p ? p->pushed : NONE, now);
+    add_rate(t, p, r->popped, p ? p->popped : NONE, now);
+    if (screen)
+        add_rate(t, p, r->redelivered, p ? p->redelivered : NONE, now);
+    add_value(t, r->in_flight);
+    add_value(t, r->producers);
+    add_value(t, r->consumers);
+    if (!screen)
+        add_rate(t, p, r->redelivered, p ? p->redelivered : NONE, now);
+    add_value(t, r->dead);
+    if (!screen)
+        add_value(t, r->redelivered);
+    add_value(t, r->expired);
+    add_value(t, r->dead_lettered);
+    add_value(t, r->dropped);
+    remember(w, name, r, now);
+}
+
+/* A topic: its row (largest group lag as depth, publishes and deliveries per second, its
+ * subscriptions as consumers, messages lost by its groups as dropped), then one per group. */
+static void add_topic(struct watch *w, struct cli_table *t, const char *name, const char *time,
+                      int64_t now)
+{
+    shmq_topic_t *topic;
+    struct shmq_topic_stat st;
+    struct shmq_group_info *groups = NULL;
+    struct cli_topic_totals totals;
+    unsigned count = 0;
+    int err = shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &topic);
+    if (!err) {
+        err = shmq_topic_stat(topic, &st);
+        if (!err)
+            err = cli_topic_groups(topic, &groups, &count, &totals);
+        shmq_topic_close(topic);
+    }
+    if (err) {
+        add_row(w, t, name, time, NULL, now);
+        return;
+    }
+    struct row r = {
+        .depth = totals.max_lag,
+        .capacity = st.capacity,
+        .in_flight = NONE,
+        .producers = NONE,
+        .consumers = st.members,
+        .dead = st.dead,
+        .redelivered = NONE,
+        .expired = NONE,
+        .dead_lettered = NONE,
+        .dropped = totals.lost,
+        .pushed = st.published,
+        .popped = totals.delivered,
+    };
+    add_row(w, t, name, time, &r, now);
+    for (unsigned i = 0; i < count; i++) {
+        const struct shmq_group_info *g = &groups[i];
+        char row_name[sizeof((struct previous *)0)->name];
+        snprintf(row_name, sizeof row_name, "%s/%s", name, g->name);
+        struct row gr = {
+            .depth = g->lag,
+            .capacity = st.capacity,
+            .in_flight = NONE,
+            .producers = NONE,
+            .consumers = g->members,
+            .dead = NONE,
+            .redelivered = NONE,
+            .expired = NONE,
+            .dead_lettered = NONE,
+            .dropped = g->lost,
+            .pushed = NONE,
+            .popped = g->delivered,
+        };
+        add_row(w, t, row_name, time, &gr, now);
+    }
+    free(groups);
+}
+
+static void add_segment(struct watch *w, struct cli_table *t, const char *name, const char *time,
+                        int64_t now)
 {
     shmq_t *q;
     struct shmq_stat st;
     struct shmq_participant_info *parts = NULL;
     unsigned nparts = 0, producers = 0, consumers = 0;
     int err = shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &q);
+    if (err == -EMEDIUMTYPE) {
+        add_topic(w, t, name, time, now);
+        return;
+    }
     if (!err) {
         err = shmq_stat(q, &st);
         if (!err && cli_queue_participants(q, &parts, &nparts) == 0)
@@ -114,36 +235,25 @@ static void add_row(struct watch *w, struct cli_table *t, const char *name, cons
         free(parts);
         shmq_close(q);
     }
-    bool screen = w->format == CLI_FORMAT_TABLE;
-    if (!screen)
-        cli_table_text(t, time);
-    cli_table_text(t, name);
     if (err) {
-        for (size_t i = screen ? 1 : 2; i < t->ncolumns; i++)
-            cli_table_missing(t);
+        add_row(w, t, name, time, NULL, now);
         return;
     }
-    const struct previous *p = previous_of(w, name);
-    cli_table_u64(t, st.depth);
-    cli_table_u64(t, st.capacity);
-    if (screen)
-        add_bar(t, st.depth, st.capacity);
-    add_rate(t, p, st.pushed, p ? p->pushed : 0, now);
-    add_rate(t, p, st.popped, p ? p->popped : 0, now);
-    if (screen)
-        add_rate(t, p, st.redelivered, p ? p->redelivered : 0, now);
-    cli_table_u64(t, st.in_flight);
-    cli_table_u64(t, producers);
-    cli_table_u64(t, consumers);
-    if (!screen)
-        add_rate(t, p, st.redelivered, p ? p->redelivered : 0, now);
-    cli_table_u64(t, st.dead);
-    if (!screen)
-        cli_table_u64(t, st.redelivered);
-    cli_table_u64(t, st.expired);
-    cli_table_u64(t, st.dead_lettered);
-    cli_table_u64(t, st.dropped);
-    remember(w, name, &st, now);
+    struct row r = {
+        .depth = st.depth,
+        .capacity = st.capacity,
+        .in_flight = st.in_flight,
+        .producers = producers,
+        .consumers = consumers,
+        .dead = st.dead,
+        .redelivered = st.redelivered,
+        .expired = st.expired,
+        .dead_lettered = st.dead_lettered,
+        .dropped = st.dropped,
+        .pushed = st.pushed,
+        .popped = st.popped,
+    };
+    add_row(w, t, name, time, &r, now);
 }
 
 /* Draw one frame over the previous one. */
@@ -193,7 +303,7 @@ static int tick(struct watch *w, int64_t interval_ns)
     else
         cli_table_init(&t, line_columns, CLI_COUNT_OF(line_columns));
     for (size_t i = 0; i < count; i++)
-        add_row(w, &t, names[i], time, now);
+        add_segment(w, &t, names[i], time, now);
     cli_queue_names_free(all);
 
     int err;
@@ -266,9 +376,11 @@ static int run(int argc, char **argv)
     }
     for (int i = 1; i <= n; i++) {
         shmq_t *q;
-        if ((code = cli_queue_open(argv[i], SHMQ_OPEN_OBSERVE, &q)) != 0)
+        bool topic;
+        if ((code = cli_queue_or_topic_open(argv[i], SHMQ_OPEN_OBSERVE, &q, &topic)) != 0)
             return code;
-        shmq_close(q);
+        if (!topic)
+            shmq_close(q);
     }
     struct watch w = {
         .names = n ? argv + 1 : NULL, .nnames = n, .format = cli_format_choose(stdout, json)};
@@ -302,6 +414,10 @@ const struct cli_verb cli_verb_watch = {
         "queue (time first, no header; columns: time name depth capacity push_per_s pop_per_s\n"
         "in_flight producers consumers retry_per_s dead redelivered expired dead_lettered\n"
         "dropped); with --json, one JSON object per update and line. Rates are empty (null)\n"
-        "on the first update.",
+        "on the first update.\n\n"
+        "A topic shows the largest lag of its groups as its depth, publishes and deliveries\n"
+        "per second, its subscriptions as consumers and the messages its groups lost as\n"
+        "dropped; each of its groups follows on a row 'TOPIC/GROUP' with its own lag,\n"
+        "deliveries per second, members and losses. What a row does not have is empty.",
     .run = run,
 };
