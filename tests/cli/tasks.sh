@@ -137,9 +137,12 @@ PY
 expect_eq "after repair" "$(printf 'depth\t300\nin_flight\t0\nrecovered\t256\ndead\t0')" \
     "$("$SHMQ" stat "$rep" | grep -E '^(depth|in_flight|recovered|dead)\s')"
 "$SHMQ" drain "$rep" | cut -c1-4 | sort > "$WORK/drained"
-expect_same_file "every message is there once" <(seq -f '%04g' 0 299) "$WORK/drained"
+seq -f '%04g' 0 299 > "$WORK/expected"
+expect_same_file "every message is there once" "$WORK/expected" "$WORK/drained"
 expect_exit 0 "$SHMQ" repair "$rep"
 expect_eq "nothing left to repair" "$(printf 'name\t%s\ndead_participants\t0\nrecovered\t0\nclaims_returned\t0\nreservations_freed\t0\norphans_restored\t0\ndead_lettered\t0\nbusy\tno' "$rep")" "$(cat "$WORK/out")"
+expect_exit 0 "$SHMQ" stat "$rep" --check --json
+"$PY" -c 'import json, sys; s = json.load(open(sys.argv[1])); assert s["check"] == "ok", s' "$WORK/out"
 expect_exit 3 "$SHMQ" repair "$(qname missing)"
 expect_stderr "shmq repair: queue '$(qname missing)' does not exist"
 echo PASS

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -252,12 +253,16 @@ static int stat_topic(const char *name, bool json)
 
 static int run(int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, check = false;
     const struct cli_option options[] = {
         {.name = "json",
          .kind = CLI_OPTION_FLAG,
          .target = &json,
          .help = "print a JSON object (participants in \"participant_list\")"},
+        {.name = "check",
+         .kind = CLI_OPTION_FLAG,
+         .target = &check,
+         .help = "also verify the queue's invariants (exit 1 if one does not hold)"},
     };
     int n, code;
     if (!cli_options_parse(&cli_verb_stat, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
@@ -267,23 +272,37 @@ static int run(int argc, char **argv)
     bool topic;
     if ((code = cli_queue_or_topic_open(name, SHMQ_OPEN_OBSERVE, &q, &topic)) != 0)
         return code;
+    if (topic && check) {
+        cli_error("--check verifies queues; '%s' is a topic", name);
+        return CLI_EXIT_USAGE;
+    }
     if (topic)
         return stat_topic(name, json);
     struct shmq_stat st;
     struct shmq_participant_info *list = NULL;
     unsigned count = 0, producers = 0, consumers = 0;
+    char why[512] = "";
+    int broken = 0;
     int err = shmq_stat(q, &st);
     if (!err)
         err = cli_queue_participants(q, &list, &count);
+    if (!err && check && (broken = shmq_check(q, why, sizeof why)) != 0 && broken != -EBADMSG)
+        err = broken;
     shmq_close(q);
     if (err)
         return cli_fail(err, "cannot read '%s'", name);
     cli_queue_live_roles(list, count, &producers, &consumers);
 
+    /* With --check, one more field: "ok" or the first invariant that does not hold. */
+    struct cli_column columns[CLI_COUNT_OF(field_columns) + 1];
+    memcpy(columns, field_columns, sizeof field_columns);
+    columns[CLI_COUNT_OF(field_columns)].key = "check";
     struct cli_table fields, parts;
-    cli_table_init(&fields, field_columns, CLI_COUNT_OF(field_columns));
+    cli_table_init(&fields, columns, CLI_COUNT_OF(field_columns) + (check ? 1 : 0));
     cli_table_init(&parts, participant_columns, CLI_COUNT_OF(participant_columns));
     add_fields(&fields, name, &st, producers, consumers);
+    if (check)
+        cli_table_text(&fields, broken ? why : "ok");
     if (st.dead)
         cli_error("%u participant%s of '%s' %s dead (the process is gone) and may hold messages: "
                   "'shmq repair %s' gives them back",
@@ -293,7 +312,15 @@ static int run(int argc, char **argv)
     err = write_stat(&fields, &parts, cli_format_choose(stdout, json), "participant");
     cli_table_free(&fields);
     cli_table_free(&parts);
-    return err ? cli_fail_system(err, "writing the statistics") : CLI_EXIT_OK;
+    if (err)
+        return cli_fail_system(err, "writing the statistics");
+    if (broken) {
+        cli_error("an invariant of '%s' does not hold: %s (a queue in use may show a passing "
+                  "state: check it when nobody is using it)",
+                  name, why);
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
 }
 
 const struct cli_verb cli_verb_stat = {
@@ -313,6 +340,9 @@ const struct cli_verb cli_verb_stat = {
         "the participants (open handles: pid, alive or dead, roles, counters) and the bytes\n"
         "of shared memory. 'participants' counts open handles, 'dead' those whose process is\n"
         "gone; 'producers' and 'consumers' count the live ones by role.\n\n"
+        "--check also verifies the invariants of the queue's index structures (every slot in\n"
+        "exactly one place, in the state that place needs), as the tests do; a queue in use\n"
+        "can fail it for a moment, so check one that nobody is using.\n\n"
         "stat only looks (it needs read permission and changes nothing): what dead\n"
         "participants held stays held until a process opens the queue to use it, or until\n"
         "'shmq repair NAME'.\n\n"
