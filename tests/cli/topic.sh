@@ -210,6 +210,8 @@ expect_stderr "shmq stat: 2 handles or members of '$bl' belong to processes that
 expect_exit 0 "$SHMQ" repair "$bl"
 expect_eq "repair" "$(printf 'name\t%s\nreleased\t2' "$bl")" "$(cat "$WORK/out")"
 expect_eq "after repair" "$(printf 'members\t0\ndead\t0')" "$("$SHMQ" stat "$bl" | grep -E '^(members|dead)\s')"
+expect_exit 0 "$SHMQ" stat "$bl" --check
+expect_eq "check" "$(printf 'check\tok')" "$(grep '^check' "$WORK/out")"
 expect_exit 0 "$SHMQ" rm "$t" "$ow" "$bl" "$big"
 expect_exit 3 "$SHMQ" stat "$t"
 echo PASS

@@ -135,6 +135,14 @@ printf 'answer\n\n' > "$WORK/expected"
 expect_same_file "--reply=raw keeps it" "$WORK/expected" "$WORK/reply"
 kill -TERM "$server"
 wait "$server" || true
+# A reply may be larger than the request queue's slots (the reply queue's are 64 KiB at least).
+small=$(qname small-rpc)
+"$SHMQ" create "$small" --slot-size 64
+"$SHMQ" work "$small" --reply -- sh -c 'head -c 5000 /dev/zero | tr "\0" y' 2> /dev/null &
+server=$!
+expect_eq "a 5000-byte reply" 5000 "$("$SHMQ" call "$small" x | tr -d '\n' | wc -c)"
+kill -TERM "$server"
+wait "$server" || true
 
 section "SIGTERM: no new message, the running ones finish; done + left = pushed"
 many=$(qname many)

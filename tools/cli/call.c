@@ -16,6 +16,7 @@
 #include "records.h"
 
 #define DEFAULT_TIMEOUT_NS (5 * 1000000000LL)
+#define REPLY_SLOT_MIN (64u * 1024) /* the smallest slot of a reply queue (shmq_call in shmq.h) */
 
 /* The request from standard input: exactly one record. Returns 0 and points data and len at a copy
  * (the caller frees it), or prints the problem and returns the exit code. */
@@ -145,12 +146,14 @@ static int run(int argc, char **argv)
             goto out;
         copy = (void *)request;
     }
-    /* A reply comes through a queue with the slot size of this one: it cannot be larger. */
-    if (!(reply = malloc(st.slot_size))) {
+    /* A reply comes through this thread's reply queue, whose slots are this queue's size or
+     * 64 KiB, whichever is larger (shmq.h): it cannot be larger than that. */
+    size_t cap = st.slot_size > REPLY_SLOT_MIN ? st.slot_size : REPLY_SLOT_MIN;
+    if (!(reply = malloc(cap))) {
         code = cli_fail_system(-ENOMEM, "calling '%s'", name);
         goto out;
     }
-    ssize_t got = shmq_call(q, request, len, reply, st.slot_size, timeout_ns);
+    ssize_t got = shmq_call(q, request, len, reply, cap, timeout_ns);
     if (got < 0) {
         code = call_failed((int)got, name, timeout_ns, len, st.slot_size);
         goto out;

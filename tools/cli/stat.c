@@ -150,6 +150,15 @@ static int write_stat(const struct cli_table *fields, struct cli_table *parts,
     return cli_table_write(parts, stdout, format);
 }
 
+/* --check found a broken invariant: say which; the exit code. */
+static int report_broken(const char *name, const char *why)
+{
+    cli_error("an invariant of '%s' does not hold: %s (one in use can fail for a moment: check "
+              "it when nobody is using it)",
+              name, why);
+    return CLI_EXIT_FAILURE;
+}
+
 /* ---- topics ---- */
 
 static const struct cli_column topic_columns[] = {
@@ -219,7 +228,7 @@ static void add_groups(struct cli_table *t, const struct shmq_group_info *list, 
     }
 }
 
-static int stat_topic(const char *name, bool json)
+static int stat_topic(const char *name, bool json, bool check)
 {
     shmq_topic_t *t;
     int code = cli_topic_open(name, SHMQ_OPEN_OBSERVE, &t);
@@ -229,16 +238,25 @@ static int stat_topic(const char *name, bool json)
     struct shmq_group_info *groups = NULL;
     struct cli_topic_totals totals;
     unsigned count = 0;
+    char why[512] = "";
+    int broken = 0;
     int err = shmq_topic_stat(t, &st);
     if (!err)
         err = cli_topic_groups(t, &groups, &count, &totals);
+    if (!err && check && (broken = shmq_topic_check(t, why, sizeof why)) != 0 && broken != -EBADMSG)
+        err = broken;
     shmq_topic_close(t);
     if (err)
         return cli_fail(err, "cannot read '%s'", name);
+    struct cli_column columns[CLI_COUNT_OF(topic_columns) + 1];
+    memcpy(columns, topic_columns, sizeof topic_columns);
+    columns[CLI_COUNT_OF(topic_columns)].key = "check";
     struct cli_table fields, rows;
-    cli_table_init(&fields, topic_columns, CLI_COUNT_OF(topic_columns));
+    cli_table_init(&fields, columns, CLI_COUNT_OF(topic_columns) + (check ? 1 : 0));
     cli_table_init(&rows, group_columns, CLI_COUNT_OF(group_columns));
     add_topic_fields(&fields, name, &st, &totals);
+    if (check)
+        cli_table_text(&fields, broken ? why : "ok");
     add_groups(&rows, groups, count);
     free(groups);
     if (st.dead)
@@ -248,7 +266,9 @@ static int stat_topic(const char *name, bool json)
     err = write_stat(&fields, &rows, cli_format_choose(stdout, json), "group");
     cli_table_free(&fields);
     cli_table_free(&rows);
-    return err ? cli_fail_system(err, "writing the statistics") : CLI_EXIT_OK;
+    if (err)
+        return cli_fail_system(err, "writing the statistics");
+    return broken ? report_broken(name, why) : CLI_EXIT_OK;
 }
 
 static int run(int argc, char **argv)
@@ -262,7 +282,7 @@ static int run(int argc, char **argv)
         {.name = "check",
          .kind = CLI_OPTION_FLAG,
          .target = &check,
-         .help = "also verify the queue's invariants (exit 1 if one does not hold)"},
+         .help = "also verify the invariants (exit 1 if one does not hold)"},
     };
     int n, code;
     if (!cli_options_parse(&cli_verb_stat, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
@@ -272,12 +292,8 @@ static int run(int argc, char **argv)
     bool topic;
     if ((code = cli_queue_or_topic_open(name, SHMQ_OPEN_OBSERVE, &q, &topic)) != 0)
         return code;
-    if (topic && check) {
-        cli_error("--check verifies queues; '%s' is a topic", name);
-        return CLI_EXIT_USAGE;
-    }
     if (topic)
-        return stat_topic(name, json);
+        return stat_topic(name, json, check);
     struct shmq_stat st;
     struct shmq_participant_info *list = NULL;
     unsigned count = 0, producers = 0, consumers = 0;
@@ -314,13 +330,7 @@ static int run(int argc, char **argv)
     cli_table_free(&parts);
     if (err)
         return cli_fail_system(err, "writing the statistics");
-    if (broken) {
-        cli_error("an invariant of '%s' does not hold: %s (a queue in use may show a passing "
-                  "state: check it when nobody is using it)",
-                  name, why);
-        return CLI_EXIT_FAILURE;
-    }
-    return CLI_EXIT_OK;
+    return broken ? report_broken(name, why) : CLI_EXIT_OK;
 }
 
 const struct cli_verb cli_verb_stat = {
@@ -341,8 +351,8 @@ const struct cli_verb cli_verb_stat = {
         "of shared memory. 'participants' counts open handles, 'dead' those whose process is\n"
         "gone; 'producers' and 'consumers' count the live ones by role.\n\n"
         "--check also verifies the invariants of the queue's index structures (every slot in\n"
-        "exactly one place, in the state that place needs), as the tests do; a queue in use\n"
-        "can fail it for a moment, so check one that nobody is using.\n\n"
+        "exactly one place, in the state that place needs) or of the topic's ring and groups,\n"
+        "as the tests do; one in use can fail it for a moment, so check one nobody uses.\n\n"
         "stat only looks (it needs read permission and changes nothing): what dead\n"
         "participants held stays held until a process opens the queue to use it, or until\n"
         "'shmq repair NAME'.\n\n"

@@ -308,7 +308,9 @@ static int setup(struct worker *k, const struct cli_worker *w)
         .timeout_ns = w->timeout_ns,
         .grace_ns = w->grace_ns,
         .capture = w->reply != CLI_WORK_REPLY_NONE,
-        .capture_max = k->st.slot_size,
+        /* Whether a reply fits is the reply queue's to say (shmq_reply); the buffer grows
+         * only as far as the output goes. */
+        .capture_max = SHMQ_SLOT_SIZE_MAX,
         .wait_mask = &k->wait_mask,
         .stop = second_signal,
     };
