@@ -2,8 +2,11 @@
  * fuzz_segment: a segment whose bytes come from the fuzzer, in a real shm object
  * (/dev/shm/shmq.fuzz-<pid>), opened and used through the public API the way a consumer, an
  * operator (`shmq stat --check`, `shmq peek`) and the reaper would: open, stat, the participant
- * list, peek, the invariant check, a bounded drain (claim/ack/nack, pop, batches), a few pushes, repair, purge, close;
- * then an observer's open. Any crash, hang (-timeout) or leak is a finding.
+ * list, peek, the invariant check, a bounded drain (claim/ack/nack, pop, batches), a few
+ * pushes, repair, purge, close; then an observer's open. A topic segment (same magic, kind
+ * TOPIC) goes the topic way: open, stat, groups, check, subscribe (a private group and one of
+ * the segment's own), publish, a bounded run of next and next_view, repair, unsubscribe,
+ * close; and an observer. Any crash, hang (-timeout) or leak is a finding.
  *
  * The input is the segment image. The object is as long as the input, except that an image
  * shorter than the size its own header announces (page-aligned, at most IMAGE_MAX) is padded
@@ -27,6 +30,7 @@
 
 #include "internal.h"
 #include "shmq.h"
+#include "topic.h"
 
 #define IMAGE_MAX (4u << 20) /* the largest object made */
 #define DRAIN_MAX 24         /* claims and pops per input */
@@ -174,6 +178,114 @@ static void work(shmq_t *q, uint32_t slot_size)
     }
 }
 
+/* ---- topics ---- */
+
+static void check_delivery(const struct shmq_delivery *d, ssize_t got, size_t cap)
+{
+    EXPECT(got < 0 || (size_t)got <= cap);
+    EXPECT(got < 0 || (size_t)got == d->len);
+    EXPECT(d->subject_len <= SHMQ_SUBJECT_MAX && d->subject[d->subject_len] == 0);
+    EXPECT(memchr(d->type, 0, sizeof d->type) && memchr(d->correlation_id, 0, sizeof d->correlation_id) &&
+           memchr(d->reply_to, 0, sizeof d->reply_to));
+}
+
+static void read_view(const struct shmq_view *v, uint32_t slot_size)
+{
+    EXPECT(v->subject_len <= SHMQ_SUBJECT_MAX && v->len <= slot_size);
+    unsigned sum = 0;
+    for (size_t i = 0; i < v->subject_len; i++)
+        sum += (unsigned char)v->subject[i];
+    const unsigned char *p = v->data;
+    for (size_t i = 0; i < v->len; i++)
+        sum += p[i];
+    const char *strs[] = {v->type, v->correlation_id, v->reply_to};
+    for (size_t i = 0; i < 3; i++)
+        if (strs[i])
+            sum += (unsigned)strnlen(strs[i], SHMQ_META_STR_MAX + 1);
+    (void)sum;
+}
+
+static void topic_inspect(shmq_topic_t *t, struct shmq_topic_stat *st)
+{
+    EXPECT(shmq_topic_stat(t, st) == 0);
+    struct shmq_group_info groups[8];
+    int n = shmq_topic_groups(t, groups, 8);
+    EXPECT(n >= 0 || n == -ENOMEM);
+    for (int i = 0; i < n && i < 8; i++)
+        EXPECT(memchr(groups[i].name, 0, sizeof groups[i].name) &&
+               memchr(groups[i].pattern, 0, sizeof groups[i].pattern));
+    char why[160];
+    int r = shmq_topic_check(t, why, sizeof why);
+    EXPECT(r == 0 || r == -EBADMSG || r == -ENOMEM);
+    EXPECT(memchr(why, 0, sizeof why) != NULL);
+}
+
+static void topic_work(shmq_topic_t *t, const struct shmq_topic_stat *st)
+{
+    shmq_sub_t *subs[3] = {NULL, NULL, NULL};
+    shmq_subscribe(t, NULL, NULL, 0, &subs[0]);
+    struct shmq_group_info groups[4];
+    int n = shmq_topic_groups(t, groups, 4);
+    if (n > 0 && !(groups[0].flags & SHMQ_GROUP_PRIVATE))
+        shmq_subscribe(t, groups[0].pattern, groups[0].name, groups[0].flags & SHMQ_SUB_DURABLE,
+                       &subs[1]);
+    shmq_subscribe(t, "orders.#", "fuzz-durable", SHMQ_SUB_DURABLE, &subs[2]);
+
+    shmq_publish(t, "orders.eu", "fuzz", 4, 0);
+    struct shmq_msg m = {.data = "meta", .len = 4, .type = "t", .correlation_id = "c",
+                         .reply_to = "r", .timestamp_ns = 1};
+    shmq_publish_msg(t, "orders.us.created", &m, 0);
+
+    unsigned char buf[256];
+    for (unsigned k = 0; k < 3; k++) {
+        if (!subs[k])
+            continue;
+        for (unsigned i = 0; i < DRAIN_MAX; i++) {
+            struct shmq_delivery d;
+            size_t cap = i % 3 == 1 ? 2 : sizeof buf;
+            ssize_t got = shmq_next(subs[k], buf, cap, &d, 0);
+            if (got == -EAGAIN)
+                break;
+            if (got >= 0 || got == -EMSGSIZE)
+                check_delivery(&d, got, cap);
+            struct shmq_view v;
+            if (shmq_next_view(subs[k], &v, 0) == 0) {
+                read_view(&v, st->slot_size);
+                int c = shmq_view_check(subs[k], &v);
+                EXPECT(c == 0 || c == -ESTALE);
+            }
+        }
+        struct shmq_group_info info;
+        shmq_sub_stat(subs[k], &info);
+    }
+    int r = shmq_topic_repair(t);
+    EXPECT(r >= -4095);
+    for (unsigned k = 0; k < 3; k++)
+        if (subs[k])
+            EXPECT(shmq_unsubscribe(subs[k]) == 0);
+    shmq_topic_group_delete(t, "fuzz-durable");
+}
+
+static void topic_fuzz(void)
+{
+    shmq_topic_t *t = NULL;
+    if (shmq_topic_open(queue_name, &t) == 0) {
+        struct shmq_topic_stat st;
+        topic_inspect(t, &st);
+        topic_work(t, &st);
+        topic_inspect(t, &st);
+        EXPECT(shmq_topic_close(t) == 0);
+    }
+    if (shmq_topic_open_ex(queue_name, SHMQ_OPEN_OBSERVE, &t) == 0) {
+        struct shmq_topic_stat st;
+        topic_inspect(t, &st);
+        shmq_sub_t *sub;
+        EXPECT(shmq_subscribe(t, NULL, NULL, 0, &sub) == -EPERM);
+        EXPECT(shmq_publish(t, "x", "x", 1, 0) == -EPERM);
+        EXPECT(shmq_topic_close(t) == 0);
+    }
+}
+
 /* The object: created afresh (O_EXCL), sized, filled. */
 static int write_object(const unsigned char *image, size_t len, size_t object_size)
 {
@@ -203,7 +315,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > IMAGE_MAX)
         return 0;
     size_t object_size = size;
-    const size_t size_at = offsetof(struct shmq__header, segment_size);
+    /* A topic keeps its size at another offset; the kind is where a queue has it. */
+    uint32_t kind = 0;
+    if (size >= offsetof(struct shmq__header, kind) + sizeof kind)
+        memcpy(&kind, data + offsetof(struct shmq__header, kind), sizeof kind);
+    const size_t size_at = kind == SHMQ__KIND_TOPIC ? offsetof(struct shmq__topic_header, segment_size)
+                                                    : offsetof(struct shmq__header, segment_size);
     if (size >= size_at + sizeof(uint64_t)) {
         uint64_t announced;
         memcpy(&announced, data + size_at, sizeof announced);
@@ -215,7 +332,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (size)
         memcpy(image, data, size);
-    if (object_size >= sizeof(struct shmq__header)) {
+    if (kind != SHMQ__KIND_TOPIC && object_size >= sizeof(struct shmq__header)) {
         char *dl = (char *)image + offsetof(struct shmq__header, dead_letter);
         const size_t dl_size = sizeof((struct shmq__header *)0)->dead_letter;
         if (memchr(dl, 0, dl_size) && dl[0] && shmq_name_check(dl) == 0) {
@@ -242,6 +359,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(image);
 
+    if (valid == -EMEDIUMTYPE) {
+        topic_fuzz();
+        shm_unlink(shm_path);
+        return 0;
+    }
+
     shmq_t *q = NULL;
     int err = shmq_open(queue_name, &q);
     if (valid != 0)
@@ -256,6 +379,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         EXPECT(shmq_purge(q) >= -4095); /* a count or an error code, in bounded time */
         inspect(q, &st);
         EXPECT(shmq_close(q) == 0);
+    }
+
+    if (valid == 0) { /* a queue is not a topic */
+        shmq_topic_t *t;
+        EXPECT(shmq_topic_open_ex(queue_name, SHMQ_OPEN_OBSERVE, &t) == -EMEDIUMTYPE);
     }
 
     shmq_t *o = NULL;

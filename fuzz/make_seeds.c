@@ -5,12 +5,13 @@
  *   make_seeds DIR
  *
  * Each seed is the bytes of /dev/shm/shmq.<name> with its trailing zero bytes cut off
- * (fuzz_segment pads an image back to the size its header announces), small queues so that
- * each is a few kilobytes. Some are copied while a handle still holds a claim or a
+ * (fuzz_segment pads an image back to the size its header announces), small queues and topics
+ * so that each is a few kilobytes. Some are copied while a handle still holds a claim or a
  * reservation: in the fuzzer that participant's process is gone, so the reaper gets to work.
  * Only the public API is used.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,50 @@ static void task_queue(const char *shape, const struct shmq_config *cfg)
     CHECK(shmq_unlink(name));
 }
 
+/* A topic with groups (durable, shared, private), messages published and some read. With
+ * `busy`, copied while a member still holds a view and a handle is open. */
+static void topic(const char *shape, const struct shmq_topic_config *cfg, int n, bool busy)
+{
+    const char *name = qname(shape);
+    shmq_topic_t *t, *u;
+    CHECK(shmq_topic_create(name, cfg, &t));
+    CHECK(shmq_topic_open(name, &u));
+    shmq_sub_t *durable, *shared, *mine;
+    CHECK(shmq_subscribe(u, "orders.#", "workers", SHMQ_SUB_DURABLE, &durable));
+    CHECK(shmq_subscribe(u, "*.eu.*", "eu", 0, &shared));
+    CHECK(shmq_subscribe(u, NULL, NULL, 0, &mine));
+    for (int i = 0; i < n; i++) {
+        char text[32];
+        int len = snprintf(text, sizeof text, "event %d", i);
+        const char *subject = i % 3 == 0 ? "orders.eu.created" : i % 3 == 1 ? "prices.eu.x" : "a..b";
+        if (i % 2) {
+            struct shmq_msg m = {.data = text, .len = (size_t)len, .type = "seed",
+                                 .correlation_id = "c-1", .reply_to = "replies",
+                                 .timestamp_ns = 1700000000000000000};
+            CHECK(shmq_publish_msg(t, subject, &m, 0));
+        } else {
+            CHECK(shmq_publish(t, subject, text, (size_t)len, 0));
+        }
+    }
+    char buf[128];
+    struct shmq_delivery d;
+    CHECK(shmq_next(durable, buf, sizeof buf, &d, 0));
+    CHECK(shmq_next(mine, buf, sizeof buf, &d, 0));
+    struct shmq_view v;
+    CHECK(shmq_next_view(shared, &v, 0));
+    if (busy) {
+        save(name, shape);
+    }
+    CHECK(shmq_unsubscribe(durable));
+    CHECK(shmq_unsubscribe(shared));
+    CHECK(shmq_unsubscribe(mine));
+    CHECK(shmq_topic_close(u));
+    CHECK(shmq_topic_close(t));
+    if (!busy)
+        save(name, shape);
+    CHECK(shmq_topic_unlink(name));
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -208,5 +253,18 @@ int main(int argc, char **argv)
                                                   .max_participants = 2,
                                                   .ttl_ns = 3600LL * 1000000000,
                                                   .max_deliveries = 5});
+    topic("topic-block", &(struct shmq_topic_config){.capacity = 8, .slot_size = 128,
+                                                     .max_groups = 4, .max_members = 4,
+                                                     .max_participants = 3},
+          5, false);
+    topic("topic-overwrite", &(struct shmq_topic_config){.policy = SHMQ_TOPIC_OVERWRITE,
+                                                         .capacity = 4, .slot_size = 96,
+                                                         .max_groups = 4, .max_members = 4,
+                                                         .max_participants = 3},
+          11, false);
+    topic("topic-busy", &(struct shmq_topic_config){.capacity = 8, .slot_size = 128,
+                                                    .max_groups = 4, .max_members = 4,
+                                                    .max_participants = 3},
+          4, true);
     return failures ? 1 : 0;
 }
