@@ -5,7 +5,8 @@
  *     table, the header) while producers, consumers and an inspector work on it: every one of
  *     them must get results within the contract or error codes, never SIGSEGV or SIGBUS and
  *     never an endless loop (each runs under an alarm; the test fails on a signal death or a
- *     hang);
+ *     hang); the same on topics (BLOCK and OVERWRITE) with publishers, group members, a
+ *     private subscriber and an inspector;
  *   - /dev/shm full (a private 1 MiB tmpfs, as root): -ENOSPC at create in every shape, for
  *     lack of blocks or of inodes, with nothing left behind (not a byte of the filesystem);
  *     a dead-letter queue that cannot be created drops and counts; the CLI says so;
@@ -33,6 +34,7 @@
 #include "internal.h"
 #include "scq.h"
 #include "slot.h"
+#include "topic.h"
 
 #define SECOND (1000 * MS)
 /* A worker still running this long after its end is stuck. The longest a call may wait by
@@ -839,6 +841,233 @@ static void rogue_task_queue(void **state)
     shmq_unlink(dl);
 }
 
+/* ---- topics: the same rogue on a broadcast ring ---- */
+
+static bool topic_error_expected(long long r)
+{
+    return error_expected(r) || r == -ESTALE /* a view overwritten */ || r == -EINTR;
+}
+
+#define TRESULT(expr, what)                                                                        \
+    do {                                                                                           \
+        long long r_ = (long long)(expr);                                                          \
+        tally(r_);                                                                                 \
+        WORKER_EXPECT(r_ >= 0 || topic_error_expected(r_), what, r_);                              \
+    } while (0)
+
+static const char *const subjects[] = {"orders.eu.created", "orders.us", "prices.eu.x", "a..b", ""};
+
+static void topic_publisher(const struct hostile_run *h, shmq_topic_t *t)
+{
+    const char *role = "publisher";
+    unsigned char buf[256];
+    memset(buf, 'p', sizeof buf);
+    while (test_now_ns() < worker_end(h)) {
+        const char *subject = subjects[rnd_below(5)];
+        if (rnd_below(3)) {
+            TRESULT(shmq_publish(t, subject, buf, rnd_below(h->slot_size), short_timeout()),
+                    "publish");
+        } else {
+            struct shmq_msg m = {.data = buf, .len = rnd_below(24), .type = "order",
+                                 .correlation_id = "c-42", .reply_to = "replies",
+                                 .timestamp_ns = 1};
+            TRESULT(shmq_publish_msg(t, subject, &m, short_timeout()), "publish_msg");
+        }
+    }
+}
+
+static void topic_subscriber(const struct hostile_run *h, shmq_topic_t *t, bool shared)
+{
+    const char *role = shared ? "member" : "subscriber";
+    shmq_sub_t *sub = NULL;
+    unsigned char buf[256];
+    size_t sink = 0;
+    while (test_now_ns() < worker_end(h)) {
+        if (!sub) {
+            long long r = shared ? shmq_subscribe(t, "orders.#", "shared", SHMQ_SUB_DURABLE, &sub)
+                                 : shmq_subscribe(t, NULL, NULL, 0, &sub);
+            TRESULT(r, "subscribe");
+            if (r != 0) {
+                sub = NULL;
+                continue;
+            }
+        }
+        switch (rnd_below(8)) {
+        case 0: {
+            struct shmq_view v;
+            long long r = shmq_next_view(sub, &v, short_timeout());
+            TRESULT(r, "next_view");
+            if (r == 0) {
+                WORKER_EXPECT(v.len <= h->slot_size && v.subject_len <= SHMQ_SUBJECT_MAX,
+                              "view lengths", (long long)v.len);
+                const unsigned char *p = v.data;
+                for (size_t i = 0; i < v.len; i++)
+                    sink += p[i];
+                TRESULT(shmq_view_check(sub, &v), "view_check");
+            }
+            break;
+        }
+        case 1: {
+            struct shmq_group_info info;
+            TRESULT(shmq_sub_stat(sub, &info), "sub_stat");
+            break;
+        }
+        case 2:
+            if (rnd_below(8) == 0) { /* leave, and come back */
+                TRESULT(shmq_unsubscribe(sub), "unsubscribe");
+                sub = NULL;
+            }
+            break;
+        default: {
+            struct shmq_delivery d;
+            size_t cap = rnd_below(4) ? sizeof buf : 2;
+            long long r = shmq_next(sub, buf, cap, &d, short_timeout());
+            TRESULT(r, "next");
+            WORKER_EXPECT(r < 0 || (size_t)r <= cap, "next length", r);
+            if (r >= 0)
+                WORKER_EXPECT(d.subject_len <= SHMQ_SUBJECT_MAX &&
+                                  d.subject[d.subject_len] == 0 && d.len == (size_t)r,
+                              "delivery", (long long)d.subject_len);
+            break;
+        }
+        }
+    }
+    if (sub)
+        TRESULT(shmq_unsubscribe(sub), "unsubscribe");
+    (void)sink;
+}
+
+static void topic_inspector(const struct hostile_run *h)
+{
+    const char *role = "inspector";
+    while (test_now_ns() < worker_end(h)) {
+        shmq_topic_t *t;
+        long long r = shmq_topic_open_ex(h->name, rnd_below(2) ? SHMQ_OPEN_OBSERVE : 0, &t);
+        WORKER_EXPECT(r == 0 || open_error_expected(r), "topic open", r);
+        if (r != 0)
+            continue;
+        struct shmq_topic_stat st;
+        TRESULT(shmq_topic_stat(t, &st), "topic_stat");
+        struct shmq_group_info groups[8];
+        TRESULT(shmq_topic_groups(t, groups, 8), "topic_groups");
+        char why[128];
+        TRESULT(shmq_topic_check(t, why, sizeof why), "topic_check");
+        r = shmq_topic_repair(t);
+        WORKER_EXPECT(r >= 0 || topic_error_expected(r) || r == -EPERM, "topic_repair", r);
+        WORKER_EXPECT(shmq_topic_close(t) == 0, "topic close", -1);
+    }
+}
+
+static pid_t spawn_topic_worker(const struct hostile_run *h, int kind, uint64_t seed)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid != 0)
+        return pid;
+    alarm(HANG_SECONDS + (unsigned)((h->stop_ns - test_now_ns()) / SECOND));
+    rnd_seed(seed);
+    if (kind == 3) {
+        topic_inspector(h);
+        tally_print("inspector");
+        _exit(0);
+    }
+    shmq_topic_t *t;
+    int err = shmq_topic_open(h->name, &t);
+    if (err) {
+        fprintf(stderr, "worker %d: topic open: %s\n", (int)getpid(), shmq_strerror(err));
+        _exit(101);
+    }
+    if (kind == 0)
+        topic_publisher(h, t);
+    else
+        topic_subscriber(h, t, kind == 1);
+    shmq_topic_close(t);
+    tally_print(kind == 0 ? "publisher" : kind == 1 ? "member" : "subscriber");
+    _exit(0);
+}
+
+/* The rogue on a topic: the header's tail and any word of the participants, groups, members
+ * and slots, near its value or anything. The name and configuration are left alone: open
+ * handles keep their own copy, and new opens are the queue tests' business. */
+static pid_t topic_rogue_run(const struct hostile_run *h, bool plausible, uint64_t seed)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid != 0)
+        return pid;
+    alarm(HANG_SECONDS);
+    rnd_seed(seed);
+    char path[SHMQ_NAME_MAX + 16];
+    snprintf(path, sizeof path, "/shmq.%s", h->name);
+    int fd = shm_open(path, O_RDWR, 0);
+    struct stat st;
+    CHILD_CHECK(fd >= 0 && fstat(fd, &st) == 0);
+    size_t size = (size_t)st.st_size;
+    unsigned char *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHILD_CHECK(base != MAP_FAILED);
+    close(fd);
+    const struct shmq__topic_header *hdr = (const void *)base;
+    const size_t body = hdr->off_participants, tail_at = offsetof(struct shmq__topic_header, tail);
+    CHILD_CHECK(body > tail_at && body < size);
+    while (test_now_ns() < h->stop_ns) {
+        for (int burst = (int)rnd_below(16) + 1; burst > 0; burst--) {
+            size_t off = rnd_below(8) == 0 ? tail_at
+                                           : body + rnd_below((size - body) / 8) * 8;
+            uint64_t v = plausible ? near(peek64(base + off)) : rnd();
+            poke(base + off, 8, v);
+        }
+        nanosleep(&(struct timespec){.tv_nsec = (long)rnd_below(300000)}, NULL);
+    }
+    _exit(0);
+}
+
+static void scribble_topic_while_working(const char *tag, const struct shmq_topic_config *cfg)
+{
+    uint64_t seed0 = hostile_seed();
+    int64_t run_ns = (int64_t)(800 * MS * test_scale());
+    for (int round = 0; round < 2; round++) {
+        uint64_t seed = seed0 + (uint64_t)round;
+        const char *name = test_name(tag);
+        shmq_topic_t *t;
+        ASSERT_OK(shmq_topic_create(name, cfg, &t));
+        struct hostile_run h = {.name = name,
+                                .slot_size = cfg->slot_size,
+                                .stop_ns = test_now_ns() + run_ns,
+                                .seed = seed};
+        enum { WORKERS = 6 };
+        pid_t pids[WORKERS + 1];
+        const char *what[WORKERS + 1] = {"publisher 1", "publisher 2", "member 1",
+                                         "member 2",    "subscriber",  "inspector",
+                                         "rogue"};
+        const int kinds[WORKERS] = {0, 0, 1, 1, 2, 3};
+        for (int i = 0; i < WORKERS; i++)
+            pids[i] = spawn_topic_worker(&h, kinds[i], seed * 31 + (uint64_t)i);
+        pids[WORKERS] = topic_rogue_run(&h, round == 0, seed);
+        wait_all(pids, what, WORKERS + 1, worker_end(&h) + (HANG_SECONDS + 2) * SECOND, seed);
+        shmq_topic_close(t);
+        shmq_topic_unlink(name);
+    }
+}
+
+static void rogue_topic_block(void **state)
+{
+    (void)state;
+    scribble_topic_while_working("rogue-topic",
+                                 &(struct shmq_topic_config){.capacity = 64, .slot_size = 128,
+                                                             .max_groups = 8, .max_members = 16,
+                                                             .max_participants = 16});
+}
+
+static void rogue_topic_overwrite(void **state)
+{
+    (void)state;
+    scribble_topic_while_working("rogue-topic",
+                                 &(struct shmq_topic_config){.policy = SHMQ_TOPIC_OVERWRITE,
+                                                             .capacity = 64, .slot_size = 128,
+                                                             .max_groups = 8, .max_members = 16,
+                                                             .max_participants = 16});
+}
+
 /* ---- each fix, deterministically ---- */
 
 /* A ring whose threshold says "3n - 1 is a lie": a dequeue used to run 2^63 rounds. Each ring
@@ -1193,6 +1422,8 @@ int main(void)
         cmocka_unit_test(rogue_lifo),
         cmocka_unit_test(rogue_spsc),
         cmocka_unit_test(rogue_task_queue),
+        cmocka_unit_test(rogue_topic_block),
+        cmocka_unit_test(rogue_topic_overwrite),
         cmocka_unit_test(full_shm_is_enospc_and_leaves_nothing),
         cmocka_unit_test(participant_table_full_of_the_living),
         cmocka_unit_test(bad_names_everywhere),
