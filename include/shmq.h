@@ -133,7 +133,7 @@ struct shmq_stat {
     uint32_t max_participants;
     uint64_t segment_bytes; /* size of the shm object */
     uint64_t depth;         /* messages ready to be consumed (exact when quiescent) */
-    uint64_t in_flight;     /* claimed and not yet acked, plus reserved and not committed */
+    uint64_t in_flight;     /* claimed and not yet acked (reservations are not counted) */
     uint64_t pushed;        /* messages committed */
     uint64_t popped;        /* messages taken: pop, claim, and expired or dead-lettered */
     uint64_t acked;         /* taken messages finished (pop, expiry and dead letters too) */
@@ -200,7 +200,8 @@ SHMQ_EXPORT int shmq_open_ex(const char *name, uint32_t flags, shmq_t **q);
  * the process's last handle of it closes, after an RCU grace period. */
 SHMQ_EXPORT int shmq_close(shmq_t *q);
 
-/* Remove the name. Handles already open keep working until closed. */
+/* Remove the name (a queue's, or a topic's: the namespace is shared). Handles already open
+ * keep working until closed. */
 SHMQ_EXPORT int shmq_unlink(const char *name);
 
 /* 0 if `name` is a valid queue name, else -EINVAL. */
@@ -299,7 +300,9 @@ struct shmq_repair_report {
 /* Return everything dead participants held, now: their claimed messages (delivered again,
  * delivery count raised, or dead-lettered past max_deliveries), their reservations, and
  * orphaned slots. One reaper at a time (-EBUSY if another runs). Also runs by itself on
- * open, when a wait times out, and from shmq_stat. report may be NULL. */
+ * open, when a sleeper's slice ends, and from shmq_stat; what those passes did through this
+ * handle is included in the report (so open + repair reports everything). report may be
+ * NULL. */
 SHMQ_EXPORT int shmq_repair(shmq_t *q, struct shmq_repair_report *report);
 
 /* ---- request-reply ------------------------------------------------------------------------ */

@@ -29,7 +29,7 @@ int shmq_stat(shmq_t *q, struct shmq_stat *st)
     /* A writable handle gives back what dead peers held before counting (the CLI's stat
      * opens read-only and only reports them: `shmq repair` acts). */
     if (q->self && shmq__reap_check(q->map))
-        shmq__reap(q, NULL);
+        shmq__reap_quietly(q);
     const struct shmq__mapping *m = q->map;
     const struct shmq__geometry *g = &m->geo;
     memset(st, 0, sizeof *st);

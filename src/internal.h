@@ -91,16 +91,18 @@ struct shmq {
     uint32_t held;                  /* slot kept back by -EMSGSIZE, or SHMQ__NONE */
     uint32_t outstanding;           /* claims + reservations not yet finished */
     /* SPSC: positions and cached copies of the other side's counter */
-    uint64_t spsc_head;       /* producer: next position to write */
-    uint64_t spsc_tail_cache; /* producer: consumer's tail as last seen */
-    uint64_t spsc_tail;       /* consumer: next position to read */
-    uint64_t spsc_head_cache; /* consumer: producer's head as last seen */
-    uint32_t spsc_write_slot; /* producer: head % capacity, kept incrementally */
-    uint32_t spsc_read_slot;  /* consumer: tail % capacity */
-    bool spsc_claimed;        /* consumer: the message at tail is claimed */
-    bool spsc_reserved;       /* producer: the slot at head is reserved */
-    shmq_t *dead_letter_q;    /* opened on first use */
-    shmq_t *reply_q;          /* shmq_reply: the last reply-to queue answered */
+    uint64_t spsc_head;                   /* producer: next position to write */
+    uint64_t spsc_tail_cache;             /* producer: consumer's tail as last seen */
+    uint64_t spsc_tail;                   /* consumer: next position to read */
+    uint64_t spsc_head_cache;             /* consumer: producer's head as last seen */
+    uint32_t spsc_write_slot;             /* producer: head % capacity, kept incrementally */
+    uint32_t spsc_read_slot;              /* consumer: tail % capacity */
+    bool spsc_claimed;                    /* consumer: the message at tail is claimed */
+    bool spsc_reserved;                   /* producer: the slot at head is reserved */
+    shmq_t *dead_letter_q;                /* opened on first use */
+    struct shmq_repair_report unreported; /* what reaps run by open/wait/stat did, for
+                                             the next shmq_repair to report */
+    shmq_t *reply_q;                      /* shmq_reply: the last reply-to queue answered */
     char name[SHMQ_NAME_MAX + 1];
 };
 
@@ -230,6 +232,9 @@ void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint6
 /* 1 if some participant's process is gone or an orphan scan is pending. */
 int shmq__reap_check(struct shmq__mapping *m);
 int shmq__reap(shmq_t *q, struct shmq_repair_report *report);
+/* A reap run on the caller's behalf (open, a sleeper's slice, stat): its report is kept in
+ * the handle for the next shmq_repair. */
+void shmq__reap_quietly(shmq_t *q);
 /* The table is full: under the reaper lease, take over a dead participant's entry for q
  * (q->self_index, q->self set), giving back what every dead participant held. -EUSERS if
  * none is dead. */

@@ -12,6 +12,8 @@
 
 #include "internal.h"
 
+/* The start time of process pid (clock ticks after boot), or 0 when there is no such live
+ * process. */
 uint64_t shmq__process_start_time(int32_t pid)
 {
     char path[64], buf[1024];
@@ -29,10 +31,14 @@ uint64_t shmq__process_start_time(int32_t pid)
     if (!p)
         return 0;
     p++;
-    /* Fields 3 .. 21 precede the start time (field 22). */
+    /* Fields 3 .. 21 precede the start time (field 22). Field 3 is the state: a zombie (Z)
+     * or a dying task (X) has exited — it only waits for its parent — so it counts as gone,
+     * and what it held is given back at once rather than when the parent reaps it. */
     for (int field = 3; field <= 22; field++) {
         while (*p == ' ')
             p++;
+        if (field == 3 && (*p == 'Z' || *p == 'X'))
+            return 0;
         if (field == 22)
             return strtoull(p, NULL, 10);
         while (*p && *p != ' ')

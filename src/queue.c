@@ -30,7 +30,7 @@ static inline bool is_spsc(const shmq_t *q)
 static void reap_if_needed(shmq_t *q)
 {
     if (q->self && shmq__reap_check(q->map))
-        shmq__reap(q, NULL);
+        shmq__reap_quietly(q);
 }
 
 int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__attempt_fn fn,

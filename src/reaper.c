@@ -483,9 +483,36 @@ out:
     return err;
 }
 
+static void report_add(struct shmq_repair_report *to, const struct shmq_repair_report *r)
+{
+    to->dead_participants += r->dead_participants;
+    to->claims_returned += r->claims_returned;
+    to->reservations_freed += r->reservations_freed;
+    to->orphans_restored += r->orphans_restored;
+    to->dead_lettered += r->dead_lettered;
+    to->busy = r->busy;
+}
+
+void shmq__reap_quietly(shmq_t *q)
+{
+    struct shmq_repair_report r;
+    if (shmq__reap(q, &r) == 0)
+        report_add(&q->unreported, &r);
+}
+
 int shmq_repair(shmq_t *q, struct shmq_repair_report *report)
 {
     if (!q)
         return -EINVAL;
-    return shmq__reap(q, report);
+    struct shmq_repair_report r;
+    int err = shmq__reap(q, &r);
+    if (err)
+        return err;
+    /* What this handle's own open (or a wait or stat) already gave back counts too. */
+    report_add(&q->unreported, &r);
+    q->unreported.busy = r.busy;
+    if (report)
+        *report = q->unreported;
+    memset(&q->unreported, 0, sizeof q->unreported);
+    return 0;
 }

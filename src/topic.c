@@ -1064,7 +1064,11 @@ static bool group_gates(shmq_topic_t *t, uint32_t g, const uint64_t *has, int64_
         return true; /* its last member is just leaving (or the reaper has yet to date it) */
     if (*now == 0)
         *now = shmq__now_mono();
-    return *now - since < t->geo.group_timeout_ns;
+    /* `since` comes from the segment: any value, so compare without signed overflow. A time
+     * in the future has not timed out yet. */
+    if (since > *now)
+        return true;
+    return (uint64_t)*now - (uint64_t)since < (uint64_t)t->geo.group_timeout_ns;
 }
 
 /* Look up the slowest gating cursor again (BLOCK): t->gate := min(tail, gating cursors). */
@@ -1753,7 +1757,8 @@ static bool group_info(shmq_topic_t *t, uint32_t g, const uint64_t *has, int64_t
         if (out->members == 0 && since != 0) {
             if (*now == 0)
                 *now = shmq__now_mono();
-            out->idle_ns = *now - since;
+            /* from the segment: any value; a time in the future is "just now" */
+            out->idle_ns = since > *now ? 0 : (int64_t)((uint64_t)*now - (uint64_t)since);
         }
         return true;
     }

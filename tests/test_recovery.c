@@ -98,6 +98,26 @@ static void a_sleeper_reaps_a_dead_peer(void **state)
     shmq_close(q);
 }
 
+/* Opening runs the reaper; a repair right after reports what that pass already did. */
+static void repair_after_open_reports_what_open_recovered(void **state)
+{
+    (void)state;
+    const char *name = test_name("openrepair");
+    shmq_t *q, *later;
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 4}, &q));
+    ASSERT_OK(shmq_push(q, "m", 1, 0));
+    die_after(name, claim_one);
+    ASSERT_OK(shmq_open(name, &later)); /* reaps: the claim goes back now */
+    struct shmq_repair_report r;
+    ASSERT_OK(shmq_repair(later, &r));
+    QASSERT_EQ(q, r.dead_participants, 1);
+    QASSERT_EQ(q, r.claims_returned, 1);
+    ASSERT_OK(shmq_repair(later, &r)); /* reported once */
+    QASSERT_EQ(q, r.claims_returned, 0);
+    shmq_close(later);
+    shmq_close(q);
+}
+
 static void dead_producer_reservations_come_back(void **state)
 {
     (void)state;
@@ -436,6 +456,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dead_consumer_claim_is_delivered_again),
         cmocka_unit_test(a_sleeper_reaps_a_dead_peer),
+        cmocka_unit_test(repair_after_open_reports_what_open_recovered),
         cmocka_unit_test(dead_producer_reservations_come_back),
         cmocka_unit_test(reused_pid_is_not_alive),
         cmocka_unit_test(orphans_are_restored),
