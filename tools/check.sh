@@ -5,8 +5,9 @@
 #   2. builds with ASan+UBSan and runs every test through ctest (the AMQP bridge's against a
 #      RabbitMQ started on loopback by the tests themselves);
 #   3. builds with TSan and runs the concurrency and crash (kill -9) tests;
-#   4. builds Release and runs the benchmark suite briefly, so it keeps building and running;
-#   5. fails if any test left a queue behind in /dev/shm.
+#   4. builds the libFuzzer targets and runs each for a bounded time (SHMQ_FUZZ_SECONDS, 30);
+#   5. builds Release and runs the benchmark suite briefly, so it keeps building and running;
+#   6. fails if any test left a queue behind in /dev/shm.
 # Exits non-zero on any failure. Idempotent: build trees live in build/check-*.
 #
 # Environment: SHMQ_STRESS_SCALE=10 for longer stress runs; SHMQ_TEST_TIMEOUT_MULTIPLIER to
@@ -56,6 +57,9 @@ configure build/check-tsan -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=thread \
     -DSHMQ_BUILD_BENCH=OFF -DSHMQ_BUILD_TOOLS=OFF
 (cd build/check-tsan && SHMQ_TEST_TIMEOUT_MULTIPLIER="${SHMQ_TEST_TIMEOUT_MULTIPLIER:-3}" \
     ctest --output-on-failure -L "concurrency|crash")
+
+shmq_say "fuzzing: every libFuzzer target for a bounded time"
+tools/fuzz.sh "${SHMQ_FUZZ_SECONDS:-30}"
 
 if [ -f bench/CMakeLists.txt ]; then
     shmq_say "Release build, benchmarks briefly"
