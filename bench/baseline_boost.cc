@@ -7,20 +7,24 @@
 
 #include <boost/interprocess/ipc/message_queue.hpp>
 
-namespace bench {
-namespace {
+namespace bench
+{
+namespace
+{
 
 namespace bip = boost::interprocess;
 
-class BoostChan {
+class BoostChan
+{
   public:
-    struct Config {};
+    struct Config {
+    };
     BoostChan(const Config &, const Shape &shape)
         : shape_(shape), name_(unique_name("boost")), owner_(getpid())
     {
         try {
-            q_ = std::make_unique<bip::message_queue>(bip::create_only, name_.c_str(),
-                                                      shape.cap(), shape.size);
+            q_ = std::make_unique<bip::message_queue>(bip::create_only, name_.c_str(), shape.cap(),
+                                                      shape.size);
         } catch (const bip::interprocess_exception &e) {
             throw std::runtime_error(std::string("message_queue: ") + e.what());
         }

@@ -8,10 +8,13 @@
 
 #include "baseline_ck_ring.h"
 
-namespace bench {
-namespace {
+namespace bench
+{
+namespace
+{
 
-class CkChan {
+class CkChan
+{
   public:
     struct Config {
         bool mpmc;

@@ -9,10 +9,13 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
-namespace bench {
-namespace {
+namespace bench
+{
+namespace
+{
 
-class RteChan {
+class RteChan
+{
   public:
     enum class Mode { kSpsc, kMpmc, kRts };
     struct Config {
@@ -162,9 +165,8 @@ void register_dpdk()
                 shape.order = Order::kIncreasing;
                 run_stream<RteChan>(s, {v->mode}, shape);
             });
-    add(name("latency_spin", kSpsc, 64), [](benchmark::State &s) {
-        run_pingpong<RteChan>(s, {kSpsc.mode}, Shape{});
-    });
+    add(name("latency_spin", kSpsc, 64),
+        [](benchmark::State &s) { run_pingpong<RteChan>(s, {kSpsc.mode}, Shape{}); });
 }
 
 } // namespace bench

@@ -14,8 +14,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-namespace bench {
-namespace {
+namespace bench
+{
+namespace
+{
 
 int write_full(int fd, const void *p, size_t len)
 {
@@ -52,7 +54,8 @@ int read_full(int fd, void *p, size_t len)
 }
 
 /* A pipe or a socket pair: fd[0] is read, fd[1] written. Inherited by the forked peer. */
-class FdChan {
+class FdChan
+{
   public:
     enum class Kind { kPipe, kUnix };
     struct Config {
@@ -166,7 +169,8 @@ long read_proc_long(const char *path, long fallback)
 /* How many messages of `size` bytes one POSIX mq may hold here. */
 long mq_depth(size_t size)
 {
-    long depth = std::min<long>(capacity_for(size), read_proc_long("/proc/sys/fs/mqueue/msg_max", 10));
+    long depth =
+        std::min<long>(capacity_for(size), read_proc_long("/proc/sys/fs/mqueue/msg_max", 10));
     rlimit rl;
     if (getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
         /* The kernel charges each message its size plus a pointer and some bookkeeping; two
@@ -177,9 +181,11 @@ long mq_depth(size_t size)
     return depth;
 }
 
-class MqChan {
+class MqChan
+{
   public:
-    struct Config {};
+    struct Config {
+    };
     MqChan(const Config &, const Shape &shape)
         : shape_(shape), name_("/" + unique_name("mq")), owner_(getpid())
     {
@@ -231,8 +237,8 @@ class MqChan {
         int recv(Checker &check)
         {
             for (;;) {
-                ssize_t n = mq_receive(chan.q_, reinterpret_cast<char *>(buf.data()), buf.size(),
-                                       nullptr);
+                ssize_t n =
+                    mq_receive(chan.q_, reinterpret_cast<char *>(buf.data()), buf.size(), nullptr);
                 if (n >= 0) {
                     check.check(buf.data(), size_t(n));
                     return 1;
@@ -277,12 +283,10 @@ void register_kernel()
                 run_stream<MqChan>(st, {}, shape);
             });
     }
-    add("latency_block/pipe/64", [](benchmark::State &st) {
-        run_pingpong<FdChan>(st, {FdChan::Kind::kPipe}, Shape{});
-    });
-    add("latency_block/unix/64", [](benchmark::State &st) {
-        run_pingpong<FdChan>(st, {FdChan::Kind::kUnix}, Shape{});
-    });
+    add("latency_block/pipe/64",
+        [](benchmark::State &st) { run_pingpong<FdChan>(st, {FdChan::Kind::kPipe}, Shape{}); });
+    add("latency_block/unix/64",
+        [](benchmark::State &st) { run_pingpong<FdChan>(st, {FdChan::Kind::kUnix}, Shape{}); });
     if (mq_depth(64) >= 1)
         add("latency_block/mq/64", [](benchmark::State &st) {
             st.counters["depth"] = double(mq_depth(64));

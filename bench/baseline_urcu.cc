@@ -9,15 +9,18 @@
 
 #include "baseline_urcu_stack.h"
 
-namespace bench {
-namespace {
+namespace bench
+{
+namespace
+{
 
 unsigned char *payload(bu_node *n)
 {
     return reinterpret_cast<unsigned char *>(n + 1);
 }
 
-class UrcuChan {
+class UrcuChan
+{
   public:
     struct Config {
         bool stack;

@@ -7,12 +7,16 @@
 
 #include <zmq.h>
 
-namespace bench {
-namespace {
+namespace bench
+{
+namespace
+{
 
-class ZmqChan {
+class ZmqChan
+{
   public:
-    struct Config {};
+    struct Config {
+    };
     ZmqChan(const Config &, const Shape &shape)
         : shape_(shape), path_("/tmp/" + unique_name("zmq")), owner_(getpid())
     {
@@ -100,8 +104,7 @@ void register_zmq()
             shape.size = size;
             run_stream<ZmqChan>(s, {}, shape);
         });
-    add("latency_block/zmq/64",
-        [](benchmark::State &s) { run_pingpong<ZmqChan>(s, {}, Shape{}); });
+    add("latency_block/zmq/64", [](benchmark::State &s) { run_pingpong<ZmqChan>(s, {}, Shape{}); });
 }
 
 } // namespace bench

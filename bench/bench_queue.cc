@@ -8,10 +8,13 @@
 
 #include <shmq.h>
 
-namespace bench {
-namespace {
+namespace bench
+{
+namespace
+{
 
-class ShmqChan {
+class ShmqChan
+{
   public:
     struct Config {
         uint32_t flags = 0;
@@ -147,10 +150,10 @@ const Variant kSpscZc{"shmq_spsc_zc", {kSpscFlags, SHMQ_FIFO, true, 0}, Order::k
 const Variant kMpmc{"shmq_mpmc", {0, SHMQ_FIFO, false, 0}, Order::kIncreasing};
 const Variant kMpmcZc{"shmq_mpmc_zc", {0, SHMQ_FIFO, true, 0}, Order::kIncreasing};
 const Variant kLifo{"shmq_lifo", {0, SHMQ_LIFO, false, 0}, Order::kAny};
-const Variant kSpscBlock{"shmq_spsc_block", {kSpscFlags, SHMQ_FIFO, false, SHMQ_FOREVER},
-                         Order::kExact};
-const Variant kMpmcBlock{"shmq_mpmc_block", {0, SHMQ_FIFO, false, SHMQ_FOREVER},
-                         Order::kIncreasing};
+const Variant kSpscBlock{
+    "shmq_spsc_block", {kSpscFlags, SHMQ_FIFO, false, SHMQ_FOREVER}, Order::kExact};
+const Variant kMpmcBlock{
+    "shmq_mpmc_block", {0, SHMQ_FIFO, false, SHMQ_FOREVER}, Order::kIncreasing};
 
 std::string case_name(const char *group, const Variant &v, size_t size)
 {
@@ -275,13 +278,11 @@ void register_queue()
 
     /* Round trips through two queues: spinning on -EAGAIN, and sleeping on the futex. */
     for (const Variant *v : {&kSpsc, &kMpmc})
-        add(case_name("latency_spin", *v, 64), [v](benchmark::State &s) {
-            run_pingpong<ShmqChan>(s, v->cfg, shape_of(*v, 64));
-        });
+        add(case_name("latency_spin", *v, 64),
+            [v](benchmark::State &s) { run_pingpong<ShmqChan>(s, v->cfg, shape_of(*v, 64)); });
     for (const Variant *v : {&kSpscBlock, &kMpmcBlock})
-        add(case_name("latency_block", *v, 64), [v](benchmark::State &s) {
-            run_pingpong<ShmqChan>(s, v->cfg, shape_of(*v, 64));
-        });
+        add(case_name("latency_block", *v, 64),
+            [v](benchmark::State &s) { run_pingpong<ShmqChan>(s, v->cfg, shape_of(*v, 64)); });
 
     /* A push with nobody waiting (SHMQ_FOREVER on a queue that is not full) vs a try-push. */
     for (const Variant *v : {&kSpsc, &kMpmc}) {

@@ -4,19 +4,22 @@
 #include <cstdarg>
 #include <mqueue.h>
 
-namespace bench {
+namespace bench
+{
 
 std::string unique_name(const char *what)
 {
     static std::atomic<unsigned> counter;
-    return "bench-" + std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1)) +
-           "-" + what;
+    return "bench-" + std::to_string(getpid()) + "-" + std::to_string(counter.fetch_add(1)) + "-" +
+           what;
 }
 
 /* ---- cleanup: fixed tables an async signal handler can walk ---- */
 
-namespace cleanup {
-namespace {
+namespace cleanup
+{
+namespace
+{
 constexpr int kSlots = 64;
 constexpr size_t kPathMax = 160;
 std::atomic<pid_t> pids[kSlots];
@@ -190,8 +193,8 @@ void *ShmRegion::here()
 
 Ctrl *Ctrl::make()
 {
-    void *p = mmap(nullptr, sizeof(Ctrl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
-                   0);
+    void *p =
+        mmap(nullptr, sizeof(Ctrl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         throw std::runtime_error("mmap of the control block failed");
     return new (p) Ctrl(); /* zero-filled: every counter and flag starts at 0 */
@@ -292,11 +295,13 @@ std::string Peers::join(double timeout_s)
             threads_[i].join();
             int rc = thread_rc_[i].load();
             if (rc && err.empty())
-                err = ctrl_->error[0] ? ctrl_->error : "peer thread failed (" + std::to_string(rc) + ")";
+                err = ctrl_->error[0] ? ctrl_->error
+                                      : "peer thread failed (" + std::to_string(rc) + ")";
         }
         for (unsigned c = 0; err.empty() && c < kMaxPeers; c++)
             if (ctrl_->cons[c].tally.errors)
-                err = std::string("consumer ") + std::to_string(c) + ": " + ctrl_->cons[c].tally.what;
+                err =
+                    std::string("consumer ") + std::to_string(c) + ": " + ctrl_->cons[c].tally.what;
         threads_.clear();
         return err;
     }
@@ -327,9 +332,11 @@ std::string Peers::join(double timeout_s)
             if (ctrl_->error[0])
                 err = ctrl_->error;
             else if (WIFSIGNALED(st))
-                err = "peer " + std::to_string(i) + " killed by signal " + std::to_string(WTERMSIG(st));
+                err = "peer " + std::to_string(i) + " killed by signal " +
+                      std::to_string(WTERMSIG(st));
             else
-                err = "peer " + std::to_string(i) + " exited with " + std::to_string(WEXITSTATUS(st));
+                err =
+                    "peer " + std::to_string(i) + " exited with " + std::to_string(WEXITSTATUS(st));
         }
     }
     for (unsigned c = 0; err.empty() && c < kMaxPeers; c++)

@@ -53,7 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
-namespace bench {
+namespace bench
+{
 
 /* The message sizes of the size sweep. */
 inline const std::vector<size_t> kSizes = {8, 64, 512, 4096, 65536};
@@ -132,7 +133,8 @@ std::string unique_name(const char *what);
  * watchdog (SIGALRM), SIGINT and SIGTERM kill the peers, unlink the paths and exit(3), so
  * neither a hung case nor an interrupted run leaves processes or segments behind.
  */
-namespace cleanup {
+namespace cleanup
+{
 void add_pid(pid_t pid);
 void remove_pid(pid_t pid);
 void add_path(const std::string &path); /* a file: /dev/shm/..., a socket */
@@ -146,7 +148,8 @@ void disarm();
 
 /* A named POSIX shared memory object, created by the benchmark process and re-mapped by a
  * forked peer (at another address, as unrelated processes would). */
-class ShmRegion {
+class ShmRegion
+{
   public:
     explicit ShmRegion(size_t size, const char *what = "ring");
     ~ShmRegion();
@@ -179,7 +182,8 @@ enum class Order {
 };
 
 /* Checks each message a consumer receives. Never stops on an error: it records the first. */
-class Checker {
+class Checker
+{
   public:
     Checker(Order order, size_t len, unsigned producers, Tally *out)
         : order_(order), len_(len), producers_(producers), out_(out)
@@ -280,7 +284,8 @@ struct Ctrl {
 /* Spin on a failed attempt; after yield_after attempts, yield the CPU instead (for runs with
  * more busy processes than CPUs). Returns false when the run was aborted. */
 class Peers;
-class Backoff {
+class Backoff
+{
   public:
     Backoff(Ctrl *ctrl, unsigned yield_after, Peers *watch = nullptr)
         : ctrl_(ctrl), yield_after_(yield_after), watch_(watch)
@@ -297,7 +302,8 @@ class Backoff {
 };
 
 /* The peers of a run: forked processes or threads of this process, each pinned to a CPU. */
-class Peers {
+class Peers
+{
   public:
     Peers(bool processes, Ctrl *ctrl) : processes_(processes), ctrl_(ctrl) {}
     ~Peers(); /* kills and reaps whatever is left */
@@ -314,7 +320,8 @@ class Peers {
     std::vector<pid_t> pids_;
     std::vector<int> status_;
     std::vector<std::thread> threads_;
-    std::unique_ptr<std::atomic<int>[]> thread_rc_ = std::make_unique<std::atomic<int>[]>(kMaxPeers);
+    std::unique_ptr<std::atomic<int>[]> thread_rc_ =
+        std::make_unique<std::atomic<int>[]>(kMaxPeers);
 };
 
 /* Wait until pred() or the deadline; false on timeout, abort or a dead peer. */
@@ -322,14 +329,14 @@ bool wait_until(Ctrl *ctrl, Peers *peers, double timeout_s, const std::function<
 
 /* The shape of a run. */
 struct Shape {
-    size_t size = 64;          /* message bytes */
-    unsigned batch = 1;        /* messages per send/recv call */
-    unsigned producers = 1;    /* the benchmark thread is producer 0 */
-    unsigned consumers = 1;    /* peers */
-    bool processes = true;     /* peers are forked processes (else threads) */
-    unsigned yield_after = 0;  /* Backoff: 0 = spin only */
+    size_t size = 64;         /* message bytes */
+    unsigned batch = 1;       /* messages per send/recv call */
+    unsigned producers = 1;   /* the benchmark thread is producer 0 */
+    unsigned consumers = 1;   /* peers */
+    bool processes = true;    /* peers are forked processes (else threads) */
+    unsigned yield_after = 0; /* Backoff: 0 = spin only */
     Order order = Order::kExact;
-    uint32_t capacity = 0;     /* 0 = capacity_for(size) */
+    uint32_t capacity = 0; /* 0 = capacity_for(size) */
     uint32_t cap() const { return capacity ? capacity : capacity_for(size); }
 };
 
@@ -351,7 +358,8 @@ inline void skip(benchmark::State &state, const std::string &why)
 
 /* ---- run_pair: one thread enqueues and dequeues ---------------------------------------- */
 
-template <class C> void run_pair(benchmark::State &state, const typename C::Config &cfg, Shape shape)
+template <class C>
+void run_pair(benchmark::State &state, const typename C::Config &cfg, Shape shape)
 {
     shape.processes = false;
     Ctrl *ctrl = Ctrl::make();

@@ -14,22 +14,25 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
-namespace bench {
-namespace {
+namespace bench
+{
+namespace
+{
 
 /* ---- T and P ---- */
 
-class TRing {
+class TRing
+{
   public:
-    struct Config {};
+    struct Config {
+    };
     struct alignas(64) Header {
         alignas(64) std::atomic<uint64_t> head; /* written by the producer only */
         alignas(64) std::atomic<uint64_t> tail; /* written by the consumer only */
     };
 
     TRing(const Config &, const Shape &shape)
-        : shape_(shape), cap_(shape.cap()),
-          region_(sizeof(Header) + size_t(cap_) * shape.size, "T")
+        : shape_(shape), cap_(shape.cap()), region_(sizeof(Header) + size_t(cap_) * shape.size, "T")
     {
     }
     bool blocking() const { return false; }
@@ -128,8 +131,7 @@ long futex(std::atomic<uint32_t> *word, int op, uint32_t val, const timespec *ts
 }
 
 /* Wait until *word == want (or kStop), spinning (L) or sleeping on the futex (F). */
-bool line_wait(std::atomic<uint32_t> *word, uint32_t want, bool sleep, Backoff &backoff,
-               Ctrl *ctrl)
+bool line_wait(std::atomic<uint32_t> *word, uint32_t want, bool sleep, Backoff &backoff, Ctrl *ctrl)
 {
     const timespec slice = {0, 50 * 1000 * 1000};
     for (;;) {

@@ -7,10 +7,12 @@
 
 #include <sys/resource.h>
 
-namespace {
+namespace
+{
 
 /* The console reporter, noting whether any run reported an error. */
-class ErrorNotingReporter : public benchmark::ConsoleReporter {
+class ErrorNotingReporter : public benchmark::ConsoleReporter
+{
   public:
     using benchmark::ConsoleReporter::ConsoleReporter;
     void ReportRuns(const std::vector<Run> &runs) override

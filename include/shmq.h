@@ -83,22 +83,22 @@ struct shmq_config {
     uint32_t flags;            /* SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER */
     uint32_t max_participants; /* handles open at once; 0 = SHMQ_DEFAULT_PARTICIPANTS */
     /* task-queue semantics */
-    int64_t ttl_ns;            /* a message older than this is never delivered; 0 = no TTL */
-    uint32_t max_deliveries;   /* deliveries before a message is dead-lettered; 0 = no limit */
+    int64_t ttl_ns;          /* a message older than this is never delivered; 0 = no TTL */
+    uint32_t max_deliveries; /* deliveries before a message is dead-lettered; 0 = no limit */
     /* placement: 0 = no binding (the kernel's first touch), SHMQ_NUMA_LOCAL, or
      * SHMQ_NUMA_NODE(n) */
     uint32_t numa;
-    uint32_t numa_flags;       /* SHMQ_NUMA_STRICT */
-    uint32_t reserved0;        /* must be zero */
+    uint32_t numa_flags; /* SHMQ_NUMA_STRICT */
+    uint32_t reserved0;  /* must be zero */
     /* Queue that receives expired messages and those past max_deliveries (created on demand
      * with this queue's kind, slot size and mode); NULL = drop them and count them. */
     const char *dead_letter;
-    uint64_t reserved[4];      /* must be zero */
+    uint64_t reserved[4]; /* must be zero */
 };
 
-#define SHMQ_NUMA_LOCAL UINT32_MAX               /* the node of the CPU the creator runs on */
-#define SHMQ_NUMA_NODE(n) ((uint32_t)(n) + 1u)   /* an explicit node */
-#define SHMQ_NUMA_STRICT (1u << 0)               /* fail rather than fall back to other nodes */
+#define SHMQ_NUMA_LOCAL UINT32_MAX             /* the node of the CPU the creator runs on */
+#define SHMQ_NUMA_NODE(n) ((uint32_t)(n) + 1u) /* an explicit node */
+#define SHMQ_NUMA_STRICT (1u << 0)             /* fail rather than fall back to other nodes */
 
 /*
  * One message. For the zero-copy calls (reserve/commit, claim/ack) `data` points into the
@@ -287,13 +287,13 @@ SHMQ_EXPORT int shmq_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_n
 /* ---- recovery ---------------------------------------------------------------------------- */
 
 struct shmq_repair_report {
-    uint32_t dead_participants; /* entries of processes that are gone, released */
-    uint32_t claims_returned;   /* claimed, unacked messages put back (or dead-lettered) */
+    uint32_t dead_participants;  /* entries of processes that are gone, released */
+    uint32_t claims_returned;    /* claimed, unacked messages put back (or dead-lettered) */
     uint32_t reservations_freed; /* half-written reservations given back to the pool */
-    uint32_t orphans_restored;  /* slots in no ring and held by no one, put back */
-    uint32_t dead_lettered;     /* of the returned claims, those past max_deliveries */
-    uint32_t busy;              /* 1 if a live participant stalled the grace period: orphan
-                                   recovery was skipped this time (run again later) */
+    uint32_t orphans_restored;   /* slots in no ring and held by no one, put back */
+    uint32_t dead_lettered;      /* of the returned claims, those past max_deliveries */
+    uint32_t busy;               /* 1 if a live participant stalled the grace period: orphan
+                                    recovery was skipped this time (run again later) */
     uint64_t reserved[4];
 };
 
@@ -388,14 +388,14 @@ enum shmq_topic_policy { SHMQ_TOPIC_BLOCK = 0, SHMQ_TOPIC_OVERWRITE = 1 };
  * fields must be zero. */
 struct shmq_topic_config {
     enum shmq_topic_policy policy; /* SHMQ_TOPIC_BLOCK (default) or SHMQ_TOPIC_OVERWRITE */
-    uint32_t capacity;  /* messages in the ring: a power of two, 2..SHMQ_CAPACITY_MAX;
-                           0 = SHMQ_DEFAULT_CAPACITY */
-    uint32_t slot_size; /* bytes per message for subject + 1, rounded up to 8, then payload and
-                           any metadata (see shmq_publish); 8..SHMQ_SLOT_SIZE_MAX;
-                           0 = SHMQ_DEFAULT_SLOT_SIZE */
-    uint32_t mode;      /* permission bits; 0 = 0600 */
-    uint32_t max_groups;       /* 1..SHMQ_GROUPS_MAX; 0 = SHMQ_TOPIC_DEFAULT_GROUPS */
-    uint32_t max_members;      /* 1..SHMQ_MEMBERS_MAX; 0 = SHMQ_TOPIC_DEFAULT_MEMBERS */
+    uint32_t capacity;             /* messages in the ring: a power of two, 2..SHMQ_CAPACITY_MAX;
+                                      0 = SHMQ_DEFAULT_CAPACITY */
+    uint32_t slot_size;   /* bytes per message for subject + 1, rounded up to 8, then payload and
+                             any metadata (see shmq_publish); 8..SHMQ_SLOT_SIZE_MAX;
+                             0 = SHMQ_DEFAULT_SLOT_SIZE */
+    uint32_t mode;        /* permission bits; 0 = 0600 */
+    uint32_t max_groups;  /* 1..SHMQ_GROUPS_MAX; 0 = SHMQ_TOPIC_DEFAULT_GROUPS */
+    uint32_t max_members; /* 1..SHMQ_MEMBERS_MAX; 0 = SHMQ_TOPIC_DEFAULT_MEMBERS */
     uint32_t max_participants; /* topic handles open at once; 0 = SHMQ_DEFAULT_PARTICIPANTS */
     uint32_t numa;             /* as in struct shmq_config */
     uint32_t numa_flags;
@@ -546,10 +546,10 @@ SHMQ_EXPORT int shmq_view_check(const shmq_sub_t *sub, const struct shmq_view *v
 struct shmq_group_info {
     char name[SHMQ_GROUP_NAME_MAX + 1]; /* private groups: "~PID.MEMBER" */
     char pattern[SHMQ_SUBJECT_MAX + 1];
-    uint32_t flags;    /* SHMQ_SUB_DURABLE, SHMQ_GROUP_PRIVATE */
-    uint32_t members;  /* member entries now (live, or dead and not yet released) */
-    uint64_t cursor;   /* sequence of the next message the group looks at */
-    uint64_t lag;      /* messages published and not yet passed by the group */
+    uint32_t flags;     /* SHMQ_SUB_DURABLE, SHMQ_GROUP_PRIVATE */
+    uint32_t members;   /* member entries now (live, or dead and not yet released) */
+    uint64_t cursor;    /* sequence of the next message the group looks at */
+    uint64_t lag;       /* messages published and not yet passed by the group */
     uint64_t delivered; /* messages taken by its members */
     uint64_t skipped;   /* messages passed over: subject not matching (or never written by a
                            publisher that died while publishing) */
@@ -575,13 +575,13 @@ struct shmq_topic_stat {
     uint32_t dead;         /* handles and members whose process is gone, not yet released */
     int32_t creator_pid;
     uint64_t segment_bytes;
-    uint64_t published;  /* sequence numbers handed out: every message ever published */
-    uint64_t full;       /* BLOCK: publishes that found the ring full */
-    uint64_t waits;      /* times a publisher or subscriber went to sleep on the futex */
-    uint64_t overtaken;  /* messages a publisher found already lapped when it came to write
-                            them (OVERWRITE under extreme load): lost by every group */
-    uint64_t holes;      /* sequence numbers whose publisher died before publishing */
-    int64_t created_ns;  /* CLOCK_REALTIME */
+    uint64_t published; /* sequence numbers handed out: every message ever published */
+    uint64_t full;      /* BLOCK: publishes that found the ring full */
+    uint64_t waits;     /* times a publisher or subscriber went to sleep on the futex */
+    uint64_t overtaken; /* messages a publisher found already lapped when it came to write
+                           them (OVERWRITE under extreme load): lost by every group */
+    uint64_t holes;     /* sequence numbers whose publisher died before publishing */
+    int64_t created_ns; /* CLOCK_REALTIME */
     int64_t group_timeout_ns;
     uint32_t owner_uid;
     int32_t numa_requested; /* -1 = none */

@@ -11,7 +11,7 @@
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);         \
+            std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);          \
             return 1;                                                                              \
         }                                                                                          \
     } while (0)
@@ -31,7 +31,8 @@ int main()
     CHECK(m.len == sizeof text && std::memcmp(m.data, text, m.len) == 0);
     CHECK(shmq_ack(q, &m) == 0);
     CHECK(shmq_pop(q, nullptr, 0, 0) == -EAGAIN);
-    struct shmq_stat st{}; // "struct": the name is also the function, as with stat(2)
+    struct shmq_stat st {
+    }; // "struct": the name is also the function, as with stat(2)
     CHECK(shmq_stat(q, &st) == 0 && st.pushed == 1 && st.acked == 1);
     CHECK(std::strcmp(shmq_strerror(-EAGAIN), "queue is empty or full (would wait)") == 0);
     CHECK(shmq_close(q) == 0);
