@@ -20,7 +20,7 @@
 #define EXPECT(cond)                                                                               \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_pattern: %s:%d: expected %s\n", __FILE__, __LINE__, #cond);     \
+            fprintf(stderr, "fuzz_pattern: %s:%d: expected %s\n", __FILE__, __LINE__, #cond);      \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

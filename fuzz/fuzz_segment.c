@@ -42,7 +42,7 @@ static char queue_name[64], dead_letter_name[64], shm_path[80];
 #define EXPECT(cond)                                                                               \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_segment: %s:%d: expected %s\n", __FILE__, __LINE__, #cond);     \
+            fprintf(stderr, "fuzz_segment: %s:%d: expected %s\n", __FILE__, __LINE__, #cond);      \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -155,8 +155,12 @@ static void work(shmq_t *q, uint32_t slot_size)
         EXPECT(iov[i].iov_len <= (i == 2 ? sizeof b2 : sizeof b0));
 
     shmq_push(q, "fuzz", 4, 0);
-    struct shmq_msg out = {.data = "meta", .len = 4, .type = "t", .correlation_id = "c",
-                           .reply_to = queue_name, .timestamp_ns = 1};
+    struct shmq_msg out = {.data = "meta",
+                           .len = 4,
+                           .type = "t",
+                           .correlation_id = "c",
+                           .reply_to = queue_name,
+                           .timestamp_ns = 1};
     shmq_push_msg(q, &out, 0);
     struct iovec in[2] = {{(void *)"a", 1}, {(void *)"bb", 2}};
     shmq_push_batch(q, in, 2, 0);
@@ -185,7 +189,8 @@ static void check_delivery(const struct shmq_delivery *d, ssize_t got, size_t ca
     EXPECT(got < 0 || (size_t)got <= cap);
     EXPECT(got < 0 || (size_t)got == d->len);
     EXPECT(d->subject_len <= SHMQ_SUBJECT_MAX && d->subject[d->subject_len] == 0);
-    EXPECT(memchr(d->type, 0, sizeof d->type) && memchr(d->correlation_id, 0, sizeof d->correlation_id) &&
+    EXPECT(memchr(d->type, 0, sizeof d->type) &&
+           memchr(d->correlation_id, 0, sizeof d->correlation_id) &&
            memchr(d->reply_to, 0, sizeof d->reply_to));
 }
 
@@ -232,8 +237,12 @@ static void topic_work(shmq_topic_t *t, const struct shmq_topic_stat *st)
     shmq_subscribe(t, "orders.#", "fuzz-durable", SHMQ_SUB_DURABLE, &subs[2]);
 
     shmq_publish(t, "orders.eu", "fuzz", 4, 0);
-    struct shmq_msg m = {.data = "meta", .len = 4, .type = "t", .correlation_id = "c",
-                         .reply_to = "r", .timestamp_ns = 1};
+    struct shmq_msg m = {.data = "meta",
+                         .len = 4,
+                         .type = "t",
+                         .correlation_id = "c",
+                         .reply_to = "r",
+                         .timestamp_ns = 1};
     shmq_publish_msg(t, "orders.us.created", &m, 0);
 
     unsigned char buf[256];
@@ -319,8 +328,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t kind = 0;
     if (size >= offsetof(struct shmq__header, kind) + sizeof kind)
         memcpy(&kind, data + offsetof(struct shmq__header, kind), sizeof kind);
-    const size_t size_at = kind == SHMQ__KIND_TOPIC ? offsetof(struct shmq__topic_header, segment_size)
-                                                    : offsetof(struct shmq__header, segment_size);
+    const size_t size_at = kind == SHMQ__KIND_TOPIC
+                               ? offsetof(struct shmq__topic_header, segment_size)
+                               : offsetof(struct shmq__header, segment_size);
     if (size >= size_at + sizeof(uint64_t)) {
         uint64_t announced;
         memcpy(&announced, data + size_at, sizeof announced);

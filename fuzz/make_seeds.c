@@ -172,10 +172,15 @@ static void topic(const char *shape, const struct shmq_topic_config *cfg, int n,
     for (int i = 0; i < n; i++) {
         char text[32];
         int len = snprintf(text, sizeof text, "event %d", i);
-        const char *subject = i % 3 == 0 ? "orders.eu.created" : i % 3 == 1 ? "prices.eu.x" : "a..b";
+        const char *subject = i % 3 == 0   ? "orders.eu.created"
+                              : i % 3 == 1 ? "prices.eu.x"
+                                           : "a..b";
         if (i % 2) {
-            struct shmq_msg m = {.data = text, .len = (size_t)len, .type = "seed",
-                                 .correlation_id = "c-1", .reply_to = "replies",
+            struct shmq_msg m = {.data = text,
+                                 .len = (size_t)len,
+                                 .type = "seed",
+                                 .correlation_id = "c-1",
+                                 .reply_to = "replies",
                                  .timestamp_ns = 1700000000000000000};
             CHECK(shmq_publish_msg(t, subject, &m, 0));
         } else {
@@ -211,60 +216,88 @@ int main(int argc, char **argv)
     atexit(remove_made);
     const uint32_t spsc = SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER;
 
-    closed_queue("fifo-empty", &(struct shmq_config){.capacity = 4, .slot_size = 64,
-                                                     .max_participants = 2}, 0, 0);
-    closed_queue("fifo-messages", &(struct shmq_config){.capacity = 8, .slot_size = 48,
-                                                        .max_participants = 3}, 6, 2);
-    closed_queue("fifo-full", &(struct shmq_config){.capacity = 5, .slot_size = 40,
-                                                    .max_participants = 2}, 5, 0);
-    closed_queue("lifo-messages", &(struct shmq_config){.kind = SHMQ_LIFO, .capacity = 8,
-                                                        .slot_size = 64, .max_participants = 2},
+    closed_queue("fifo-empty",
+                 &(struct shmq_config){.capacity = 4, .slot_size = 64, .max_participants = 2}, 0,
+                 0);
+    closed_queue("fifo-messages",
+                 &(struct shmq_config){.capacity = 8, .slot_size = 48, .max_participants = 3}, 6,
+                 2);
+    closed_queue("fifo-full",
+                 &(struct shmq_config){.capacity = 5, .slot_size = 40, .max_participants = 2}, 5,
+                 0);
+    closed_queue("lifo-messages",
+                 &(struct shmq_config){
+                     .kind = SHMQ_LIFO, .capacity = 8, .slot_size = 64, .max_participants = 2},
                  5, 1);
-    closed_queue("spsc-messages", &(struct shmq_config){.capacity = 8, .slot_size = 40,
-                                                        .flags = spsc, .max_participants = 2},
-                 7, 3);
-    closed_queue("spsc-wrapped", &(struct shmq_config){.capacity = 3, .slot_size = 100,
-                                                       .flags = spsc, .max_participants = 2},
+    closed_queue(
+        "spsc-messages",
+        &(struct shmq_config){.capacity = 8, .slot_size = 40, .flags = spsc, .max_participants = 2},
+        7, 3);
+    closed_queue("spsc-wrapped",
+                 &(struct shmq_config){
+                     .capacity = 3, .slot_size = 100, .flags = spsc, .max_participants = 2},
                  3, 3);
-    closed_queue("single-producer", &(struct shmq_config){.capacity = 4, .slot_size = 64,
-                                                          .flags = SHMQ_SINGLE_PRODUCER,
-                                                          .max_participants = 2},
-                 3, 1);
-    busy_queue("fifo-busy", &(struct shmq_config){.capacity = 8, .slot_size = 64,
-                                                  .max_participants = 4}, 4);
-    busy_queue("lifo-busy", &(struct shmq_config){.kind = SHMQ_LIFO, .capacity = 8,
-                                                  .slot_size = 64, .max_participants = 4}, 4);
-    busy_queue("spsc-busy", &(struct shmq_config){.capacity = 8, .slot_size = 64, .flags = spsc,
-                                                  .max_participants = 4}, 4);
+    closed_queue(
+        "single-producer",
+        &(struct shmq_config){
+            .capacity = 4, .slot_size = 64, .flags = SHMQ_SINGLE_PRODUCER, .max_participants = 2},
+        3, 1);
+    busy_queue("fifo-busy",
+               &(struct shmq_config){.capacity = 8, .slot_size = 64, .max_participants = 4}, 4);
+    busy_queue("lifo-busy",
+               &(struct shmq_config){
+                   .kind = SHMQ_LIFO, .capacity = 8, .slot_size = 64, .max_participants = 4},
+               4);
+    busy_queue(
+        "spsc-busy",
+        &(struct shmq_config){.capacity = 8, .slot_size = 64, .flags = spsc, .max_participants = 4},
+        4);
     const char *dl = qname("dl");
-    task_queue("fifo-task", &(struct shmq_config){.capacity = 8, .slot_size = 128,
+    task_queue("fifo-task", &(struct shmq_config){.capacity = 8,
+                                                  .slot_size = 128,
                                                   .max_participants = 2,
                                                   .ttl_ns = 3600LL * 1000000000,
-                                                  .max_deliveries = 3, .dead_letter = dl});
+                                                  .max_deliveries = 3,
+                                                  .dead_letter = dl});
     /* Expired by the time the fuzzer claims them: dead-lettered. */
-    closed_queue("fifo-expired", &(struct shmq_config){.capacity = 4, .slot_size = 64,
-                                                       .max_participants = 2, .ttl_ns = 1,
-                                                       .dead_letter = dl},
-                 3, 0);
-    task_queue("lifo-task", &(struct shmq_config){.kind = SHMQ_LIFO, .capacity = 8,
-                                                  .slot_size = 128, .max_participants = 2,
-                                                  .max_deliveries = 2, .dead_letter = dl});
-    task_queue("spsc-task", &(struct shmq_config){.capacity = 8, .slot_size = 128, .flags = spsc,
+    closed_queue(
+        "fifo-expired",
+        &(struct shmq_config){
+            .capacity = 4, .slot_size = 64, .max_participants = 2, .ttl_ns = 1, .dead_letter = dl},
+        3, 0);
+    task_queue("lifo-task", &(struct shmq_config){.kind = SHMQ_LIFO,
+                                                  .capacity = 8,
+                                                  .slot_size = 128,
+                                                  .max_participants = 2,
+                                                  .max_deliveries = 2,
+                                                  .dead_letter = dl});
+    task_queue("spsc-task", &(struct shmq_config){.capacity = 8,
+                                                  .slot_size = 128,
+                                                  .flags = spsc,
                                                   .max_participants = 2,
                                                   .ttl_ns = 3600LL * 1000000000,
                                                   .max_deliveries = 5});
-    topic("topic-block", &(struct shmq_topic_config){.capacity = 8, .slot_size = 128,
-                                                     .max_groups = 4, .max_members = 4,
-                                                     .max_participants = 3},
+    topic("topic-block",
+          &(struct shmq_topic_config){.capacity = 8,
+                                      .slot_size = 128,
+                                      .max_groups = 4,
+                                      .max_members = 4,
+                                      .max_participants = 3},
           5, false);
-    topic("topic-overwrite", &(struct shmq_topic_config){.policy = SHMQ_TOPIC_OVERWRITE,
-                                                         .capacity = 4, .slot_size = 96,
-                                                         .max_groups = 4, .max_members = 4,
-                                                         .max_participants = 3},
+    topic("topic-overwrite",
+          &(struct shmq_topic_config){.policy = SHMQ_TOPIC_OVERWRITE,
+                                      .capacity = 4,
+                                      .slot_size = 96,
+                                      .max_groups = 4,
+                                      .max_members = 4,
+                                      .max_participants = 3},
           11, false);
-    topic("topic-busy", &(struct shmq_topic_config){.capacity = 8, .slot_size = 128,
-                                                    .max_groups = 4, .max_members = 4,
-                                                    .max_participants = 3},
+    topic("topic-busy",
+          &(struct shmq_topic_config){.capacity = 8,
+                                      .slot_size = 128,
+                                      .max_groups = 4,
+                                      .max_members = 4,
+                                      .max_participants = 3},
           4, true);
     return failures ? 1 : 0;
 }

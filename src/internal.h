@@ -170,6 +170,14 @@ static inline void shmq__op_end(shmq_t *q)
 }
 
 /* ---- time.c ---- */
+/* True when a message stamped `enqueued_ns` (read from the segment: any value) is older than
+ * ttl_ns; an impossible age (one that overflows) counts as expired. */
+static inline bool shmq__expired(int64_t now, int64_t enqueued_ns, int64_t ttl_ns)
+{
+    int64_t age;
+    return __builtin_sub_overflow(now, enqueued_ns, &age) || age > ttl_ns;
+}
+
 int64_t shmq__now_mono(void);
 int64_t shmq__now_real(void);
 /* Deadline for a timeout (INT64_MAX for SHMQ_FOREVER); -EINVAL for a negative timeout. */

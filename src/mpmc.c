@@ -299,9 +299,10 @@ static int try_claim(shmq_t *q, void *arg)
             return err;
         struct shmq__slot *slot = shmq__slot_at(map, index);
         if (SHMQ__UNLIKELY(map->geo.ttl_ns) &&
-            shmq__now_mono() -
-                    atomic_load_explicit(&map->extras[index].enqueued_ns, memory_order_relaxed) >
-                map->geo.ttl_ns) {
+            shmq__expired(
+                shmq__now_mono(),
+                atomic_load_explicit(&map->extras[index].enqueued_ns, memory_order_relaxed),
+                map->geo.ttl_ns)) {
             shmq__count(&q->self->counters.popped, 1);
             shmq__dead_letter(q, index, slot, mine, true);
             continue;

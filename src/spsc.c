@@ -296,9 +296,10 @@ static int try_claim(shmq_t *q, void *arg)
         uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
         bool expired =
             map->geo.ttl_ns &&
-            shmq__now_mono() - atomic_load_explicit(&map->extras[q->spsc_read_slot].enqueued_ns,
-                                                    memory_order_relaxed) >
-                map->geo.ttl_ns;
+            shmq__expired(shmq__now_mono(),
+                          atomic_load_explicit(&map->extras[q->spsc_read_slot].enqueued_ns,
+                                               memory_order_relaxed),
+                          map->geo.ttl_ns);
         if (SHMQ__UNLIKELY(expired ||
                            (map->geo.max_deliveries && deliveries >= map->geo.max_deliveries))) {
             shmq__count(&q->self->counters.popped, 1);

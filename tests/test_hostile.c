@@ -147,12 +147,12 @@ static bool error_expected(long long r)
     switch (-r) {
     case EAGAIN:
     case ETIMEDOUT:
-    case EBADMSG:   /* an impossible index, state or length */
-    case EMSGSIZE:  /* a message larger than a buffer (or a scribbled length) */
-    case EBUSY:     /* a role held, a reaper running */
-    case EUSERS:    /* a table filled with forged entries */
-    case EALREADY:  /* our claim was taken from us (the reaper believed a forged death) */
-    case EINVAL:    /* a message we hold no longer matches its slot */
+    case EBADMSG:  /* an impossible index, state or length */
+    case EMSGSIZE: /* a message larger than a buffer (or a scribbled length) */
+    case EBUSY:    /* a role held, a reaper running */
+    case EUSERS:   /* a table filled with forged entries */
+    case EALREADY: /* our claim was taken from us (the reaper believed a forged death) */
+    case EINVAL:   /* a message we hold no longer matches its slot */
     case ENOMEM:
         return true;
     default:
@@ -170,8 +170,8 @@ static bool open_error_expected(long long r)
 #define WORKER_EXPECT(cond, what, r)                                                               \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "worker %d (%s): %s:%d: %s gave %lld (%s)\n", (int)getpid(), role,    \
-                    __FILE__, __LINE__, what, (long long)(r), shmq_strerror((int)(r)));           \
+            fprintf(stderr, "worker %d (%s): %s:%d: %s gave %lld (%s)\n", (int)getpid(), role,     \
+                    __FILE__, __LINE__, what, (long long)(r), shmq_strerror((int)(r)));            \
             _exit(100);                                                                            \
         }                                                                                          \
     } while (0)
@@ -254,8 +254,11 @@ static void producer(const struct hostile_run *h, shmq_t *q)
             RESULT(r, "push");
             break;
         case 1: {
-            struct shmq_msg m = {.data = buf, .len = rnd_below(24), .type = "order",
-                                 .correlation_id = "c-42", .reply_to = "replies",
+            struct shmq_msg m = {.data = buf,
+                                 .len = rnd_below(24),
+                                 .type = "order",
+                                 .correlation_id = "c-42",
+                                 .reply_to = "replies",
                                  .timestamp_ns = 1};
             r = shmq_push_msg(q, &m, short_timeout());
             RESULT(r, "push_msg");
@@ -556,8 +559,7 @@ static void scribble_participant(struct rogue *r)
         /* A forged entry: an existing or a made-up pid, LIVE or half-open. */
         int32_t pid = rnd_below(2) ? shmq__part_pid(peek64(&p->word))
                                    : (int32_t)(rnd_below(2) ? (uint64_t)getppid() : rnd());
-        poke(&p->word, 8,
-             r->plausible ? shmq__part_word(pid, (uint32_t)rnd_below(3)) : rnd());
+        poke(&p->word, 8, r->plausible ? shmq__part_word(pid, (uint32_t)rnd_below(3)) : rnd());
         break;
     }
     case 1:
@@ -581,9 +583,9 @@ static void scribble_header(struct rogue *r)
     switch (rnd_below(8)) {
     case 0: /* a lease held by a live process (us), taken just now */
         poke(&h->reaper_lease, 8,
-             r->plausible ? ((uint64_t)(uint32_t)getpid() << 32) |
-                                (uint32_t)(test_now_ns() / SECOND)
-                          : rnd());
+             r->plausible
+                 ? ((uint64_t)(uint32_t)getpid() << 32) | (uint32_t)(test_now_ns() / SECOND)
+                 : rnd());
         break;
     case 1:
         poke(&h->orphans_pending, 4, rnd_below(3));
@@ -788,9 +790,8 @@ static void scribble_while_working(const char *tag, const struct shmq_config *cf
                                 .seed = seed};
         enum { WORKERS = 6 };
         pid_t pids[WORKERS + 1];
-        const char *what[WORKERS + 1] = {"producer 1", "producer 2", "consumer 1",
-                                         "consumer 2", "inspector",  "consumer 3",
-                                         "rogue"};
+        const char *what[WORKERS + 1] = {"producer 1", "producer 2", "consumer 1", "consumer 2",
+                                         "inspector",  "consumer 3", "rogue"};
         const int kinds[WORKERS] = {0, 0, 1, 1, 2, 1};
         for (int i = 0; i < WORKERS; i++)
             pids[i] = spawn_worker(&h, kinds[i], seed * 31 + (uint64_t)i);
@@ -807,26 +808,28 @@ static void scribble_while_working(const char *tag, const struct shmq_config *cf
 static void rogue_fifo(void **state)
 {
     (void)state;
-    scribble_while_working("rogue-fifo", &(struct shmq_config){.capacity = 64, .slot_size = 64,
-                                                               .max_participants = 16});
+    scribble_while_working(
+        "rogue-fifo",
+        &(struct shmq_config){.capacity = 64, .slot_size = 64, .max_participants = 16});
 }
 
 static void rogue_lifo(void **state)
 {
     (void)state;
-    scribble_while_working("rogue-lifo",
-                           &(struct shmq_config){.kind = SHMQ_LIFO, .capacity = 64,
-                                                 .slot_size = 64, .max_participants = 16});
+    scribble_while_working("rogue-lifo", &(struct shmq_config){.kind = SHMQ_LIFO,
+                                                               .capacity = 64,
+                                                               .slot_size = 64,
+                                                               .max_participants = 16});
 }
 
 static void rogue_spsc(void **state)
 {
     (void)state;
-    scribble_while_working("rogue-spsc",
-                           &(struct shmq_config){.capacity = 64, .slot_size = 64,
-                                                 .flags = SHMQ_SINGLE_PRODUCER |
-                                                          SHMQ_SINGLE_CONSUMER,
-                                                 .max_participants = 16});
+    scribble_while_working(
+        "rogue-spsc", &(struct shmq_config){.capacity = 64,
+                                            .slot_size = 64,
+                                            .flags = SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER,
+                                            .max_participants = 16});
 }
 
 static void rogue_task_queue(void **state)
@@ -834,10 +837,12 @@ static void rogue_task_queue(void **state)
     (void)state;
     char dl[64];
     snprintf(dl, sizeof dl, "%s", test_name("rogue-dl")); /* removed at exit, even on failure */
-    scribble_while_working("rogue-task",
-                           &(struct shmq_config){.capacity = 64, .slot_size = 96,
-                                                 .max_participants = 16, .ttl_ns = 20 * MS,
-                                                 .max_deliveries = 3, .dead_letter = dl});
+    scribble_while_working("rogue-task", &(struct shmq_config){.capacity = 64,
+                                                               .slot_size = 96,
+                                                               .max_participants = 16,
+                                                               .ttl_ns = 20 * MS,
+                                                               .max_deliveries = 3,
+                                                               .dead_letter = dl});
     shmq_unlink(dl);
 }
 
@@ -868,8 +873,11 @@ static void topic_publisher(const struct hostile_run *h, shmq_topic_t *t)
             TRESULT(shmq_publish(t, subject, buf, rnd_below(h->slot_size), short_timeout()),
                     "publish");
         } else {
-            struct shmq_msg m = {.data = buf, .len = rnd_below(24), .type = "order",
-                                 .correlation_id = "c-42", .reply_to = "replies",
+            struct shmq_msg m = {.data = buf,
+                                 .len = rnd_below(24),
+                                 .type = "order",
+                                 .correlation_id = "c-42",
+                                 .reply_to = "replies",
                                  .timestamp_ns = 1};
             TRESULT(shmq_publish_msg(t, subject, &m, short_timeout()), "publish_msg");
         }
@@ -925,8 +933,8 @@ static void topic_subscriber(const struct hostile_run *h, shmq_topic_t *t, bool 
             TRESULT(r, "next");
             WORKER_EXPECT(r < 0 || (size_t)r <= cap, "next length", r);
             if (r >= 0)
-                WORKER_EXPECT(d.subject_len <= SHMQ_SUBJECT_MAX &&
-                                  d.subject[d.subject_len] == 0 && d.len == (size_t)r,
+                WORKER_EXPECT(d.subject_len <= SHMQ_SUBJECT_MAX && d.subject[d.subject_len] == 0 &&
+                                  d.len == (size_t)r,
                               "delivery", (long long)d.subject_len);
             break;
         }
@@ -1011,8 +1019,7 @@ static pid_t topic_rogue_run(const struct hostile_run *h, bool plausible, uint64
     CHILD_CHECK(body > tail_at && body < size);
     while (test_now_ns() < h->stop_ns) {
         for (int burst = (int)rnd_below(16) + 1; burst > 0; burst--) {
-            size_t off = rnd_below(8) == 0 ? tail_at
-                                           : body + rnd_below((size - body) / 8) * 8;
+            size_t off = rnd_below(8) == 0 ? tail_at : body + rnd_below((size - body) / 8) * 8;
             uint64_t v = plausible ? near(peek64(base + off)) : rnd();
             poke(base + off, 8, v);
         }
@@ -1036,9 +1043,8 @@ static void scribble_topic_while_working(const char *tag, const struct shmq_topi
                                 .seed = seed};
         enum { WORKERS = 6 };
         pid_t pids[WORKERS + 1];
-        const char *what[WORKERS + 1] = {"publisher 1", "publisher 2", "member 1",
-                                         "member 2",    "subscriber",  "inspector",
-                                         "rogue"};
+        const char *what[WORKERS + 1] = {"publisher 1", "publisher 2", "member 1", "member 2",
+                                         "subscriber",  "inspector",   "rogue"};
         const int kinds[WORKERS] = {0, 0, 1, 1, 2, 3};
         for (int i = 0; i < WORKERS; i++)
             pids[i] = spawn_topic_worker(&h, kinds[i], seed * 31 + (uint64_t)i);
@@ -1053,8 +1059,10 @@ static void rogue_topic_block(void **state)
 {
     (void)state;
     scribble_topic_while_working("rogue-topic",
-                                 &(struct shmq_topic_config){.capacity = 64, .slot_size = 128,
-                                                             .max_groups = 8, .max_members = 16,
+                                 &(struct shmq_topic_config){.capacity = 64,
+                                                             .slot_size = 128,
+                                                             .max_groups = 8,
+                                                             .max_members = 16,
                                                              .max_participants = 16});
 }
 
@@ -1063,8 +1071,10 @@ static void rogue_topic_overwrite(void **state)
     (void)state;
     scribble_topic_while_working("rogue-topic",
                                  &(struct shmq_topic_config){.policy = SHMQ_TOPIC_OVERWRITE,
-                                                             .capacity = 64, .slot_size = 128,
-                                                             .max_groups = 8, .max_members = 16,
+                                                             .capacity = 64,
+                                                             .slot_size = 128,
+                                                             .max_groups = 8,
+                                                             .max_members = 16,
                                                              .max_participants = 16});
 }
 
@@ -1123,8 +1133,8 @@ static void dead_letter_name_is_copied_with_a_bound(void **state)
 {
     (void)state;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    unsigned char *area = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *area =
+        mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     assert_true(area != MAP_FAILED);
     assert_int_equal(mprotect(area + page, page, PROT_NONE), 0);
     struct shmq__mapping m = {.base = area, .size = page};
@@ -1212,8 +1222,8 @@ static void full_shm_child(void)
     CHILD_CHECK(shm_entries("shmq.") == 0);
     CHILD_CHECK(shm_free_blocks() == after_filler);
     /* What fits still does, and works. */
-    CHILD_CHECK(shmq_create("small", &(struct shmq_config){.capacity = 16, .slot_size = 64},
-                            &q) == 0);
+    CHILD_CHECK(shmq_create("small", &(struct shmq_config){.capacity = 16, .slot_size = 64}, &q) ==
+                0);
     CHILD_CHECK(shmq_push(q, "x", 1, 0) == 0);
     char buf[8];
     CHILD_CHECK(shmq_pop(q, buf, sizeof buf, 0) == 1);
@@ -1221,10 +1231,11 @@ static void full_shm_child(void)
     /* 3. A dead-letter queue that cannot be made: the expired message is dropped and
      * counted, the consumer carries on, and no half-made dead-letter queue is left. */
     shmq_t *t;
-    CHILD_CHECK(shmq_create("task",
-                            &(struct shmq_config){.capacity = 4, .slot_size = 64, .ttl_ns = 1,
-                                                  .dead_letter = "task-dl"},
-                            &t) == 0);
+    CHILD_CHECK(
+        shmq_create("task",
+                    &(struct shmq_config){
+                        .capacity = 4, .slot_size = 64, .ttl_ns = 1, .dead_letter = "task-dl"},
+                    &t) == 0);
     unfill_shm(filler);
     filler = fill_shm(0);
     CHILD_CHECK(shmq_push(t, "stale", 5, 0) == 0);
@@ -1261,8 +1272,8 @@ static void full_shm_child(void)
     /* 5. The tool says what happened. */
     if (cli_find()) {
         char err_text[512];
-        int code = cli_run(CLI("create", "--capacity", "100000", "huge"), err_text,
-                           sizeof err_text);
+        int code =
+            cli_run(CLI("create", "--capacity", "100000", "huge"), err_text, sizeof err_text);
         if (code != 1 || !strstr(err_text, "no space left in /dev/shm") ||
             !strstr(err_text, "huge")) {
             fprintf(stderr, "shmq create on a full /dev/shm: exit %d, stderr: %s\n", code,
@@ -1334,7 +1345,7 @@ static void participant_table_full_of_the_living(void **state)
     shmq_t *x = NULL;
     int64_t t0 = test_now_ns();
     assert_int_equal(shmq_open(name, &x), -EUSERS);
-    assert_true(test_now_ns() - t0 < 5 * SECOND); /* no waiting for someone to die */
+    assert_true(test_now_ns() - t0 < 5 * SECOND);         /* no waiting for someone to die */
     ASSERT_OK(shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &x)); /* observers take no entry */
     struct shmq_stat st;
     ASSERT_OK(shmq_stat(x, &st));
@@ -1375,16 +1386,16 @@ static void bad_names_everywhere(void **state)
     char long_name[SHMQ_NAME_MAX + 2];
     memset(long_name, 'n', sizeof long_name);
     long_name[SHMQ_NAME_MAX + 1] = 0;
-    char *bad[] = {"",    ".hidden", "a/b",     "../etc", "..",         "sp ace",
+    char *bad[] = {"",     ".hidden", "a/b",         "../etc", "..",     "sp ace",
                    "a\nb", "x%s%n",   "uni\xc3\xa9", "a*",     long_name};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         shmq_t *q = NULL;
         assert_int_equal(shmq_create(bad[i], NULL, &q), -EINVAL);
         assert_int_equal(shmq_open_ex(bad[i], SHMQ_OPEN_OBSERVE, &q), -EINVAL);
         assert_null(q);
-        assert_int_equal(shmq_create(test_name("names"),
-                                     &(struct shmq_config){.dead_letter = bad[i]}, &q),
-                         -EINVAL);
+        assert_int_equal(
+            shmq_create(test_name("names"), &(struct shmq_config){.dead_letter = bad[i]}, &q),
+            -EINVAL);
     }
     if (!cli_find()) {
         skip(); /* the library side is done; the tool is not there */
@@ -1398,8 +1409,7 @@ static void bad_names_everywhere(void **state)
                            ? cli_run(CLI((char *)verbs[v], bad[i], "m"), err, sizeof err)
                            : cli_run(CLI((char *)verbs[v], bad[i]), err, sizeof err);
             if (code != 2 || !strstr(err, "is not a queue name"))
-                fail_msg("shmq %s with the name #%zu: exit %d, stderr: %s", verbs[v], i, code,
-                         err);
+                fail_msg("shmq %s with the name #%zu: exit %d, stderr: %s", verbs[v], i, code, err);
         }
     }
     /* Exactly the limit is a name. */

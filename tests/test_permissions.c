@@ -333,10 +333,10 @@ static char dead_letter_name[64];
 static void expire_into_dead_letters(const char *name)
 {
     shmq_t *q;
-    CHILD_CHECK(shmq_create(name,
-                            &(struct shmq_config){.mode = 0660, .ttl_ns = 1,
-                                                  .dead_letter = dead_letter_name},
-                            &q) == 0);
+    CHILD_CHECK(
+        shmq_create(
+            name, &(struct shmq_config){.mode = 0660, .ttl_ns = 1, .dead_letter = dead_letter_name},
+            &q) == 0);
     CHILD_CHECK(shmq_push(q, "stale", 5, 0) == 0);
     nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     struct shmq_msg m;
