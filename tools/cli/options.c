@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shmq.h"
+
 #include "diag.h"
 #include "parse.h"
 
@@ -276,4 +278,22 @@ void cli_options_help(const struct cli_verb *verb, const struct cli_option *opti
         help_line(&options[i]);
     help_line(&help_option);
     printf("\nExit codes are listed by 'shmq --help' and in shmq(1).\n");
+}
+
+static int check_meta(const char *option, const char *value)
+{
+    if (!value || strlen(value) <= SHMQ_META_STR_MAX)
+        return 0;
+    cli_error("%s is longer than %d bytes", option, SHMQ_META_STR_MAX);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_options_check_metadata(const char *type, const char *correlation_id, const char *reply_to)
+{
+    int code;
+    if ((code = check_meta("--type", type)) ||
+        (code = check_meta("--correlation-id", correlation_id)) ||
+        (code = check_meta("--reply-to", reply_to)))
+        return code;
+    return 0;
 }

@@ -61,6 +61,33 @@ struct cli_option {
         .choice = CLI_RECORDS_JSONL, .help = "JSON lines with metadata (the export format)"        \
     }
 
+/* The metadata options of the verbs that produce (push, pub): the same message type,
+ * correlation id, reply-to and timestamp flag for every message. */
+#define CLI_OPTIONS_METADATA(type, correlation_id, reply_to, stamp)                                \
+    {.name = "type",                                                                               \
+     .kind = CLI_OPTION_STRING,                                                                    \
+     .target = (type),                                                                             \
+     .value_name = "TYPE",                                                                         \
+     .help = "message type of every message"},                                                     \
+        {.name = "correlation-id",                                                                 \
+         .kind = CLI_OPTION_STRING,                                                                \
+         .target = (correlation_id),                                                               \
+         .value_name = "ID",                                                                       \
+         .help = "correlation id of every message"},                                               \
+        {.name = "reply-to",                                                                       \
+         .kind = CLI_OPTION_STRING,                                                                \
+         .target = (reply_to),                                                                     \
+         .value_name = "QUEUE",                                                                    \
+         .help = "queue to answer on, for every message"},                                         \
+    {                                                                                              \
+        .name = "timestamp", .kind = CLI_OPTION_FLAG, .target = (stamp),                           \
+        .help = "stamp messages with the current time (costs 19+ bytes of the slot)"               \
+    }
+
+/* The values of CLI_OPTIONS_METADATA are at most SHMQ_META_STR_MAX bytes each: 0, or
+ * CLI_EXIT_USAGE after saying which is too long. */
+int cli_options_check_metadata(const char *type, const char *correlation_id, const char *reply_to);
+
 /*
  * Parse argv[1..argc) (argv[0] is the verb) against the verb's options and move the operands,
  * in order, to argv[1..1+*noperands). Returns true to go on; false when the verb must return

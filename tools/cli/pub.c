@@ -121,14 +121,6 @@ static int publish_stream(struct publisher *p, enum cli_record_format format)
     return code;
 }
 
-static int check_meta(const char *option, const char *value)
-{
-    if (!value || strlen(value) <= SHMQ_META_STR_MAX)
-        return 0;
-    cli_error("%s is longer than %d bytes", option, SHMQ_META_STR_MAX);
-    return CLI_EXIT_USAGE;
-}
-
 static int run(int argc, char **argv)
 {
     int format = CLI_RECORDS_LINES;
@@ -141,32 +133,12 @@ static int run(int argc, char **argv)
          .target = &p.timeout_ns,
          .value_name = "DURATION",
          .help = "block policy: give up if the ring stays full this long (default: forever)"},
-        {.name = "type",
-         .kind = CLI_OPTION_STRING,
-         .target = &p.type,
-         .value_name = "TYPE",
-         .help = "message type of every message"},
-        {.name = "correlation-id",
-         .kind = CLI_OPTION_STRING,
-         .target = &p.correlation_id,
-         .value_name = "ID",
-         .help = "correlation id of every message"},
-        {.name = "reply-to",
-         .kind = CLI_OPTION_STRING,
-         .target = &p.reply_to,
-         .value_name = "QUEUE",
-         .help = "queue to answer on, for every message"},
-        {.name = "timestamp",
-         .kind = CLI_OPTION_FLAG,
-         .target = &p.stamp,
-         .help = "stamp messages with the current time"},
+        CLI_OPTIONS_METADATA(&p.type, &p.correlation_id, &p.reply_to, &p.stamp),
     };
     int n, code;
     if (!cli_options_parse(&cli_verb_pub, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
         return code;
-    if ((code = check_meta("--type", p.type)) ||
-        (code = check_meta("--correlation-id", p.correlation_id)) ||
-        (code = check_meta("--reply-to", p.reply_to)))
+    if ((code = cli_options_check_metadata(p.type, p.correlation_id, p.reply_to)) != 0)
         return code;
     if (n > 2 && format != CLI_RECORDS_LINES) {
         cli_error("-0, --raw and --jsonl frame standard input: they do not apply to messages "

@@ -9,14 +9,6 @@
 #include "records.h"
 
 /* 0, or print why a metadata string given as an option is refused and return an exit code. */
-static int check_meta(const char *option, const char *value)
-{
-    if (!value || strlen(value) <= SHMQ_META_STR_MAX)
-        return 0;
-    cli_error("%s is longer than %d bytes", option, SHMQ_META_STR_MAX);
-    return CLI_EXIT_USAGE;
-}
-
 /* Push each argument as one message. */
 static int push_arguments(struct cli_produce *p, char **messages, int count)
 {
@@ -50,32 +42,12 @@ static int run(int argc, char **argv)
          .target = &p.timeout_ns,
          .value_name = "DURATION",
          .help = "give up if the queue stays full this long (default: forever)"},
-        {.name = "type",
-         .kind = CLI_OPTION_STRING,
-         .target = &p.type,
-         .value_name = "TYPE",
-         .help = "message type of every message"},
-        {.name = "correlation-id",
-         .kind = CLI_OPTION_STRING,
-         .target = &p.correlation_id,
-         .value_name = "ID",
-         .help = "correlation id of every message"},
-        {.name = "reply-to",
-         .kind = CLI_OPTION_STRING,
-         .target = &p.reply_to,
-         .value_name = "QUEUE",
-         .help = "queue to answer on, for every message"},
-        {.name = "timestamp",
-         .kind = CLI_OPTION_FLAG,
-         .target = &p.stamp,
-         .help = "stamp messages with the current time (costs 19+ bytes of the slot)"},
+        CLI_OPTIONS_METADATA(&p.type, &p.correlation_id, &p.reply_to, &p.stamp),
     };
     int n, code;
     if (!cli_options_parse(&cli_verb_push, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
         return code;
-    if ((code = check_meta("--type", p.type)) ||
-        (code = check_meta("--correlation-id", p.correlation_id)) ||
-        (code = check_meta("--reply-to", p.reply_to)))
+    if ((code = cli_options_check_metadata(p.type, p.correlation_id, p.reply_to)) != 0)
         return code;
     if (n > 1 && format != CLI_RECORDS_LINES) {
         cli_error("-0, --raw and --jsonl frame standard input: they do not apply to messages "
