@@ -6,7 +6,8 @@
 #      RabbitMQ started on loopback by the tests themselves);
 #   3. builds with TSan and runs the concurrency and crash (kill -9) tests;
 #   4. builds the libFuzzer targets and runs each for a bounded time (SHMQ_FUZZ_SECONDS, 30);
-#   5. builds Release and runs the benchmark suite briefly, so it keeps building and running;
+#   5. builds Release with gcc (Debian's default compiler) and runs the unit tests and the
+#      benchmark suite briefly, so both keep building and running;
 #   6. fails if any test left a queue behind in /dev/shm.
 # Exits non-zero on any failure. Idempotent: build trees live in build/check-*.
 #
@@ -29,10 +30,12 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 export CMOCKA_MESSAGE_OUTPUT=STDOUT
 
-configure() { # DIR ARGS...
-    local dir="$1"
+# configure DIR ARGS...: clang (the sanitizers' and the fuzzers' compiler) unless SHMQ_CC=gcc.
+configure() {
+    local dir="$1" cc=clang cxx=clang++
     shift
-    cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "$@" > "$dir.configure.log" 2>&1 ||
+    if [ "${SHMQ_CC:-clang}" = gcc ]; then cc=gcc cxx=g++; fi
+    cmake -S . -B "$dir" -DCMAKE_C_COMPILER=$cc -DCMAKE_CXX_COMPILER=$cxx "$@" > "$dir.configure.log" 2>&1 ||
         { cat "$dir.configure.log"; return 1; }
     cmake --build "$dir" -j "$jobs" > "$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; return 1; }
 }
@@ -48,12 +51,12 @@ test_segments() {
 test_segments > build/check.segments-before
 
 shmq_say "ASan+UBSan build, every test"
-configure build/check-asan -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=address,undefined \
+configure build/check-asan -DSHMQ_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=address,undefined \
     -DSHMQ_BUILD_BENCH=OFF -DSHMQ_WITH_AMQP=ON
 (cd build/check-asan && ctest --output-on-failure --timeout 600)
 
 shmq_say "TSan build, concurrency tests"
-configure build/check-tsan -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=thread \
+configure build/check-tsan -DSHMQ_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=thread \
     -DSHMQ_BUILD_BENCH=OFF -DSHMQ_BUILD_TOOLS=OFF
 (cd build/check-tsan && SHMQ_TEST_TIMEOUT_MULTIPLIER="${SHMQ_TEST_TIMEOUT_MULTIPLIER:-3}" \
     ctest --output-on-failure -L "concurrency|crash")
@@ -62,9 +65,11 @@ shmq_say "fuzzing: every libFuzzer target for a bounded time"
 tools/fuzz.sh "${SHMQ_FUZZ_SECONDS:-30}"
 
 if [ -f bench/CMakeLists.txt ]; then
-    shmq_say "Release build, benchmarks briefly"
-    configure build/check-release -DCMAKE_BUILD_TYPE=Release -DSHMQ_BUILD_TESTS=ON
-    (cd build/check-release && ctest --output-on-failure -L bench)
+    # gcc, Debian's default compiler, as users build: Release with the tests, warnings as errors.
+    shmq_say "gcc Release build: unit tests, benchmarks briefly"
+    SHMQ_CC=gcc configure build/check-release -DSHMQ_WERROR=ON -DCMAKE_BUILD_TYPE=Release \
+        -DSHMQ_BUILD_TESTS=ON
+    (cd build/check-release && ctest --output-on-failure -L "unit|bench")
 fi
 
 test_segments > build/check.segments-after
