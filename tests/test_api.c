@@ -322,6 +322,47 @@ static void batch_api_round_trip(void **state)
     }
 }
 
+/* A message too large for its buffer in the middle of a batch: the batch ends before it, it
+ * is kept back undelivered, and it and the messages behind it come next, in order. */
+static void pop_batch_stops_at_a_small_buffer(void **state)
+{
+    (void)state;
+    FOR_EACH_SHAPE(sh, slot)
+    {
+        if (slot < 8)
+            continue;
+        shmq_t *q = make(sh, slot);
+        unsigned char buf[6][4096];
+        for (uint32_t i = 0; i < 6; i++) {
+            memset(buf[0], (int)(i + 1), 8);
+            ASSERT_OK(shmq_push(q, buf[0], i == 2 || i == 3 ? 8 : 4, 0)); /* 2 and 3 large */
+        }
+        struct iovec iov[6];
+        for (int k = 0; k < 6; k++)
+            iov[k] = (struct iovec){buf[k], 4};
+        int r = shmq_pop_batch(q, iov, 6, 0);
+        /* FIFO stops before message 2; LIFO pops 5 and 4, then stops before 3. */
+        QASSERT_EQ(q, r, 2);
+        for (int k = 0; k < r; k++)
+            QASSERT_EQ(q, buf[k][0], drain_order(sh, (uint32_t)k, 6) + 1);
+        QASSERT_EQ(q, depth_of(q), 4);
+        for (uint32_t k = 2; k < 6; k++) {
+            struct shmq_msg m;
+            ASSERT_OK(shmq_claim(q, &m, 0));
+            QASSERT_EQ(q, ((unsigned char *)m.data)[0], drain_order(sh, k, 6) + 1);
+            QASSERT_EQ(q, m.deliveries, 1); /* kept back or released: not delivered */
+            ASSERT_OK(shmq_ack(q, &m));
+        }
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        QASSERT_EQ(q, st.depth, 0);
+        QASSERT_EQ(q, st.in_flight, 0);
+        char why[256];
+        assert_int_equal(shmq_check(q, why, sizeof why), 0);
+        destroy(q);
+    }
+}
+
 static void zero_copy_round_trip_with_nack(void **state)
 {
     (void)state;
@@ -623,6 +664,7 @@ int main(void)
         cmocka_unit_test(single_roles_are_enforced),
         cmocka_unit_test(copy_api_round_trip),
         cmocka_unit_test(batch_api_round_trip),
+        cmocka_unit_test(pop_batch_stops_at_a_small_buffer),
         cmocka_unit_test(zero_copy_round_trip_with_nack),
         cmocka_unit_test(release_gives_back_undelivered_first_in_line),
         cmocka_unit_test(metadata_round_trip),
