@@ -30,7 +30,8 @@
 #define SHMQ__CACHELINE 64u
 #define SHMQ__PAGE 4096u
 #define SHMQ__MAGIC UINT64_C(0x3130516d68735f5f) /* "__shmQ01" little-endian */
-#define SHMQ__ABI_VERSION 2u /* 2: the returned ring (off_returned) */
+#define SHMQ__ABI_VERSION 2u /* 2: the returned ring (off_returned), the delayed due word */
+#define SHMQ__DUE_NONE ((UINT64_C(1) << 40) - 1) /* delayed_due: nothing delayed */
 
 /* Cross-process atomics must be lock-free (a lock would live in one address space only). */
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
@@ -114,6 +115,10 @@ struct shmq__header {
      * Only used when the matching SHMQ_SINGLE_* flag is set. */
     alignas(SHMQ__CACHELINE) _Atomic uint32_t single_producer;
     _Atomic uint32_t single_consumer;
+
+    /* MPMC: { due_ms:40 | puts:24 }, a lower bound of the not-before times in the delayed
+     * ring and a count of puts into it (see "the delayed ring's due word" in mpmc.c). */
+    alignas(SHMQ__CACHELINE) _Atomic uint64_t delayed_due;
 
     /* Counters of participants that have closed. */
     alignas(SHMQ__CACHELINE) struct shmq__counters retired;

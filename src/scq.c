@@ -329,6 +329,13 @@ uint32_t shmq__scq_take_entry(struct shmq__scq *q, uint64_t entry, uint64_t valu
     return entry_index(value);
 }
 
+uint64_t shmq__scq_positions(struct shmq__scq *q)
+{
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst);
+    int64_t d = pos_diff(atomic_load_explicit(&q->tail, memory_order_seq_cst), head);
+    return d > 0 ? (uint64_t)d : 0;
+}
+
 bool shmq__scq_empty_hint(struct shmq__scq *q, uint32_t order)
 {
     return ready_positions(q, order, 1) == 0;

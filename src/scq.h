@@ -67,6 +67,10 @@ uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order);
  * and tail when it looks (read-only), so it never makes a failed dequeue past them. */
 int shmq__scq_dequeue_many(struct shmq__scq *q, uint32_t order, uint32_t *index, unsigned max);
 
+/* How many positions lie between head and tail now (0 when tail is not past head): an upper
+ * bound of the indices in the ring, for a caller that visits each of them once. */
+uint64_t shmq__scq_positions(struct shmq__scq *q);
+
 /* True when a dequeue would find nothing now: the threshold has run out, or tail is not past
  * head (read-only: three loads, no write to a shared line). */
 bool shmq__scq_empty_hint(struct shmq__scq *q, uint32_t order);

@@ -218,6 +218,7 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
     }
     if (m.delayed_ring)
         shmq__scq_init_empty(m.delayed_ring, g->ring_order);
+    atomic_init(&h->delayed_due, SHMQ__DUE_NONE << 24);
     if (m.returned_ring)
         shmq__scq_init_empty(m.returned_ring, g->ring_order);
     /* R0: the layout is complete before the magic says so. Pairs with A0 in

@@ -1092,9 +1092,9 @@ static void scribbled_threshold_is_ebadmsg(void **state)
         ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 8}, &q));
         ASSERT_OK(shmq_push(q, "a", 1, 0));
         struct shmq_msg m;
-        if (ring == 2) { /* something in the delayed ring, so that claims look at it */
+        if (ring == 2) { /* something due in the delayed ring, so that claims look at it */
             ASSERT_OK(shmq_claim(q, &m, 0));
-            ASSERT_OK(shmq_nack_delayed(q, &m, SECOND));
+            ASSERT_OK(shmq_nack_delayed(q, &m, 0));
         }
         if (ring == 3) { /* something released, so that claims take from the returned ring */
             ASSERT_OK(shmq_claim(q, &m, 0));

@@ -427,6 +427,51 @@ static void delayed_nack_waits_its_turn(void **state)
     }
 }
 
+/* Many messages waiting far in the future must not hide one due soon (the due word is a
+ * lower bound of them all), and none comes back before its time; in order of time. */
+static void delayed_messages_come_back_in_time_order(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        const char *name = test_name("delays");
+        shmq_t *q;
+        ASSERT_OK(shmq_create(name, &(struct shmq_config){.kind = kind, .capacity = 64}, &q));
+        char who[22];
+        for (int i = 0; i < 22; i++) {
+            char c = (char)('a' + i);
+            ASSERT_OK(shmq_push(q, &c, 1, 0));
+        }
+        int64_t t0 = test_now_ns();
+        /* 20 messages an hour away, one at 300 ms, one at 100 ms (nacked in that order). */
+        for (int i = 0; i < 22; i++) {
+            struct shmq_msg m;
+            ASSERT_OK(shmq_claim(q, &m, 0));
+            char c = ((char *)m.data)[0];
+            int64_t delay = i == 20 ? 300 * MS : i == 21 ? 100 * MS : 3600000 * MS;
+            ASSERT_OK(shmq_nack_delayed(q, &m, delay));
+            who[i] = c; /* which message got which delay */
+        }
+        struct shmq_msg m;
+        assert_int_equal(shmq_claim(q, &m, 0), -EAGAIN);
+        for (int k = 0; k < 2; k++) {
+            int64_t due = k == 0 ? 100 * MS : 300 * MS;
+            ASSERT_OK(shmq_claim(q, &m, 3000 * MS));
+            int64_t waited = test_now_ns() - t0;
+            QASSERT_EQ(q, ((char *)m.data)[0], who[k == 0 ? 21 : 20]);
+            if (waited < due)
+                fail_msg("a %lld ms delay came back after %lld ns", (long long)(due / MS),
+                         (long long)waited);
+            ASSERT_OK(shmq_ack(q, &m));
+        }
+        assert_int_equal(shmq_claim(q, &m, 50 * MS), -ETIMEDOUT); /* the hour-long ones */
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        QASSERT_EQ(q, st.depth, 20);
+        shmq_close(q);
+        ASSERT_OK(shmq_unlink(name));
+    }
+}
+
 /* ---- request-reply ---- */
 
 struct server {
@@ -505,6 +550,7 @@ int main(void)
         cmocka_unit_test(without_dead_letter_queue_they_are_dropped_and_counted),
         cmocka_unit_test(expired_messages_are_never_delivered),
         cmocka_unit_test(delayed_nack_waits_its_turn),
+        cmocka_unit_test(delayed_messages_come_back_in_time_order),
         cmocka_unit_test(call_and_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
