@@ -77,7 +77,12 @@ enum shmq_kind { SHMQ_FIFO = 0, SHMQ_LIFO = 1 };
  */
 struct shmq_config {
     enum shmq_kind kind;       /* SHMQ_FIFO (default) or SHMQ_LIFO */
-    uint32_t capacity;         /* messages the queue holds, exactly; 1..SHMQ_CAPACITY_MAX */
+    uint32_t capacity;         /* messages the queue holds, exactly; 1..SHMQ_CAPACITY_MAX.
+                                  (A FIFO producer handle keeps a few free slots for its next
+                                  pushes: another producer may find the queue full up to
+                                  min(16, capacity/16) - 1 slots early per such handle while
+                                  it is idle, twice that if it also consumes; one handle
+                                  always fills the whole capacity.) */
     uint32_t slot_size;        /* bytes per message: payload plus any metadata set on it */
     uint32_t mode;             /* permission bits of the segment; 0 = 0600 */
     uint32_t flags;            /* SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER */
@@ -229,13 +234,16 @@ SHMQ_EXPORT ssize_t shmq_pop(shmq_t *q, void *buf, size_t cap, int64_t timeout_n
 
 /* Push up to n messages; returns how many were pushed (1..n), waiting up to timeout_ns for
  * room for the first. Messages go in order; -EMSGSIZE if msgs[0] is too large (a later
- * oversized message ends the batch before it). */
+ * oversized message ends the batch before it). A FIFO moves up to 32 messages per ring step
+ * (one fetch-and-add for the run), so a batch costs a fraction of n single pushes. */
 SHMQ_EXPORT int shmq_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n,
                                 int64_t timeout_ns);
 
 /* Pop up to n messages into bufs[i] (iov_len in: capacity, out: message length); returns how
  * many (1..n), waiting up to timeout_ns for the first. A message too large for its buffer
- * ends the batch and is kept back as for shmq_pop (-EMSGSIZE if it is the first). */
+ * ends the batch and is kept back as for shmq_pop (-EMSGSIZE if it is the first); what the
+ * batch had taken after it is given back first in line, in order, undelivered. A FIFO takes
+ * up to 32 ready messages per ring step, and never more than were there when it looked. */
 SHMQ_EXPORT int shmq_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t timeout_ns);
 
 /* ---- zero-copy API ---------------------------------------------------------------------- */

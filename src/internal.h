@@ -245,12 +245,12 @@ int shmq__mpmc_slot_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uin
 int shmq__mpmc_slot_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine);
 
 /* ---- deadletter.c ---- */
-/* A message we hold in slot `index` (MPMC: in state `mine`) is expired or past its
+/* A message we hold in slot `index` (header msg; MPMC: in state `mine`) is expired or past its
  * deliveries: copy it to the dead-letter queue if there is one (counted dead_lettered), else
  * drop it (counted dropped); either way it counts as acked. A caller that took it from the
  * ready structure for this counts it popped as well. MPMC slots are freed here, SPSC callers
  * advance themselves. */
-void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine,
+void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__msghdr *msg, uint64_t mine,
                        bool expired);
 
 /* ---- reaper.c ---- */

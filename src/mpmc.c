@@ -290,10 +290,10 @@ int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m)
     int err = msg_slot(q, m, SHMQ__SLOT_WRITING, &index, &slot);
     if (err || (err = shmq__msg_fits(q->map, m, &meta)))
         return err;
-    shmq__meta_write(slot, m, meta);
+    shmq__meta_write(&slot->hdr, m, meta);
     uint64_t mine = m->priv[SHMQ__MSG_STATE];
     uint64_t ready = shmq__state_next(mine, 0, SHMQ__SLOT_READY);
-    atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->hdr.deliveries, 0, memory_order_relaxed);
     atomic_store_explicit(&slot->commit_gen, shmq__state_gen(ready), memory_order_relaxed);
     m->id = ((uint64_t)shmq__state_gen(ready) << 32) | index;
     if (q->map->geo.ttl_ns)
@@ -345,8 +345,8 @@ int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m)
 static int claim_finish(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine,
                         struct shmq_msg *m)
 {
-    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
-    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
+    uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
+    atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
     int err = shmq__slot_read(q->map, index, slot, m);
     if (err) {
         shmq__mpmc_slot_free(q, index, slot, mine);
@@ -493,14 +493,14 @@ static int try_claim(shmq_t *q, void *arg)
                 atomic_load_explicit(&map->extras[index].enqueued_ns, memory_order_relaxed),
                 map->geo.ttl_ns)) {
             shmq__count(&q->self->counters.popped, 1);
-            shmq__dead_letter(q, index, slot, mine, true);
+            shmq__dead_letter(q, index, &slot->hdr, mine, true);
             continue;
         }
         if (SHMQ__UNLIKELY(map->geo.max_deliveries) &&
-            atomic_load_explicit(&slot->deliveries, memory_order_relaxed) >=
+            atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed) >=
                 map->geo.max_deliveries) {
             shmq__count(&q->self->counters.popped, 1);
-            shmq__dead_letter(q, index, slot, mine, false);
+            shmq__dead_letter(q, index, &slot->hdr, mine, false);
             continue;
         }
         return claim_finish(q, index, slot, mine, m);
@@ -564,9 +564,9 @@ int shmq__mpmc_release(shmq_t *q, struct shmq_msg *m)
     m->priv[SHMQ__MSG_SLOT] = 0;
     uint64_t mine = m->priv[SHMQ__MSG_STATE];
     /* Relaxed: we hold the slot; the ring release below publishes the count with it. */
-    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+    uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
     if (deliveries > 0) {
-        atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
+        atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
         if (deliveries > 1) /* claim_finish counted this claim as a redelivery: undo it */
             shmq__count(&q->self->counters.redelivered, UINT64_MAX);
     }
@@ -609,8 +609,8 @@ void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m)
 {
     uint32_t index = (uint32_t)(m->priv[SHMQ__MSG_SLOT] - 1);
     struct shmq__slot *slot = shmq__slot_at(q->map, index);
-    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
-    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
+    uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
+    atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
     q->outstanding--;
     m->priv[SHMQ__MSG_SLOT] = 0;
     if (q->map->ready_stack)
@@ -633,7 +633,7 @@ static int publish_run(shmq_t *q, const uint32_t *idx, unsigned k)
         struct shmq__slot *slot = shmq__slot_at(m, idx[j]);
         uint64_t mine = atomic_load_explicit(&slot->state, memory_order_relaxed); /* ours */
         uint64_t ready = shmq__state_next(mine, 0, SHMQ__SLOT_READY);
-        atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
+        atomic_store_explicit(&slot->hdr.deliveries, 0, memory_order_relaxed);
         atomic_store_explicit(&slot->commit_gen, shmq__state_gen(ready), memory_order_relaxed);
         if (now)
             atomic_store_explicit(&m->extras[idx[j]].enqueued_ns, now, memory_order_relaxed);
@@ -670,8 +670,8 @@ static int push_batch_fifo(shmq_t *q, const struct iovec *msgs, unsigned n, int6
                 break;
             struct shmq__slot *slot = shmq__slot_at(m, idx[k]);
             memcpy(slot->payload, v->iov_base, v->iov_len);
-            atomic_store_explicit(&slot->len, (uint32_t)v->iov_len, memory_order_relaxed);
-            atomic_store_explicit(&slot->flags, 0, memory_order_relaxed);
+            atomic_store_explicit(&slot->hdr.len, (uint32_t)v->iov_len, memory_order_relaxed);
+            atomic_store_explicit(&slot->hdr.flags, 0, memory_order_relaxed);
             k++;
         }
         if (k == 0 && done == 0 && err == -EAGAIN && deadline != 0) {

@@ -517,6 +517,23 @@ static void scribble_rings(struct rogue *r)
 static void scribble_slot(struct rogue *r)
 {
     uint32_t i = (uint32_t)rnd_below(r->g.capacity);
+    if (r->m.spsc) { /* the SPSC ring's slots are a bare message header and the payload */
+        struct shmq__msghdr *h = shmq__spsc_slot_at(&r->m, i);
+        switch (rnd_below(4)) {
+        case 0:
+            poke(&h->len, 4, r->plausible ? rnd_below(r->g.slot_size + 8) : rnd());
+            break;
+        case 1:
+            poke(&h->flags, 2, r->plausible ? rnd_below(4) : rnd());
+            break;
+        case 2:
+            poke(&h->deliveries, 2, rnd());
+            break;
+        default:
+            poke(shmq__payload(h) + rnd_below(r->g.slot_size), 1, rnd_below(2) ? rnd() : 0);
+        }
+        return;
+    }
     struct shmq__slot *s = shmq__slot_at(&r->m, i);
     switch (rnd_below(7)) {
     case 0: {
@@ -529,13 +546,13 @@ static void scribble_slot(struct rogue *r)
         break;
     }
     case 1:
-        poke(&s->len, 4, r->plausible ? rnd_below(r->g.slot_size + 8) : rnd());
+        poke(&s->hdr.len, 4, r->plausible ? rnd_below(r->g.slot_size + 8) : rnd());
         break;
     case 2:
-        poke(&s->flags, 2, r->plausible ? rnd_below(4) : rnd());
+        poke(&s->hdr.flags, 2, r->plausible ? rnd_below(4) : rnd());
         break;
     case 3:
-        poke(&s->deliveries, 2, rnd());
+        poke(&s->hdr.deliveries, 2, rnd());
         break;
     case 4:
         poke(&s->next, 4, r->plausible ? some_index(r) : rnd());
