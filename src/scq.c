@@ -14,6 +14,10 @@
 
 #include <errno.h>
 
+#ifndef SHMQ_SCQ_NO_REMAP
+#define SHMQ_SCQ_NO_REMAP 0 /* 1: consecutive positions share lines (an experiment's switch) */
+#endif
+
 #define ENTRY_INDEX_MASK UINT64_C(0xffffffff)
 #define ENTRY_SAFE (UINT64_C(1) << 32)
 #define CYCLE_SHIFT 33
@@ -60,7 +64,7 @@ static inline uint64_t position_entry(uint64_t pos, uint32_t order)
 {
     uint32_t bits = order + 1; /* log2 of the entry count */
     uint64_t j = pos & ((UINT64_C(1) << bits) - 1);
-    if (bits < 4)
+    if (bits < 4 || SHMQ_SCQ_NO_REMAP)
         return j;
     return ((j & 7u) << (bits - 3)) | (j >> 3);
 }
@@ -293,7 +297,7 @@ int shmq__scq_dequeue_many(struct shmq__scq *q, uint32_t order, uint32_t *index,
 static inline uint64_t entry_lap_position(uint64_t e, uint32_t order)
 {
     uint32_t bits = order + 1;
-    if (bits < 4)
+    if (bits < 4 || SHMQ_SCQ_NO_REMAP)
         return e;
     uint64_t low = e & ((UINT64_C(1) << (bits - 3)) - 1);
     return (low << 3) | (e >> (bits - 3));
