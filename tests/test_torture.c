@@ -9,7 +9,8 @@
  *     consumer killed;
  *   - nothing wedges: the drain finishes within a deadline;
  *   - the whole capacity is usable again and nothing is left in flight.
- * SHMQ_TORTURE_SECONDS sets the killing time (default 15 s per shape); the figures are printed.
+ * SHMQ_TORTURE_SECONDS sets the killing time (default 15 s per shape), SHMQ_TORTURE_ONLY the
+ * shapes (fifo, lifo, spsc, fifo-tasks, lifo-tasks); the figures are printed.
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -157,8 +158,29 @@ static pid_t spawn(struct board *b, const char *name, int role, unsigned seed)
     return pid;
 }
 
+static const char *shape_name(enum shmq_kind kind, uint32_t flags)
+{
+    return task_shape          ? (kind == SHMQ_LIFO ? "lifo-tasks" : "fifo-tasks")
+           : kind == SHMQ_LIFO ? "lifo"
+           : flags             ? "spsc"
+                               : "fifo";
+}
+
 static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, unsigned consumers)
 {
+    /* SHMQ_TORTURE_ONLY=spsc (a shape name, or several separated by commas) for long runs of
+     * one shape by hand. */
+    const char *only = getenv("SHMQ_TORTURE_ONLY");
+    if (only && only[0]) {
+        char list[128];
+        snprintf(list, sizeof list, ",%s,", only);
+        char want[32];
+        snprintf(want, sizeof want, ",%s,", shape_name(kind, flags));
+        if (!strstr(list, want)) {
+            fprintf(stderr, "  torture %s: skipped (SHMQ_TORTURE_ONLY)\n", shape_name(kind, flags));
+            return;
+        }
+    }
     double seconds = 15;
     const char *env = getenv("SHMQ_TORTURE_SECONDS");
     if (env && atof(env) > 0)
@@ -247,10 +269,7 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
         "  torture %s: %.1f s of killing, %llu kills (%llu consumers), %u producer incarnations, "
         "%llu messages confirmed, %llu deliveries, %llu duplicates, %llu recovered, "
         "%llu redelivered\n",
-        task_shape          ? (kind == SHMQ_LIFO ? "lifo-tasks" : "fifo-tasks")
-        : kind == SHMQ_LIFO ? "lifo"
-        : flags             ? "spsc"
-                            : "fifo",
+        shape_name(kind, flags),
         killed_for, (unsigned long long)kills, (unsigned long long)consumer_kills, used,
         (unsigned long long)confirmed, (unsigned long long)atomic_load(&b->deliveries),
         (unsigned long long)duplicates, (unsigned long long)st.recovered,
