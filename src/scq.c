@@ -209,7 +209,10 @@ static inline uint32_t take_at(struct shmq__scq *q, uint32_t order, uint64_t hea
         if (cycle_diff(ecycle, hcycle) >= 0)
             return SHMQ__SCQ_BOTTOM; /* a newer lap already: nothing for this position */
         /* An older lap. Empty: advance it to our lap so a late producer of that lap cannot
-         * fill it behind us. Full (its consumer is late): mark it unsafe instead. */
+         * fill it behind us. Full (its consumer is late): mark it unsafe instead — unless a
+         * consumer before us already did (no write for nothing to a line others use). */
+        if (entry_index(e) != SHMQ__SCQ_BOTTOM && !entry_safe(e))
+            return SHMQ__SCQ_BOTTOM;
         uint64_t next = entry_index(e) == SHMQ__SCQ_BOTTOM
                             ? entry_make(hcycle, entry_safe(e), SHMQ__SCQ_BOTTOM)
                             : entry_make(ecycle, false, entry_index(e));
