@@ -619,6 +619,27 @@ static void *blocked_push(void *arg)
     return NULL;
 }
 
+/* Until one more caller than `before` has gone to sleep on the queue (a fixed pause is not
+ * enough on a loaded machine: the waiter may still be spinning when the wake-up comes). */
+static void until_asleep(shmq_t *q, uint64_t before)
+{
+    for (int i = 0; i < 5000; i++) {
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        if (st.waits > before)
+            return;
+        usleep(1000);
+    }
+    fail_msg("the blocked caller never went to sleep");
+}
+
+static uint64_t waits_of(shmq_t *q)
+{
+    struct shmq_stat st;
+    ASSERT_OK(shmq_stat(q, &st));
+    return st.waits;
+}
+
 static void waiters_are_woken(void **state)
 {
     (void)state;
@@ -628,8 +649,9 @@ static void waiters_are_woken(void **state)
         struct blocker b = {.result = -1000};
         ASSERT_OK(shmq_open(shmq_name(q), &b.q));
         pthread_t t;
+        uint64_t waits = waits_of(q);
         assert_int_equal(pthread_create(&t, NULL, blocked_pop, &b), 0);
-        usleep(50000); /* let it sleep on the futex */
+        until_asleep(q, waits); /* asleep on the futex */
         ASSERT_OK(shmq_push(q, "wake", 4, 0));
         pthread_join(t, NULL);
         assert_int_equal(b.result, 4);
@@ -639,8 +661,9 @@ static void waiters_are_woken(void **state)
         for (uint32_t i = 0; i < capacity; i++)
             ASSERT_OK(shmq_push(producer, "f", 1, 0));
         struct blocker p = {.q = producer, .result = -1000};
+        waits = waits_of(q);
         assert_int_equal(pthread_create(&t, NULL, blocked_push, &p), 0);
-        usleep(50000);
+        until_asleep(q, waits);
         char buf[8];
         assert_int_equal(shmq_pop(consumer, buf, sizeof buf, 0), 1);
         pthread_join(t, NULL);
