@@ -13,7 +13,7 @@ import pytest
 
 import shmq
 import shmq.kombu
-from conftest import EXAMPLE, PYTHON, wait_for, worker_log
+from conftest import EXAMPLE, PYTHON, ROOT, wait_for, worker_log
 
 kombu = pytest.importorskip("kombu")
 
@@ -232,3 +232,37 @@ def test_flask_example_end_to_end(celery_env, start_worker):
     r = client.post("/downsample", json={"pixels": [0, 10, 20, 30], "width": 2, "factor": 2})
     r = client.get("/result/%s?wait=30" % r.get_json()["id"])
     assert r.get_json()["result"] == {"width": 1, "height": 1, "pixels": [15]}
+
+
+# ---- the same app on RabbitMQ, by its broker URL alone ----
+
+
+def amqp_broker():
+    """Start the shared loopback RabbitMQ (idempotent; check.sh stops it at the end)."""
+    r = subprocess.run([os.path.join(ROOT, "tools", "amqp_test_broker.sh"), "start"],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        if os.environ.get("SHMQ_TEST_AMQP") == "1":
+            pytest.fail("the test broker did not start: " + r.stderr[-2000:])
+        pytest.skip("no RabbitMQ on loopback (SHMQ_TEST_AMQP=1 makes this a failure)")
+    return "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def test_flask_example_on_amqp(celery_env, start_worker, name, monkeypatch):
+    url = amqp_broker()
+    queue = name  # private: the broker is shared with other tests
+    for k, v in (("SHMQ_BROKER_URL", url), ("SHMQ_CELERY_QUEUE", queue)):
+        celery_env[k] = v
+        monkeypatch.setenv(k, v)
+    start_worker()
+    import app as flask_app
+    assert flask_app.celery_app.conf.broker_url.startswith("amqp://")
+    client = flask_app.app.test_client()
+    try:
+        r = client.post("/sum", json={"numbers": [5, 6]})
+        assert r.status_code == 202
+        r = client.get("/result/%s?wait=60" % r.get_json()["id"])
+        assert r.get_json()["result"] == 11, worker_log(celery_env)
+    finally:
+        with kombu.Connection(url) as c:
+            c.default_channel.queue_delete(queue)

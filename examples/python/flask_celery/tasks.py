@@ -17,6 +17,8 @@ app.conf.update(
     worker_prefetch_multiplier=int(os.environ.get("SHMQ_PREFETCH", "4")),
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
+    # A private queue name when several apps share one RabbitMQ (the tests do).
+    task_default_queue=os.environ.get("SHMQ_CELERY_QUEUE", "celery"),
 )
 
 
