@@ -19,6 +19,7 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -32,6 +33,18 @@
 #define FOREVER (-1LL)
 
 static PyObject *Empty, *Full, *CorruptQueue;
+
+/* This process's pid, kept by a fork handler: getpid() is a system call, and every call
+ * checks whether the handle it uses was opened before a fork. */
+static pid_t self_pid;
+static void after_fork_child(void)
+{
+    self_pid = getpid();
+}
+static inline pid_t current_pid(void)
+{
+    return self_pid;
+}
 static PyTypeObject QueueType, MessageType, TopicType, SubscriptionType;
 static PyTypeObject DeliveryType;
 
@@ -221,9 +234,12 @@ typedef struct {
     pid_t pid;   /* the process that opened q: a forked child opens its own */
     int busy;    /* a call runs without the GIL */
     uint32_t slot_size;
+    char *scratch; /* get()'s buffer of slot_size bytes (slots up to SCRATCH_MAX), or NULL */
     char name[SHMQ_NAME_MAX + 1];
     PyObject *weakrefs;
 } QueueObject;
+
+#define SCRATCH_MAX (64 * 1024) /* larger slots: get() claims and copies once, exactly */
 
 static int busy_check(int busy)
 {
@@ -245,7 +261,7 @@ static shmq_t *queue_handle(QueueObject *self)
     }
     if (busy_check(self->busy))
         return NULL;
-    if (self->pid != getpid()) {
+    if (self->pid != current_pid()) {
         /* Handles do not cross fork(): the parent's stays the parent's (not closed here). */
         shmq_t *q = NULL;
         int r = shmq_open(self->name, &q);
@@ -254,7 +270,7 @@ static shmq_t *queue_handle(QueueObject *self)
             return NULL;
         }
         self->q = q;
-        self->pid = getpid();
+        self->pid = current_pid();
     }
     return self->q;
 }
@@ -267,10 +283,14 @@ static PyObject *queue_wrap(PyTypeObject *type, shmq_t *q)
         return NULL;
     }
     self->q = q;
-    self->pid = getpid();
+    self->pid = current_pid();
     snprintf(self->name, sizeof self->name, "%s", shmq_name(q));
     struct shmq_stat st;
     self->slot_size = shmq_stat(q, &st) == 0 ? st.slot_size : SHMQ_DEFAULT_SLOT_SIZE;
+    if (self->slot_size <= SCRATCH_MAX && !(self->scratch = PyMem_Malloc(self->slot_size))) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
     return (PyObject *)self;
 }
 
@@ -401,8 +421,9 @@ static void queue_dealloc(QueueObject *self)
 {
     if (self->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)self);
-    if (self->q && self->pid == getpid())
+    if (self->q && self->pid == current_pid())
         shmq_close(self->q);
+    PyMem_Free(self->scratch);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -413,7 +434,7 @@ static PyObject *queue_close(QueueObject *self, PyObject *unused)
     (void)unused;
     if (busy_check(self->busy))
         return NULL;
-    if (self->q && self->pid == getpid())
+    if (self->q && self->pid == current_pid())
         shmq_close(self->q);
     self->q = NULL;
     Py_RETURN_NONE;
@@ -473,12 +494,38 @@ static PyObject *do_put(QueueObject *self, PyObject *data, int64_t timeout, PyOb
     Py_RETURN_NONE;
 }
 
+/* Vectorcall arguments as a tuple and a dict, for the keyword paths. */
+typedef PyObject *(*kwfunc)(QueueObject *, PyObject *, PyObject *);
+static PyObject *call_kw(kwfunc fn, QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    PyObject *tuple = PyTuple_New(nargs), *dict = NULL, *r = NULL;
+    if (!tuple)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(tuple, i, args[i]);
+    }
+    if (kwnames) {
+        if (!(dict = PyDict_New()))
+            goto out;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++)
+            if (PyDict_SetItem(dict, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
+                goto out;
+    }
+    r = fn(self, tuple, dict);
+out:
+    Py_DECREF(tuple);
+    Py_XDECREF(dict);
+    return r;
+}
+
 PyDoc_STRVAR(queue_put_doc,
 "put(data, timeout=None, *, type=None, correlation_id=None, reply_to=None, timestamp=None)\n\n"
 "Copy one message (bytes-like) in. Waits for room up to timeout seconds (None = forever) and\n"
 "raises shmq.Full then. The metadata travel with the message (str of at most 255 bytes;\n"
 "timestamp in seconds since the epoch). ValueError when the message does not fit a slot.");
-static PyObject *queue_put(QueueObject *self, PyObject *args, PyObject *kw)
+static PyObject *queue_put_kw(QueueObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"data", "timeout", "type", "correlation_id", "reply_to", "timestamp", NULL};
     PyObject *data, *to = Py_None, *type = NULL, *corr = NULL, *reply = NULL, *ts = NULL;
@@ -493,7 +540,7 @@ static PyObject *queue_put(QueueObject *self, PyObject *args, PyObject *kw)
 
 PyDoc_STRVAR(queue_put_nowait_doc, "put_nowait(data, **metadata)\n\nput(data, timeout=0): "
                                    "shmq.Full at once if the queue is full.");
-static PyObject *queue_put_nowait(QueueObject *self, PyObject *args, PyObject *kw)
+static PyObject *queue_put_nowait_kw(QueueObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"data", "type", "correlation_id", "reply_to", "timestamp", NULL};
     PyObject *data, *type = NULL, *corr = NULL, *reply = NULL, *ts = NULL;
@@ -537,11 +584,37 @@ static PyObject *copy_and_ack(QueueObject *self, shmq_t *q, struct shmq_msg *m)
     return b;
 }
 
+struct pop_ctx {
+    shmq_t *q;
+    char *buf;
+    size_t cap;
+};
+static int pop_op(void *arg, int64_t timeout_ns)
+{
+    struct pop_ctx *c = arg;
+    ssize_t r = shmq_pop(c->q, c->buf, c->cap, timeout_ns);
+    return r > INT_MAX ? -EMSGSIZE : (int)r;
+}
+
 static PyObject *do_get(QueueObject *self, int64_t timeout)
 {
     shmq_t *q = queue_handle(self);
     if (!q)
         return NULL;
+    if (self->scratch) {
+        /* A small slot: pop into the handle's buffer (every message fits), then copy. */
+        struct pop_ctx pc = {q, self->scratch, self->slot_size};
+        int r = run_wait(&self->busy, pop_op, &pc, timeout);
+        if (r == INTERRUPTED)
+            return NULL;
+        if (r == -EAGAIN || r == -ETIMEDOUT) {
+            PyErr_Format(Empty, "queue %s is empty", self->name);
+            return NULL;
+        }
+        if (r < 0)
+            return raise_err(r, self->name);
+        return PyBytes_FromStringAndSize(self->scratch, r);
+    }
     struct shmq_msg m;
     struct claim_ctx c = {q, &m};
     int r = run_wait(&self->busy, claim_op, &c, timeout);
@@ -559,7 +632,7 @@ static PyObject *do_get(QueueObject *self, int64_t timeout)
 PyDoc_STRVAR(queue_get_doc, "get(timeout=None) -> bytes\n\nTake the next message (its payload; "
                             "use claim() for the metadata). Waits up to timeout seconds\n(None = "
                             "forever) and raises shmq.Empty then. At-most-once once it returns.");
-static PyObject *queue_get(QueueObject *self, PyObject *args, PyObject *kw)
+static PyObject *queue_get_kw(QueueObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"timeout", NULL};
     PyObject *to = Py_None;
@@ -727,7 +800,7 @@ static PyObject *message_wrap(QueueObject *queue, const struct shmq_msg *m, int 
     Py_INCREF(queue);
     self->queue = queue;
     self->m = *m;
-    self->pid = getpid();
+    self->pid = current_pid();
     self->kind = kind;
     self->done = 0;
     self->exports = 0;
@@ -776,7 +849,7 @@ static int message_usable(MessageObject *self, int kind, const char *what)
                      self->kind == MSG_CLAIMED ? "claimed" : "reserved");
         return -1;
     }
-    if (self->pid != getpid()) {
+    if (self->pid != current_pid()) {
         PyErr_SetString(PyExc_RuntimeError, "a claimed or reserved message does not cross fork()");
         return -1;
     }
@@ -790,7 +863,7 @@ static int message_usable(MessageObject *self, int kind, const char *what)
 static void message_dealloc(MessageObject *self)
 {
     /* Never acked: give it back (as the library does when a handle closes). */
-    if (!self->done && self->pid == getpid() && self->queue->q && self->queue->pid == self->pid &&
+    if (!self->done && self->pid == current_pid() && self->queue->q && self->queue->pid == self->pid &&
         !self->queue->busy) {
         if (self->kind == MSG_CLAIMED)
             shmq_nack(self->queue->q, &self->m);
@@ -813,7 +886,7 @@ static int message_getbuffer(MessageObject *self, Py_buffer *view, int flags)
         view->obj = NULL;
         return -1;
     }
-    if (self->pid != getpid()) {
+    if (self->pid != current_pid()) {
         PyErr_SetString(PyExc_RuntimeError, "a claimed message does not cross fork()");
         view->obj = NULL;
         return -1;
@@ -1382,14 +1455,43 @@ static PyObject *queue_repr(QueueObject *self)
     return PyUnicode_FromFormat("<shmq.Queue %s%s>", self->name, self->q ? "" : " closed");
 }
 
+/* The common calls without keywords take a fast path; the rest parse as usual. */
+static PyObject *queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    if (kwnames || nargs < 1 || nargs > 2)
+        return call_kw(queue_put_kw, self, args, nargs, kwnames);
+    int64_t timeout;
+    if (timeout_arg(nargs == 2 ? args[1] : NULL, &timeout))
+        return NULL;
+    return do_put(self, args[0], timeout, NULL, NULL, NULL, NULL);
+}
+static PyObject *queue_put_nowait(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames)
+{
+    if (kwnames || nargs != 1)
+        return call_kw(queue_put_nowait_kw, self, args, nargs, kwnames);
+    return do_put(self, args[0], 0, NULL, NULL, NULL, NULL);
+}
+static PyObject *queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    if (kwnames || nargs > 1)
+        return call_kw(queue_get_kw, self, args, nargs, kwnames);
+    int64_t timeout;
+    if (timeout_arg(nargs == 1 ? args[0] : NULL, &timeout))
+        return NULL;
+    return do_get(self, timeout);
+}
+
 static PyMethodDef queue_methods[] = {
     {"create", (PyCFunction)(void (*)(void))queue_create, METH_CLASS | METH_VARARGS | METH_KEYWORDS,
      queue_create_doc},
     {"open", (PyCFunction)queue_open, METH_CLASS | METH_VARARGS, queue_open_doc},
-    {"put", (PyCFunction)(void (*)(void))queue_put, METH_VARARGS | METH_KEYWORDS, queue_put_doc},
-    {"put_nowait", (PyCFunction)(void (*)(void))queue_put_nowait, METH_VARARGS | METH_KEYWORDS,
+    {"put", (PyCFunction)(void (*)(void))queue_put, METH_FASTCALL | METH_KEYWORDS, queue_put_doc},
+    {"put_nowait", (PyCFunction)(void (*)(void))queue_put_nowait, METH_FASTCALL | METH_KEYWORDS,
      queue_put_nowait_doc},
-    {"get", (PyCFunction)(void (*)(void))queue_get, METH_VARARGS | METH_KEYWORDS, queue_get_doc},
+    {"get", (PyCFunction)(void (*)(void))queue_get, METH_FASTCALL | METH_KEYWORDS, queue_get_doc},
     {"get_nowait", (PyCFunction)queue_get_nowait, METH_NOARGS, queue_get_nowait_doc},
     {"put_many", (PyCFunction)(void (*)(void))queue_put_many, METH_VARARGS | METH_KEYWORDS,
      queue_put_many_doc},
@@ -1456,7 +1558,7 @@ static shmq_topic_t *topic_handle(TopicObject *self)
     }
     if (busy_check(self->busy))
         return NULL;
-    if (self->pid != getpid()) {
+    if (self->pid != current_pid()) {
         shmq_topic_t *t = NULL;
         int r = shmq_topic_open(self->name, &t);
         if (r) {
@@ -1464,7 +1566,7 @@ static shmq_topic_t *topic_handle(TopicObject *self)
             return NULL;
         }
         self->t = t;
-        self->pid = getpid();
+        self->pid = current_pid();
     }
     return self->t;
 }
@@ -1477,7 +1579,7 @@ static PyObject *topic_wrap(PyTypeObject *type, shmq_topic_t *t)
         return NULL;
     }
     self->t = t;
-    self->pid = getpid();
+    self->pid = current_pid();
     snprintf(self->name, sizeof self->name, "%s", shmq_topic_name(t));
     struct shmq_topic_stat st;
     self->slot_size = shmq_topic_stat(t, &st) == 0 ? st.slot_size : SHMQ_DEFAULT_SLOT_SIZE;
@@ -1536,7 +1638,7 @@ static void topic_dealloc(TopicObject *self)
 {
     if (self->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)self);
-    if (self->t && self->pid == getpid())
+    if (self->t && self->pid == current_pid())
         shmq_topic_close(self->t);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -1548,7 +1650,7 @@ static PyObject *topic_close(TopicObject *self, PyObject *unused)
     (void)unused;
     if (busy_check(self->busy))
         return NULL;
-    if (self->t && self->pid == getpid())
+    if (self->t && self->pid == current_pid())
         shmq_topic_close(self->t);
     self->t = NULL;
     Py_RETURN_NONE;
@@ -1637,7 +1739,7 @@ static PyObject *topic_subscribe(TopicObject *self, PyObject *args, PyObject *kw
     if (!s)
         return NULL;
     s->sub = NULL;
-    s->pid = getpid();
+    s->pid = current_pid();
     s->cap = self->slot_size;
     s->buf = PyMem_Malloc(s->cap ? s->cap : 1);
     Py_INCREF(self);
@@ -1715,7 +1817,7 @@ static int sub_usable(SubscriptionObject *self)
         PyErr_SetString(PyExc_ValueError, "the subscription is closed");
         return -1;
     }
-    if (self->pid != getpid() || self->topic->pid != self->pid) {
+    if (self->pid != current_pid() || self->topic->pid != self->pid) {
         PyErr_SetString(PyExc_RuntimeError,
                         "a subscription does not cross fork(): subscribe again in this process");
         return -1;
@@ -1725,7 +1827,7 @@ static int sub_usable(SubscriptionObject *self)
 
 static void sub_dealloc(SubscriptionObject *self)
 {
-    if (self->sub && self->topic->t && self->pid == getpid() && self->topic->pid == self->pid)
+    if (self->sub && self->topic->t && self->pid == current_pid() && self->topic->pid == self->pid)
         shmq_unsubscribe(self->sub);
     PyMem_Free(self->buf);
     Py_DECREF(self->topic);
@@ -1736,7 +1838,7 @@ PyDoc_STRVAR(sub_close_doc, "close()\n\nLeave the group (unread messages stay th
 static PyObject *sub_close(SubscriptionObject *self, PyObject *unused)
 {
     (void)unused;
-    if (self->sub && self->topic->t && self->pid == getpid() && self->topic->pid == self->pid) {
+    if (self->sub && self->topic->t && self->pid == current_pid() && self->topic->pid == self->pid) {
         if (busy_check(self->topic->busy))
             return NULL;
         shmq_unsubscribe(self->sub);
@@ -2019,7 +2121,38 @@ out:
     return res;
 }
 
+PyDoc_STRVAR(c_loop_doc, "_c_loop(queue, n, size) -> float\n\nBenchmark helper: n rounds of "
+                         "shmq_push + shmq_pop of size bytes on queue,\nall in C; returns "
+                         "nanoseconds per round (the floor under put_nowait + get_nowait).");
+static PyObject *mod_c_loop(PyObject *mod, PyObject *args)
+{
+    (void)mod;
+    PyObject *qo;
+    Py_ssize_t n, size;
+    if (!PyArg_ParseTuple(args, "O!nn:_c_loop", &QueueType, &qo, &n, &size))
+        return NULL;
+    if (n < 1 || size < 0 || size > 4096) {
+        PyErr_SetString(PyExc_ValueError, "n >= 1 and 0 <= size <= 4096");
+        return NULL;
+    }
+    QueueObject *self = (QueueObject *)qo;
+    shmq_t *q = queue_handle(self);
+    if (!q)
+        return NULL;
+    char in[4096], out[4096];
+    memset(in, 'x', (size_t)size);
+    int64_t t0 = now_mono();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int r = shmq_push(q, in, (size_t)size, 0);
+        ssize_t got = r ? r : shmq_pop(q, out, sizeof out, 0);
+        if (got != size)
+            return raise_err(got < 0 ? (int)got : -EBADMSG, self->name);
+    }
+    return PyFloat_FromDouble((double)(now_mono() - t0) / (double)n);
+}
+
 static PyMethodDef module_methods[] = {
+    {"_c_loop", mod_c_loop, METH_VARARGS, c_loop_doc},
     {"list_queues", mod_list_queues, METH_NOARGS, list_queues_doc},
     {"unlink", mod_unlink, METH_VARARGS, unlink_doc},
     {"strerror", mod_strerror, METH_VARARGS, strerror_doc},
@@ -2042,6 +2175,11 @@ static PyObject *new_exception(PyObject *mod, const char *name, PyObject *base, 
 
 PyMODINIT_FUNC PyInit__shmq(void)
 {
+    self_pid = getpid();
+    if (pthread_atfork(NULL, NULL, after_fork_child) != 0) {
+        PyErr_SetString(PyExc_ImportError, "shmq: pthread_atfork failed");
+        return NULL;
+    }
     PyObject *mod = PyModule_Create(&module_def);
     if (!mod)
         return NULL;

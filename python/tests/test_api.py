@@ -504,3 +504,17 @@ def test_help_answers():
         assert word in text, word
     assert "subscribe" in pydoc.render_doc(shmq.Topic, renderer=pydoc.plaintext)
     assert shmq.__doc__ and "Ctrl-C" in shmq.__doc__
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_multiprocessing_example(name, start):
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python",
+                           "producer_consumer.py")
+    r = subprocess.run([sys.executable, example, "--messages", "5000", "--start", start,
+                        "--name", name], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "10000 messages" in r.stdout and "all once" in r.stdout, \
+        r.stdout + r.stderr
+    assert name not in shmq.list_queues()
+    r = subprocess.run([sys.executable, example, "--consumers", "0"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "at least 1" in r.stderr
