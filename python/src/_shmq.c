@@ -227,6 +227,23 @@ static int run_wait(int *busy, op_fn op, void *ctx, int64_t timeout_ns)
     }
 }
 
+/* After run_wait: -1 with the exception set when r is a failure (exc, worded with `fmt` and
+ * the object's name, when nothing came before the timeout), else 0. */
+static int wait_failed(int r, PyObject *exc, const char *fmt, const char *name)
+{
+    if (r == INTERRUPTED)
+        return -1;
+    if (r == -EAGAIN || r == -ETIMEDOUT) {
+        PyErr_Format(exc, fmt, name);
+        return -1;
+    }
+    if (r < 0) {
+        raise_err(r, name);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- Queue ---- */
 
 typedef struct {
@@ -483,14 +500,8 @@ static PyObject *do_put(QueueObject *self, PyObject *data, int64_t timeout, PyOb
         r = run_wait(&self->busy, push_op, &c, timeout);
     }
     PyBuffer_Release(&view);
-    if (r == INTERRUPTED)
+    if (wait_failed(r, Full, "queue %s is full", self->name))
         return NULL;
-    if (r == -EAGAIN || r == -ETIMEDOUT) {
-        PyErr_Format(Full, "queue %s is full", self->name);
-        return NULL;
-    }
-    if (r < 0)
-        return raise_err(r, self->name);
     Py_RETURN_NONE;
 }
 
@@ -605,27 +616,15 @@ static PyObject *do_get(QueueObject *self, int64_t timeout)
         /* A small slot: pop into the handle's buffer (every message fits), then copy. */
         struct pop_ctx pc = {q, self->scratch, self->slot_size};
         int r = run_wait(&self->busy, pop_op, &pc, timeout);
-        if (r == INTERRUPTED)
+        if (wait_failed(r, Empty, "queue %s is empty", self->name))
             return NULL;
-        if (r == -EAGAIN || r == -ETIMEDOUT) {
-            PyErr_Format(Empty, "queue %s is empty", self->name);
-            return NULL;
-        }
-        if (r < 0)
-            return raise_err(r, self->name);
         return PyBytes_FromStringAndSize(self->scratch, r);
     }
     struct shmq_msg m;
     struct claim_ctx c = {q, &m};
     int r = run_wait(&self->busy, claim_op, &c, timeout);
-    if (r == INTERRUPTED)
+    if (wait_failed(r, Empty, "queue %s is empty", self->name))
         return NULL;
-    if (r == -EAGAIN || r == -ETIMEDOUT) {
-        PyErr_Format(Empty, "queue %s is empty", self->name);
-        return NULL;
-    }
-    if (r < 0)
-        return raise_err(r, self->name);
     return copy_and_ack(self, q, &m);
 }
 
@@ -1157,14 +1156,8 @@ static PyObject *queue_claim(QueueObject *self, PyObject *args, PyObject *kw)
     struct shmq_msg m;
     struct claim_ctx c = {q, &m};
     int r = run_wait(&self->busy, claim_op, &c, timeout);
-    if (r == INTERRUPTED)
+    if (wait_failed(r, Empty, "queue %s is empty", self->name))
         return NULL;
-    if (r == -EAGAIN || r == -ETIMEDOUT) {
-        PyErr_Format(Empty, "queue %s is empty", self->name);
-        return NULL;
-    }
-    if (r < 0)
-        return raise_err(r, self->name);
     PyObject *msg = message_wrap(self, &m, MSG_CLAIMED, 0);
     if (!msg)
         shmq_nack(q, &m);
@@ -1205,14 +1198,8 @@ static PyObject *queue_reserve(QueueObject *self, PyObject *args, PyObject *kw)
     struct shmq_msg m;
     struct reserve_ctx c = {q, (size_t)size, &m};
     int r = run_wait(&self->busy, reserve_op, &c, timeout);
-    if (r == INTERRUPTED)
+    if (wait_failed(r, Full, "queue %s is full", self->name))
         return NULL;
-    if (r == -EAGAIN || r == -ETIMEDOUT) {
-        PyErr_Format(Full, "queue %s is full", self->name);
-        return NULL;
-    }
-    if (r < 0)
-        return raise_err(r, self->name);
     PyObject *msg = message_wrap(self, &m, MSG_RESERVED, (size_t)size);
     if (!msg)
         shmq_discard(q, &m);
@@ -1704,14 +1691,8 @@ static PyObject *topic_publish(TopicObject *self, PyObject *args, PyObject *kw)
     struct publish_ctx c = {t, subject, &m};
     int r = run_wait(&self->busy, publish_op, &c, timeout);
     PyBuffer_Release(&view);
-    if (r == INTERRUPTED)
+    if (wait_failed(r, Full, "topic %s: a subscriber group is a whole ring behind", self->name))
         return NULL;
-    if (r == -EAGAIN || r == -ETIMEDOUT) {
-        PyErr_Format(Full, "topic %s: a subscriber group is a whole ring behind", self->name);
-        return NULL;
-    }
-    if (r < 0)
-        return raise_err(r, self->name);
     Py_RETURN_NONE;
 }
 
@@ -1901,14 +1882,8 @@ static PyObject *sub_next(SubscriptionObject *self, PyObject *args, PyObject *kw
     struct shmq_delivery d;
     struct next_ctx c = {self, &d};
     int r = run_wait(&self->topic->busy, next_op, &c, timeout);
-    if (r == INTERRUPTED)
+    if (wait_failed(r, Empty, "topic %s: nothing for this subscription", self->topic->name))
         return NULL;
-    if (r == -EAGAIN || r == -ETIMEDOUT) {
-        PyErr_Format(Empty, "topic %s: nothing for this subscription", self->topic->name);
-        return NULL;
-    }
-    if (r < 0)
-        return raise_err(r, self->topic->name);
     return make_delivery(self, &d, r);
 }
 
