@@ -1,6 +1,7 @@
 """Benchmarks of the shmq Python package. They report; they never fail a build.
 
-    /usr/bin/python3 python/bench/bench.py [--runs 5] [--only NAME ...] [--no-amqp]
+    /usr/bin/python3 python/bench/bench.py [--runs 5] [--only NAME ...] [--broker both|shmq|amqp]
+                                           [--tasks 10000] [--prefetch 4]
 
 (with the package importable: installed in a venv, or PYTHONPATH=build/<dir>/python)
 
@@ -161,7 +162,6 @@ class CeleryRun:
                 os.unlink("/dev/shm/shmq-kombu.%s.state" % self.queue)
             except FileNotFoundError:
                 pass
-        self.tasks.app.pool.force_close_all()
 
 
 def celery_throughput(run, n=10_000):
@@ -192,7 +192,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_celery(runs, kinds):
+def bench_celery(runs, kinds, n_tasks):
     out = {}
     for kind in kinds:
         url = amqp_url() if kind == "amqp" else "shmq://"
@@ -200,7 +200,7 @@ def bench_celery(runs, kinds):
         for r in range(runs):
             run = CeleryRun(url, "%s%d" % (kind, r))
             try:
-                tps.append(celery_throughput(run))
+                tps.append(celery_throughput(run, n_tasks))
                 rtt.append(celery_roundtrip(run))
             finally:
                 run.close()
@@ -228,10 +228,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", nargs="*", choices=["pingpong", "overhead", "celery", "idle"])
-    ap.add_argument("--no-amqp", action="store_true", help="shmq:// only")
+    ap.add_argument("--broker", choices=["both", "shmq", "amqp"], default="both",
+                    help="which brokers the Celery measures run on")
+    ap.add_argument("--tasks", type=int, default=10_000, help="tasks per throughput run")
+    ap.add_argument("--prefetch", type=int, default=4,
+                    help="worker_prefetch_multiplier of the Celery runs (Celery's default: 4)")
     args = ap.parse_args()
-    if args.runs < 1:
-        ap.error("--runs must be at least 1")
+    if min(args.runs, args.prefetch, args.tasks) < 1:
+        ap.error("--runs, --prefetch and --tasks must be at least 1")
+    os.environ["SHMQ_PREFETCH"] = str(args.prefetch)
     todo = args.only or ["pingpong", "overhead", "celery", "idle"]
     print("shmq %s; medians of %d runs; shared, noisy 2-core machine" % (shmq.__version__, args.runs))
     if "pingpong" in todo:
@@ -243,11 +248,13 @@ def main():
         print("overhead: put_nowait+get_nowait %.0f ns, C push+pop %.0f ns: %.0f ns per call"
               % (r["python_ns_per_put_get"], r["c_ns_per_push_pop"], r["overhead_ns_per_call"]))
     if "celery" in todo:
-        r = bench_celery(args.runs, ["shmq"] + ([] if args.no_amqp else ["amqp"]))
+        kinds = ["shmq", "amqp"] if args.broker == "both" else [args.broker]
+        r = bench_celery(args.runs, kinds, args.tasks)
         for kind in ("shmq", "amqp"):
             if kind in r:
-                print("celery %s://: %.0f tasks/s (10 000, --pool=solo), round trip median %.2f ms"
-                      % (kind, r[kind]["tasks_per_s"], 1e3 * r[kind]["roundtrip_median_s"]))
+                print("celery %s://: %.0f tasks/s (%d, --pool=solo, prefetch x%d), round trip "
+                      "median %.2f ms" % (kind, r[kind]["tasks_per_s"], args.tasks, args.prefetch,
+                                          1e3 * r[kind]["roundtrip_median_s"]))
         if "throughput_ratio" in r:
             print("celery shmq/amqp: %.2fx tasks/s, round trip %.2fx"
                   % (r["throughput_ratio"], r["roundtrip_ratio"]))
