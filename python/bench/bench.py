@@ -9,7 +9,8 @@
   overhead   put_nowait+get_nowait in one process vs the same rounds in C (shmq._c_loop):
              the module's per-call overhead in ns
   celery     10 000 trivial Celery tasks, worker --pool=solo: shmq:// vs amqp:// tasks/s
-  roundtrip  .delay() -> result with rpc://, median of 200: shmq:// vs amqp://
+  roundtrip  .delay() -> result with rpc://, median of 200: shmq:// vs amqp:// (celery
+             measures it too, after its throughput run)
   idle       CPU of an idle Celery worker over 30 s (shmq://)
 
 Each figure is the median of --runs runs (the idle one is measured once, over 30 s). amqp://
@@ -192,7 +193,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_celery(runs, kinds, n_tasks):
+def bench_celery(runs, kinds, n_tasks, throughput=True):
     out = {}
     for kind in kinds:
         url = amqp_url() if kind == "amqp" else "shmq://"
@@ -200,14 +201,16 @@ def bench_celery(runs, kinds, n_tasks):
         for r in range(runs):
             run = CeleryRun(url, "%s%d" % (kind, r))
             try:
-                tps.append(celery_throughput(run, n_tasks))
+                if throughput:
+                    tps.append(celery_throughput(run, n_tasks))
                 rtt.append(celery_roundtrip(run))
             finally:
                 run.close()
-        out[kind] = {"tasks_per_s": statistics.median(tps), "roundtrip_median_s":
+        out[kind] = {"tasks_per_s": statistics.median(tps) if tps else None, "roundtrip_median_s":
                      statistics.median(rtt), "runs_tasks_per_s": tps, "runs_roundtrip_s": rtt}
     if "amqp" in out and "shmq" in out:
-        out["throughput_ratio"] = out["shmq"]["tasks_per_s"] / out["amqp"]["tasks_per_s"]
+        if throughput:
+            out["throughput_ratio"] = out["shmq"]["tasks_per_s"] / out["amqp"]["tasks_per_s"]
         out["roundtrip_ratio"] = out["shmq"]["roundtrip_median_s"] / out["amqp"]["roundtrip_median_s"]
     return out
 
@@ -227,7 +230,8 @@ def bench_idle(seconds=30.0):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", nargs="*", choices=["pingpong", "overhead", "celery", "idle"])
+    ap.add_argument("--only", nargs="*",
+                    choices=["pingpong", "overhead", "celery", "roundtrip", "idle"])
     ap.add_argument("--broker", choices=["both", "shmq", "amqp"], default="both",
                     help="which brokers the Celery measures run on")
     ap.add_argument("--tasks", type=int, default=10_000, help="tasks per throughput run")
@@ -258,6 +262,14 @@ def main():
         if "throughput_ratio" in r:
             print("celery shmq/amqp: %.2fx tasks/s, round trip %.2fx"
                   % (r["throughput_ratio"], r["roundtrip_ratio"]))
+    if "roundtrip" in todo:
+        kinds = ["shmq", "amqp"] if args.broker == "both" else [args.broker]
+        r = bench_celery(args.runs, kinds, 0, throughput=False)
+        for kind in kinds:
+            print("celery %s:// round trip median %.3f ms (200 tasks, medians of %d runs)"
+                  % (kind, 1e3 * r[kind]["roundtrip_median_s"], args.runs))
+        if "roundtrip_ratio" in r:
+            print("celery round trip shmq/amqp: %.2fx" % r["roundtrip_ratio"])
     if "idle" in todo:
         r = bench_idle()
         print("idle worker over %.0f s: %.2f%% of one CPU" % (r["seconds"], r["idle_cpu_percent"]))
