@@ -115,6 +115,29 @@ def test_reject_and_close_give_messages_back(name):
         c.default_channel.queue_delete("work")
 
 
+def test_delivery_limit_and_dead_letters(name):
+    """Past max_deliveries a message goes to the dead-letter queue instead of coming back."""
+    url = "shmq:///%s" % name
+    opts = {"max_deliveries": 2, "dead_letter": "dead"}
+    with kombu.Connection(url, transport_options=opts) as c:
+        bq = kombu.Queue("limited")(c.default_channel)
+        bq.declare()
+        with c.Producer() as p:
+            p.publish({"poison": True}, routing_key="limited")
+        for _ in range(2):
+            m = bq.get()
+            assert m is not None and m.payload == {"poison": True}
+            m.reject(requeue=True)
+        assert bq.get() is None
+        dead = kombu.Queue("dead")(c.default_channel)
+        m = dead.get(no_ack=True)
+        assert m is not None and m.payload == {"poison": True}
+        st = shmq.Queue.open(shmq.kombu.queue_name(name, "limited")).stat()
+        assert st.max_deliveries == 2 and st.dead_lettered == 1
+        for q in ("limited", "dead"):
+            c.default_channel.queue_delete(q)
+
+
 def test_consumer_sleeps_until_a_message_comes(name):
     """drain_events sleeps in the kernel and wakes at once, not at a polling interval."""
     url = "shmq:///%s" % name
@@ -213,6 +236,12 @@ def test_inspect_ping_and_idle_cpu(celery_env, start_worker):
     time.sleep(5)
     share = (cpu_seconds(w.proc.pid) - c0) / (time.monotonic() - t0)
     assert share < 0.02, "idle worker used %.1f%% of a CPU" % (100 * share)
+    # Remote control through the fanout exchange: the worker shuts down (a worker that
+    # shuts down sends no reply, so the command's own status says nothing).
+    subprocess.run([PYTHON, "-m", "celery", "-A", "tasks", "control", "shutdown", "-t", "1"],
+                   cwd=EXAMPLE, env=celery_env, capture_output=True, text=True, timeout=60)
+    w.proc.wait(timeout=30)
+    assert w.proc.returncode == 0, worker_log(celery_env)
 
 
 def test_flask_example_end_to_end(celery_env, start_worker):
