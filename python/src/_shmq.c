@@ -250,6 +250,7 @@ typedef struct {
     PyObject_HEAD shmq_t *q;
     pid_t pid;   /* the process that opened q: a forked child opens its own */
     int busy;    /* a call runs without the GIL */
+    int views;   /* buffers into this handle's slots (Message.data) not yet released */
     uint32_t slot_size;
     char *scratch; /* get()'s buffer of slot_size bytes (slots up to SCRATCH_MAX), or NULL */
     char name[SHMQ_NAME_MAX + 1];
@@ -451,6 +452,15 @@ static PyObject *queue_close(QueueObject *self, PyObject *unused)
     (void)unused;
     if (busy_check(self->busy))
         return NULL;
+    if (self->views > 0) {
+        /* Closing may unmap the segment under them: refuse rather than leave views to freed
+         * memory. */
+        PyErr_Format(PyExc_BufferError,
+                     "queue %s: %d view(s) into claimed or reserved slots are alive: ack, nack, "
+                     "commit or discard their messages (or release the views) before close()",
+                     self->name, self->views);
+        return NULL;
+    }
     if (self->q && self->pid == current_pid())
         shmq_close(self->q);
     self->q = NULL;
@@ -779,7 +789,7 @@ typedef struct {
     int kind;      /* MSG_CLAIMED or MSG_RESERVED */
     int done;      /* acked, nacked, committed or discarded */
     int exports;   /* buffers handed out and not released */
-    PyObject *view; /* the memoryview .data returns */
+    PyObject *view; /* a weak reference to the memoryview .data returns */
     PyObject *type, *correlation_id, *reply_to; /* copies of the metadata (claimed) */
     size_t cap;    /* reserved: bytes asked for */
 } MessageObject;
@@ -820,10 +830,13 @@ static PyObject *message_wrap(QueueObject *queue, const struct shmq_msg *m, int 
 static int message_release_views(MessageObject *self)
 {
     if (self->view) {
-        PyObject *r = PyObject_CallMethod(self->view, "release", NULL);
-        if (!r)
-            return -1;
-        Py_DECREF(r);
+        PyObject *v = PyWeakref_GetObject(self->view); /* borrowed; None once it is gone */
+        if (v != Py_None) {
+            PyObject *r = PyObject_CallMethod(v, "release", NULL);
+            if (!r)
+                return -1;
+            Py_DECREF(r);
+        }
         Py_CLEAR(self->view);
     }
     if (self->exports > 0) {
@@ -895,6 +908,7 @@ static int message_getbuffer(MessageObject *self, Py_buffer *view, int flags)
     if (PyBuffer_FillInfo(view, (PyObject *)self, self->m.data, (Py_ssize_t)len, ro, flags) < 0)
         return -1;
     self->exports++;
+    self->queue->views++;
     return 0;
 }
 
@@ -902,6 +916,7 @@ static void message_releasebuffer(MessageObject *self, Py_buffer *view)
 {
     (void)view;
     self->exports--;
+    self->queue->views--;
 }
 
 static PyBufferProcs message_as_buffer = {(getbufferproc)message_getbuffer,
@@ -915,10 +930,25 @@ static PyObject *message_data(MessageObject *self, void *closure)
                                           "copy it with bytes(msg.data) before ack");
         return NULL;
     }
-    if (!self->view && !(self->view = PyMemoryView_FromObject((PyObject *)self)))
+    /* The same memoryview while it lives, so that ack() can release the one the caller holds.
+     * Only a weak reference is kept: a strong one would be a cycle (the view holds the
+     * message), and a message dropped without ack would then never be given back. */
+    if (self->view) {
+        PyObject *v = PyWeakref_GetObject(self->view);
+        if (v != Py_None) {
+            Py_INCREF(v);
+            return v;
+        }
+        Py_CLEAR(self->view);
+    }
+    PyObject *v = PyMemoryView_FromObject((PyObject *)self);
+    if (!v)
         return NULL;
-    Py_INCREF(self->view);
-    return self->view;
+    if (!(self->view = PyWeakref_NewRef(v, NULL))) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    return v;
 }
 
 static PyObject *message_finish(MessageObject *self, int ack, int64_t delay)

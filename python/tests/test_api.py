@@ -272,7 +272,28 @@ def test_dropped_claim_is_given_back(name):
     del m
     gc.collect()
     assert q.get(timeout=1) == b"lost?"
+    q.put(b"looked at")
+    m = q.claim()
+    assert bytes(m.data) == b"looked at"  # .data was used: no cycle keeps the message alive
+    del m
+    m = q.claim(timeout=1)
+    assert bytes(m.data) == b"looked at" and m.deliveries == 2
+    m.ack()
     q.close()
+
+
+def test_close_refuses_while_views_into_slots_live(name):
+    q = mk(name)
+    q.put(b"view")
+    m = q.claim()
+    v = m.data
+    with pytest.raises(BufferError, match="before close"):
+        q.close()
+    assert bytes(v) == b"view" and not q.closed  # still mapped, still usable
+    m.ack()
+    q.close()
+    with pytest.raises(ValueError, match="released"):
+        v[0]
 
 
 def test_reserve_commit_discard(name):
