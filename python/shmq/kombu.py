@@ -21,8 +21,10 @@ queue it consumes at once (``shmq.wait_any``): no polling interval.
 
 Transport options (``broker_transport_options``): ``capacity`` (messages per queue, 4096),
 ``slot_size`` (bytes per message, 16384), ``max_deliveries`` (0 = no limit),
-``dead_letter`` (a kombu queue name), ``small_capacity`` (256, for Celery's pidbox and
-reply queues).
+``dead_letter`` (a kombu queue name), ``small_capacity`` (64, for Celery's pidbox and
+rpc:// reply queues). A queue declared ``auto_delete`` is removed when the consumer that read it
+is cancelled or its channel closes (a process killed first leaves it behind: ``shmq ls``,
+``shmq rm``).
 """
 import fcntl
 import json
@@ -161,7 +163,7 @@ class Channel(virtual.Channel):
         opts = connection.client.transport_options or {}
         self.namespace = connection.namespace
         self.capacity = int(opts.get("capacity", 4096))
-        self.small_capacity = int(opts.get("small_capacity", 256))
+        self.small_capacity = int(opts.get("small_capacity", 64))
         self.slot_size = int(opts.get("slot_size", 16384))
         self.max_deliveries = int(opts.get("max_deliveries", 0))
         self.dead_letter = opts.get("dead_letter")
@@ -169,6 +171,7 @@ class Channel(virtual.Channel):
         self.shared = SharedState(self.namespace)
         self._claims = {}
         self._no_ack_queues = set()
+        self._auto_delete = set()  # auto_delete queues declared here: removed with their consumer
         self._local = threading.local()
         self._tag_serial = 0
         super().__init__(connection, **kwargs)
@@ -224,6 +227,8 @@ class Channel(virtual.Channel):
         if not passive:
             queue = queue or "amq.gen-%s" % uuid()
             self._new_queue(queue, **kwargs)
+            if kwargs.get("auto_delete"):
+                self._auto_delete.add(queue)
             return queue_declare_ok_t(queue, 0, 0)
         return super().queue_declare(queue, passive=True, **kwargs)
 
@@ -296,6 +301,16 @@ class Channel(virtual.Channel):
         else:
             self._no_ack_queues.discard(queue)
         return super().basic_consume(queue, no_ack, callback, consumer_tag, **kwargs)
+
+    def basic_cancel(self, consumer_tag):
+        """Cancel a consumer; an auto_delete queue that no consumer of this channel reads any
+        more is deleted (AMQP deletes it when its last consumer goes: Celery's pidbox and
+        rpc:// reply queues are each read by one process)."""
+        queue = self._tag_to_queue.get(consumer_tag)
+        super().basic_cancel(consumer_tag)
+        if queue in self._auto_delete and queue not in self._tag_to_queue.values():
+            self._auto_delete.discard(queue)
+            self._delete(queue)
 
     def basic_get(self, queue, no_ack=False, **kwargs):
         try:
@@ -382,7 +397,7 @@ class Channel(virtual.Channel):
         return list(self.shared.read()["exchanges"])
 
     def close(self):
-        super().close()  # restores (nacks) what is still claimed
+        super().close()  # cancels the consumers, restores (nacks) what is still claimed
         for q in self._handles().values():
             q.close()
         self._handles().clear()

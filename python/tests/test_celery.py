@@ -242,6 +242,9 @@ def test_inspect_ping_and_idle_cpu(celery_env, start_worker):
                    cwd=EXAMPLE, env=celery_env, capture_output=True, text=True, timeout=60)
     w.proc.wait(timeout=30)
     assert w.proc.returncode == 0, worker_log(celery_env)
+    # Its pidbox queue was auto_delete: gone with its consumer.
+    ns = celery_env["SHMQ_BROKER_URL"].rsplit("/", 1)[1]
+    assert not [n for n in shmq.list_queues() if n.startswith(ns + ".") and "pidbox" in n]
 
 
 def test_flask_example_end_to_end(celery_env, start_worker):

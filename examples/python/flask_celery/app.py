@@ -1,6 +1,8 @@
 """The Flask side of the example: POST /sum or /downsample queues a task, GET /result/<id>.
 
-    SHMQ_BROKER_URL=shmq:// flask --app app run        (or amqp://guest@127.0.0.1//)
+    SHMQ_BROKER_URL=shmq:// flask --app app run --without-threads   (or amqp://guest@127.0.0.1//)
+
+rpc:// sends a result to the thread that queued the task, once: serve from one thread.
     curl -X POST -H 'Content-Type: application/json' -d '{"numbers": [1, 2, 3]}' \\
          http://127.0.0.1:5000/sum
     curl http://127.0.0.1:5000/result/<id>
