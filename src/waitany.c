@@ -116,15 +116,18 @@ static struct shmq__eventcount *item_ec(const struct shmq_wait_item *it)
     return it->queue ? &it->queue->map->waits->not_empty : &it->sub->t->waits->not_empty;
 }
 
+/* What a scan saw besides ready items (bits). */
+#define SAW_DELAYED 1u
+#define SAW_STUCK 2u
+
 /* Mark the ready items; `late` also reports DELAYED and STUCK ones. Returns how many. */
-static int scan(struct shmq_wait_item *items, unsigned n, bool late, bool *slow_due)
+static int scan(struct shmq_wait_item *items, unsigned n, bool late, unsigned *saw)
 {
     int ready = 0;
-    *slow_due = false;
+    *saw = 0;
     for (unsigned i = 0; i < n; i++) {
         enum readiness r = items[i].queue ? queue_ready(items[i].queue) : sub_ready(items[i].sub);
-        if (r == DELAYED || r == STUCK)
-            *slow_due = true;
+        *saw |= r == DELAYED ? SAW_DELAYED : r == STUCK ? SAW_STUCK : 0u;
         items[i].ready = r == READY || (late && r != NOT_READY);
         ready += (int)items[i].ready;
     }
@@ -184,8 +187,8 @@ int shmq_wait_any(struct shmq_wait_item *items, unsigned n, int64_t timeout_ns)
     int err = shmq__deadline(timeout_ns, &deadline);
     if (err)
         return err;
-    bool slow_due;
-    int ready = scan(items, n, false, &slow_due);
+    unsigned saw;
+    int ready = scan(items, n, false, &saw);
     if (ready || deadline == 0)
         return ready ? ready : -EAGAIN;
 
@@ -208,12 +211,14 @@ int shmq_wait_any(struct shmq_wait_item *items, unsigned n, int64_t timeout_ns)
     unsigned turn = 0; /* fallback: whose word to sleep on next */
     for (;;) {
         bool reliable = shmq__wait_prepare_many(ecs, nw, keys);
-        if ((ready = scan(items, n, false, &slow_due)) > 0)
+        if ((ready = scan(items, n, false, &saw)) > 0)
             return ready; /* the words stay armed: at most one needless wake-up later */
         int64_t now = shmq__now_mono();
         int64_t until = next_reap;
-        if (slow_due && now + DELAY_SLICE_NS < until)
-            until = now + DELAY_SLICE_NS; /* STUCK waits longer: see below */
+        if ((saw & SAW_DELAYED) && now + DELAY_SLICE_NS < until)
+            until = now + DELAY_SLICE_NS;
+        if ((saw & SAW_STUCK) && started + STUCK_SLICE_NS < until)
+            until = started + STUCK_SLICE_NS > now ? started + STUCK_SLICE_NS : now;
         if (deadline < until)
             until = deadline;
         for (unsigned i = 0; i < nw; i++)
@@ -231,7 +236,7 @@ int shmq_wait_any(struct shmq_wait_item *items, unsigned n, int64_t timeout_ns)
         if (slept == -EINTR) {
             /* Like a blocking system call, a caught signal ends the wait, after one more
              * look so that what arrived meanwhile is reported. */
-            ready = scan(items, n, false, &slow_due);
+            ready = scan(items, n, false, &saw);
             return ready ? ready : -EINTR;
         }
         if (now >= next_reap) {
@@ -239,18 +244,19 @@ int shmq_wait_any(struct shmq_wait_item *items, unsigned n, int64_t timeout_ns)
             next_reap = now + REAP_SLICE_NS;
         }
         if (now >= deadline) {
-            ready = scan(items, n, false, &slow_due);
+            ready = scan(items, n, false, &saw);
             return ready ? ready : -ETIMEDOUT;
         }
-        if (slept == -ETIMEDOUT && slow_due) {
+        if (slept == -ETIMEDOUT && saw) {
             /* A slice ended with a delayed message, or with a cursor on a half-written slot
              * for STUCK_SLICE_NS: report them, so that the caller's take moves the due
              * messages or passes the hole of a dead publisher. */
-            bool delayed = false;
-            for (unsigned i = 0; i < n; i++)
-                delayed |= items[i].queue && queue_ready(items[i].queue) == DELAYED;
-            if ((delayed || now - started >= STUCK_SLICE_NS) &&
-                (ready = scan(items, n, true, &slow_due)) > 0)
+            bool stuck_long = now - started >= STUCK_SLICE_NS;
+            ready = scan(items, n, false, &saw);
+            if (ready > 0)
+                return ready;
+            if (((saw & SAW_DELAYED) || ((saw & SAW_STUCK) && stuck_long)) &&
+                (ready = scan(items, n, true, &saw)) > 0)
                 return ready;
         }
     }

@@ -7,6 +7,7 @@
 #include <sys/time.h>
 
 #include "test_util.h"
+#include "topic.h"
 #include "wait.h"
 
 static int64_t now_ns(void)
@@ -131,6 +132,31 @@ static void subscription_readiness(void **state)
     assert_int_equal(shmq_next(s, buf, sizeof buf, NULL, 0), -EAGAIN);
     assert_int_equal(shmq_wait_any(it, 2, 0), -EAGAIN);
     assert_int_equal(shmq_close(q), 0);
+    assert_int_equal(shmq_topic_close(t), 0);
+}
+
+/* A cursor on a slot a publisher is still writing (or died writing) is reported after 100 ms,
+ * not at every slice, so that the caller's shmq_next can pass the hole of a dead publisher. */
+static void stuck_cursor_reported_late(void **state)
+{
+    (void)state;
+    shmq_topic_t *t = NULL;
+    shmq_sub_t *s = NULL;
+    assert_int_equal(shmq_topic_create(test_name("wa-stuck"), NULL, &t), 0);
+    assert_int_equal(shmq_subscribe(t, NULL, NULL, 0, &s), 0);
+    uint64_t c = atomic_load(&t->groups[s->group].cursor);
+    struct shmq__topic_slot *slot =
+        (struct shmq__topic_slot *)(t->slots + (c & (t->geo.capacity - 1u)) * t->geo.slot_stride);
+    uint64_t was = atomic_load(&slot->word);
+    atomic_store(&slot->word, shmq__tslot_word(c, SHMQ__TSLOT_WRITING)); /* a publisher stopped */
+    struct shmq_wait_item it = {.sub = s};
+    assert_int_equal(shmq_wait_any(&it, 1, 0), -EAGAIN); /* not ready at once */
+    int64_t t0 = now_ns();
+    assert_int_equal(shmq_wait_any(&it, 1, 5000 * 1000000LL), 1);
+    int64_t took = now_ns() - t0;
+    assert_true(took >= 95 * 1000000LL);
+    assert_true(took < 2000 * 1000000LL);
+    atomic_store(&slot->word, was);
     assert_int_equal(shmq_topic_close(t), 0);
 }
 
@@ -298,6 +324,7 @@ int main(void)
         cmocka_unit_test(readiness_of_each_kind),
         cmocka_unit_test(kept_back_message_is_ready),
         cmocka_unit_test(subscription_readiness),
+        cmocka_unit_test(stuck_cursor_reported_late),
         cmocka_unit_test(timeout_ends_the_wait),
         cmocka_unit_test(signal_interrupts),
         cmocka_unit_test(cross_process_waitv),
