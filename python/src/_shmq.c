@@ -75,7 +75,8 @@ static PyObject *raise_err(int err, const char *name)
     }
     default: {
         /* OSError picks FileNotFoundError, PermissionError, FileExistsError... by errno. */
-        PyObject *args = name ? Py_BuildValue("(iss)", e, words, name) : Py_BuildValue("(is)", e, words);
+        PyObject *args =
+            name ? Py_BuildValue("(iss)", e, words, name) : Py_BuildValue("(is)", e, words);
         if (args) {
             PyErr_SetObject(PyExc_OSError, args);
             Py_DECREF(args);
@@ -156,7 +157,8 @@ static int meta_arg(PyObject *o, const char *what, const char **out, PyObject **
 static int meta_fill(struct shmq_msg *m, PyObject *type, PyObject *corr, PyObject *reply,
                      PyObject *ts)
 {
-    if (meta_arg(type, "type", &m->type, NULL) || meta_arg(corr, "correlation_id", &m->correlation_id, NULL) ||
+    if (meta_arg(type, "type", &m->type, NULL) ||
+        meta_arg(corr, "correlation_id", &m->correlation_id, NULL) ||
         meta_arg(reply, "reply_to", &m->reply_to, NULL))
         return -1;
     m->timestamp_ns = 0;
@@ -187,8 +189,10 @@ static int data_arg(PyObject *o, Py_buffer *view)
         return -1;
     }
     if (PyObject_GetBuffer(o, view, PyBUF_CONTIG_RO) < 0) {
-        PyErr_Format(PyExc_TypeError, "data must be bytes-like (bytes, bytearray, memoryview), "
-                     "not %.100s", Py_TYPE(o)->tp_name);
+        PyErr_Format(PyExc_TypeError,
+                     "data must be bytes-like (bytes, bytearray, memoryview), "
+                     "not %.100s",
+                     Py_TYPE(o)->tp_name);
         return -1;
     }
     return 0;
@@ -218,8 +222,10 @@ static int run_wait(int *busy, op_fn op, void *ctx, int64_t timeout_ns)
             return -ETIMEDOUT;
         int64_t slice = deadline - now < SLICE_NS ? deadline - now : SLICE_NS;
         *busy = 1;
-        Py_BEGIN_ALLOW_THREADS r = op(ctx, slice);
-        Py_END_ALLOW_THREADS *busy = 0;
+        Py_BEGIN_ALLOW_THREADS
+            r = op(ctx, slice);
+        Py_END_ALLOW_THREADS
+        *busy = 0;
         if (r != -ETIMEDOUT && r != -EINTR && r != -EAGAIN)
             return r;
         if (PyErr_CheckSignals() < 0)
@@ -248,9 +254,9 @@ static int wait_failed(int r, PyObject *exc, const char *fmt, const char *name)
 
 typedef struct {
     PyObject_HEAD shmq_t *q;
-    pid_t pid;   /* the process that opened q: a forked child opens its own */
-    int busy;    /* a call runs without the GIL */
-    int views;   /* buffers into this handle's slots (Message.data) not yet released */
+    pid_t pid; /* the process that opened q: a forked child opens its own */
+    int busy;  /* a call runs without the GIL */
+    int views; /* buffers into this handle's slots (Message.data) not yet released */
     uint32_t slot_size;
     char *scratch; /* get()'s buffer of slot_size bytes (slots up to SCRATCH_MAX), or NULL */
     char name[SHMQ_NAME_MAX + 1];
@@ -349,22 +355,23 @@ static int u32_arg(PyObject *o, const char *what, uint32_t *out)
     return 0;
 }
 
-PyDoc_STRVAR(queue_create_doc,
-"Queue.create(name, capacity=1024, slot_size=256, lifo=False, single_producer=False,\n"
-"             single_consumer=False, ttl=None, max_deliveries=0, dead_letter=None,\n"
-"             mode=0o600) -> Queue\n\n"
-"Create the queue `name` (/dev/shm/shmq.<name>) and open it. FileExistsError if it exists.\n"
-"capacity: messages it holds; slot_size: bytes per message (payload plus any metadata);\n"
-"lifo: a stack instead of a FIFO; single_producer/single_consumer: promises enforced by the\n"
-"library (both select the fastest ring); ttl: seconds after which an undelivered message\n"
-"expires; max_deliveries: deliveries before a message goes to dead_letter (a queue name) or\n"
-"is dropped; mode: permission bits of the segment.");
+PyDoc_STRVAR(
+    queue_create_doc,
+    "Queue.create(name, capacity=1024, slot_size=256, lifo=False, single_producer=False,\n"
+    "             single_consumer=False, ttl=None, max_deliveries=0, dead_letter=None,\n"
+    "             mode=0o600) -> Queue\n\n"
+    "Create the queue `name` (/dev/shm/shmq.<name>) and open it. FileExistsError if it exists.\n"
+    "capacity: messages it holds; slot_size: bytes per message (payload plus any metadata);\n"
+    "lifo: a stack instead of a FIFO; single_producer/single_consumer: promises enforced by the\n"
+    "library (both select the fastest ring); ttl: seconds after which an undelivered message\n"
+    "expires; max_deliveries: deliveries before a message goes to dead_letter (a queue name) or\n"
+    "is dropped; mode: permission bits of the segment.");
 
 static PyObject *queue_create(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"name", "capacity", "slot_size", "lifo", "single_producer",
-                             "single_consumer", "ttl", "max_deliveries", "dead_letter", "mode",
-                             "max_participants", NULL};
+    static char *kwlist[] = {
+        "name", "capacity",       "slot_size",   "lifo", "single_producer",  "single_consumer",
+        "ttl",  "max_deliveries", "dead_letter", "mode", "max_participants", NULL};
     PyObject *name_o, *cap = NULL, *slot = NULL, *ttl = NULL, *maxd = NULL, *dl = Py_None,
                       *mode = NULL, *maxp = NULL;
     int lifo = 0, sp = 0, sc = 0;
@@ -403,13 +410,17 @@ static PyObject *queue_create(PyTypeObject *type, PyObject *args, PyObject *kw)
         return NULL;
     shmq_t *q = NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS r = shmq_create(name, &cfg, &q);
-    Py_END_ALLOW_THREADS if (r) return raise_err(r, name);
+    Py_BEGIN_ALLOW_THREADS
+        r = shmq_create(name, &cfg, &q);
+    Py_END_ALLOW_THREADS
+    if (r)
+        return raise_err(r, name);
     return queue_wrap(type, q);
 }
 
-PyDoc_STRVAR(queue_open_doc, "Queue.open(name) -> Queue\n\nOpen an existing queue "
-                             "(FileNotFoundError if there is none, PermissionError, CorruptQueue).");
+PyDoc_STRVAR(queue_open_doc,
+             "Queue.open(name) -> Queue\n\nOpen an existing queue "
+             "(FileNotFoundError if there is none, PermissionError, CorruptQueue).");
 
 static PyObject *queue_open(PyTypeObject *type, PyObject *args)
 {
@@ -421,8 +432,11 @@ static PyObject *queue_open(PyTypeObject *type, PyObject *args)
         return NULL;
     shmq_t *q = NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS r = shmq_open(name, &q);
-    Py_END_ALLOW_THREADS if (r) return raise_err(r, name);
+    Py_BEGIN_ALLOW_THREADS
+        r = shmq_open(name, &q);
+    Py_END_ALLOW_THREADS
+    if (r)
+        return raise_err(r, name);
     return queue_wrap(type, q);
 }
 
@@ -445,8 +459,9 @@ static void queue_dealloc(QueueObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-PyDoc_STRVAR(queue_close_doc, "close()\n\nClose the handle; a message it still holds goes back to the "
-                              "queue. Closing twice is harmless.");
+PyDoc_STRVAR(queue_close_doc,
+             "close()\n\nClose the handle; a message it still holds goes back to the "
+             "queue. Closing twice is harmless.");
 static PyObject *queue_close(QueueObject *self, PyObject *unused)
 {
     (void)unused;
@@ -477,7 +492,8 @@ struct push_ctx {
 static int push_op(void *arg, int64_t timeout_ns)
 {
     struct push_ctx *c = arg;
-    return c->m ? shmq_push_msg(c->q, c->m, timeout_ns) : shmq_push(c->q, c->data, c->len, timeout_ns);
+    return c->m ? shmq_push_msg(c->q, c->m, timeout_ns)
+                : shmq_push(c->q, c->data, c->len, timeout_ns);
 }
 
 static PyObject *do_put(QueueObject *self, PyObject *data, int64_t timeout, PyObject *type,
@@ -502,8 +518,10 @@ static PyObject *do_put(QueueObject *self, PyObject *data, int64_t timeout, PyOb
     if ((size_t)view.len >= NOGIL_COPY_BYTES) {
         /* A large copy: let other threads run (the first attempt still does not wait). */
         self->busy = 1;
-        Py_BEGIN_ALLOW_THREADS r = push_op(&c, 0);
-        Py_END_ALLOW_THREADS self->busy = 0;
+        Py_BEGIN_ALLOW_THREADS
+            r = push_op(&c, 0);
+        Py_END_ALLOW_THREADS
+        self->busy = 0;
         if (r == -EAGAIN && timeout != 0)
             r = run_wait(&self->busy, push_op, &c, timeout);
     } else {
@@ -541,14 +559,16 @@ out:
     return r;
 }
 
-PyDoc_STRVAR(queue_put_doc,
-"put(data, timeout=None, *, type=None, correlation_id=None, reply_to=None, timestamp=None)\n\n"
-"Copy one message (bytes-like) in. Waits for room up to timeout seconds (None = forever) and\n"
-"raises shmq.Full then. The metadata travel with the message (str of at most 255 bytes;\n"
-"timestamp in seconds since the epoch). ValueError when the message does not fit a slot.");
+PyDoc_STRVAR(
+    queue_put_doc,
+    "put(data, timeout=None, *, type=None, correlation_id=None, reply_to=None, timestamp=None)\n\n"
+    "Copy one message (bytes-like) in. Waits for room up to timeout seconds (None = forever) and\n"
+    "raises shmq.Full then. The metadata travel with the message (str of at most 255 bytes;\n"
+    "timestamp in seconds since the epoch). ValueError when the message does not fit a slot.");
 static PyObject *queue_put_kw(QueueObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"data", "timeout", "type", "correlation_id", "reply_to", "timestamp", NULL};
+    static char *kwlist[] = {"data",     "timeout",   "type", "correlation_id",
+                             "reply_to", "timestamp", NULL};
     PyObject *data, *to = Py_None, *type = NULL, *corr = NULL, *reply = NULL, *ts = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O$OOOO:put", kwlist, &data, &to, &type, &corr,
                                      &reply, &ts))
@@ -592,8 +612,10 @@ static PyObject *copy_and_ack(QueueObject *self, shmq_t *q, struct shmq_msg *m)
     }
     if (m->len >= NOGIL_COPY_BYTES) {
         self->busy = 1;
-        Py_BEGIN_ALLOW_THREADS memcpy(PyBytes_AS_STRING(b), m->data, m->len);
-        Py_END_ALLOW_THREADS self->busy = 0;
+        Py_BEGIN_ALLOW_THREADS
+            memcpy(PyBytes_AS_STRING(b), m->data, m->len);
+        Py_END_ALLOW_THREADS
+        self->busy = 0;
     } else {
         memcpy(PyBytes_AS_STRING(b), m->data, m->len);
     }
@@ -661,10 +683,11 @@ static PyObject *queue_get_nowait(QueueObject *self, PyObject *unused)
     return do_get(self, 0);
 }
 
-PyDoc_STRVAR(queue_put_many_doc,
-"put_many(items, timeout=None) -> int\n\nPut every bytes-like item of the iterable in order,\n"
-"waiting for room up to timeout seconds for each. Returns how many were put; if the\n"
-"timeout passes first, raises shmq.Full whose .count says how many went in.");
+PyDoc_STRVAR(
+    queue_put_many_doc,
+    "put_many(items, timeout=None) -> int\n\nPut every bytes-like item of the iterable in order,\n"
+    "waiting for room up to timeout seconds for each. Returns how many were put; if the\n"
+    "timeout passes first, raises shmq.Full whose .count says how many went in.");
 static PyObject *queue_put_many(QueueObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"items", "timeout", NULL};
@@ -732,9 +755,10 @@ out:
     return res;
 }
 
-PyDoc_STRVAR(queue_get_many_doc,
-"get_many(max, timeout=None) -> list[bytes]\n\nTake up to max messages: waits up to timeout\n"
-"seconds for the first (shmq.Empty then), then takes what is ready without waiting.");
+PyDoc_STRVAR(
+    queue_get_many_doc,
+    "get_many(max, timeout=None) -> list[bytes]\n\nTake up to max messages: waits up to timeout\n"
+    "seconds for the first (shmq.Empty then), then takes what is ready without waiting.");
 static PyObject *queue_get_many(QueueObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"max", "timeout", NULL};
@@ -786,12 +810,12 @@ typedef struct {
     PyObject_HEAD QueueObject *queue;
     struct shmq_msg m;
     pid_t pid;
-    int kind;      /* MSG_CLAIMED or MSG_RESERVED */
-    int done;      /* acked, nacked, committed or discarded */
-    int exports;   /* buffers handed out and not released */
+    int kind;       /* MSG_CLAIMED or MSG_RESERVED */
+    int done;       /* acked, nacked, committed or discarded */
+    int exports;    /* buffers handed out and not released */
     PyObject *view; /* a weak reference to the memoryview .data returns */
     PyObject *type, *correlation_id, *reply_to; /* copies of the metadata (claimed) */
-    size_t cap;    /* reserved: bytes asked for */
+    size_t cap;                                 /* reserved: bytes asked for */
 } MessageObject;
 
 static PyObject *opt_str(const char *s)
@@ -817,7 +841,8 @@ static PyObject *message_wrap(QueueObject *queue, const struct shmq_msg *m, int 
     self->cap = cap;
     self->type = self->correlation_id = self->reply_to = NULL;
     if (kind == MSG_CLAIMED) {
-        if (!(self->type = opt_str(m->type)) || !(self->correlation_id = opt_str(m->correlation_id)) ||
+        if (!(self->type = opt_str(m->type)) ||
+            !(self->correlation_id = opt_str(m->correlation_id)) ||
             !(self->reply_to = opt_str(m->reply_to))) {
             Py_DECREF(self);
             return NULL;
@@ -875,8 +900,8 @@ static int message_usable(MessageObject *self, int kind, const char *what)
 static void message_dealloc(MessageObject *self)
 {
     /* Never acked: give it back (as the library does when a handle closes). */
-    if (!self->done && self->pid == current_pid() && self->queue->q && self->queue->pid == self->pid &&
-        !self->queue->busy) {
+    if (!self->done && self->pid == current_pid() && self->queue->q &&
+        self->queue->pid == self->pid && !self->queue->busy) {
         if (self->kind == MSG_CLAIMED)
             shmq_nack(self->queue->q, &self->m);
         else
@@ -955,9 +980,9 @@ static PyObject *message_finish(MessageObject *self, int ack, int64_t delay)
 {
     if (message_usable(self, MSG_CLAIMED, ack ? "ack" : "nack") || message_release_views(self))
         return NULL;
-    int r = ack ? shmq_ack(self->queue->q, &self->m)
-                : delay > 0 ? shmq_nack_delayed(self->queue->q, &self->m, delay)
-                            : shmq_nack(self->queue->q, &self->m);
+    int r = ack         ? shmq_ack(self->queue->q, &self->m)
+            : delay > 0 ? shmq_nack_delayed(self->queue->q, &self->m, delay)
+                        : shmq_nack(self->queue->q, &self->m);
     if (r)
         return raise_err(r, self->queue->name);
     self->done = 1;
@@ -990,9 +1015,10 @@ static PyObject *message_nack(MessageObject *self, PyObject *args, PyObject *kw)
     return message_finish(self, 0, delay);
 }
 
-PyDoc_STRVAR(message_commit_doc,
-"commit(length=None, *, type=None, correlation_id=None, reply_to=None, timestamp=None)\n\n"
-"Publish a reserved message of `length` bytes (default: the size reserved).");
+PyDoc_STRVAR(
+    message_commit_doc,
+    "commit(length=None, *, type=None, correlation_id=None, reply_to=None, timestamp=None)\n\n"
+    "Publish a reserved message of `length` bytes (default: the size reserved).");
 static PyObject *message_commit(MessageObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"length", "type", "correlation_id", "reply_to", "timestamp", NULL};
@@ -1059,8 +1085,7 @@ static PyObject *message_exit(MessageObject *self, PyObject *args)
     PyObject *r;
     if (self->kind == MSG_CLAIMED)
         r = et == Py_None ? message_finish(self, 1, 0) : message_finish(self, 0, 0);
-    else
-    {
+    else {
         if (et == Py_None) {
             PyObject *none = PyTuple_New(0);
             r = none ? message_commit(self, none, NULL) : NULL;
@@ -1120,7 +1145,8 @@ static PyObject *message_repr(MessageObject *self)
 
 static PyMethodDef message_methods[] = {
     {"ack", (PyCFunction)message_ack, METH_NOARGS, message_ack_doc},
-    {"nack", (PyCFunction)(void (*)(void))message_nack, METH_VARARGS | METH_KEYWORDS, message_nack_doc},
+    {"nack", (PyCFunction)(void (*)(void))message_nack, METH_VARARGS | METH_KEYWORDS,
+     message_nack_doc},
     {"commit", (PyCFunction)(void (*)(void))message_commit, METH_VARARGS | METH_KEYWORDS,
      message_commit_doc},
     {"discard", (PyCFunction)message_discard, METH_NOARGS, message_discard_doc},
@@ -1129,7 +1155,8 @@ static PyMethodDef message_methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static PyMemberDef message_members[] = {
-    {"type", T_OBJECT, offsetof(MessageObject, type), READONLY, "application message type, or None"},
+    {"type", T_OBJECT, offsetof(MessageObject, type), READONLY,
+     "application message type, or None"},
     {"correlation_id", T_OBJECT, offsetof(MessageObject, correlation_id), READONLY,
      "request/reply correlation id, or None"},
     {"reply_to", T_OBJECT, offsetof(MessageObject, reply_to), READONLY,
@@ -1143,8 +1170,10 @@ static PyGetSetDef message_getset[] = {
      "ack/nack/commit/discard",
      NULL},
     {"id", (getter)message_get_id, NULL, "the message's id in the queue", NULL},
-    {"deliveries", (getter)message_get_deliveries, NULL, "1 on the first delivery, +1 on each redelivery", NULL},
-    {"timestamp", (getter)message_get_timestamp, NULL, "producer's time (seconds since the epoch) or None", NULL},
+    {"deliveries", (getter)message_get_deliveries, NULL,
+     "1 on the first delivery, +1 on each redelivery", NULL},
+    {"timestamp", (getter)message_get_timestamp, NULL,
+     "producer's time (seconds since the epoch) or None", NULL},
     {"len", (getter)message_get_len, NULL, "payload bytes", NULL},
     {"finished", (getter)message_get_done, NULL, "True after ack/nack/commit/discard", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
@@ -1157,20 +1186,22 @@ static PyTypeObject MessageType = {
     .tp_as_buffer = &message_as_buffer,
     .tp_as_sequence = &message_as_sequence,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A claimed message (Queue.claim) or a reserved slot (Queue.reserve).\n\n"
-              "Claimed: .data is a read-only memoryview into the slot, valid until ack() or nack();\n"
-              "metadata as attributes. `with q.claim() as m:` acks on success, nacks on an exception.\n"
-              "Reserved: .data is writable; commit() publishes, discard() gives the slot back.\n"
-              "A message dropped without either is given back (nack / discard).",
+    .tp_doc =
+        "A claimed message (Queue.claim) or a reserved slot (Queue.reserve).\n\n"
+        "Claimed: .data is a read-only memoryview into the slot, valid until ack() or nack();\n"
+        "metadata as attributes. `with q.claim() as m:` acks on success, nacks on an exception.\n"
+        "Reserved: .data is writable; commit() publishes, discard() gives the slot back.\n"
+        "A message dropped without either is given back (nack / discard).",
     .tp_methods = message_methods,
     .tp_members = message_members,
     .tp_getset = message_getset,
 };
 
-PyDoc_STRVAR(queue_claim_doc,
-"claim(timeout=None) -> Message\n\nTake the next message without copying it: .data is a\n"
-"memoryview into the slot until ack() or nack(). If this process dies first, the message is\n"
-"delivered again. shmq.Empty after timeout seconds (None = forever).");
+PyDoc_STRVAR(
+    queue_claim_doc,
+    "claim(timeout=None) -> Message\n\nTake the next message without copying it: .data is a\n"
+    "memoryview into the slot until ack() or nack(). If this process dies first, the message is\n"
+    "delivered again. shmq.Empty after timeout seconds (None = forever).");
 static PyObject *queue_claim(QueueObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"timeout", NULL};
@@ -1205,9 +1236,11 @@ static int reserve_op(void *arg, int64_t timeout_ns)
     return shmq_reserve(c->q, c->len, c->m, timeout_ns);
 }
 
-PyDoc_STRVAR(queue_reserve_doc,
-"reserve(size, timeout=None) -> Message\n\nTake a free slot for a message of up to size bytes:\n"
-"fill .data (a writable memoryview), then commit() or discard(). shmq.Full after timeout.");
+PyDoc_STRVAR(
+    queue_reserve_doc,
+    "reserve(size, timeout=None) -> Message\n\nTake a free slot for a message of up to size "
+    "bytes:\n"
+    "fill .data (a writable memoryview), then commit() or discard(). shmq.Full after timeout.");
 static PyObject *queue_reserve(QueueObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"size", "timeout", NULL};
@@ -1251,10 +1284,11 @@ static int call_op(void *arg, int64_t timeout_ns)
     return r > INT_MAX ? -EMSGSIZE : (int)r;
 }
 
-PyDoc_STRVAR(queue_call_doc,
-"call(data, timeout=None, max_reply=65536) -> bytes\n\nRequest-reply: send data with a fresh\n"
-"correlation id and this thread's reply queue, and wait for the answer (TimeoutError after\n"
-"timeout seconds; None = forever). The server answers with reply(msg, data).");
+PyDoc_STRVAR(
+    queue_call_doc,
+    "call(data, timeout=None, max_reply=65536) -> bytes\n\nRequest-reply: send data with a fresh\n"
+    "correlation id and this thread's reply queue, and wait for the answer (TimeoutError after\n"
+    "timeout seconds; None = forever). The server answers with reply(msg, data).");
 static PyObject *queue_call(QueueObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"data", "timeout", "max_reply", NULL};
@@ -1284,8 +1318,10 @@ static PyObject *queue_call(QueueObject *self, PyObject *args, PyObject *kw)
     struct call_ctx c = {q, view.buf, (size_t)view.len, PyBytes_AS_STRING(b), (size_t)maxr};
     int r;
     self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS r = call_op(&c, timeout == FOREVER ? SHMQ_FOREVER : timeout);
-    Py_END_ALLOW_THREADS self->busy = 0;
+    Py_BEGIN_ALLOW_THREADS
+        r = call_op(&c, timeout == FOREVER ? SHMQ_FOREVER : timeout);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
     PyBuffer_Release(&view);
     if (r == -EINTR) {
         Py_DECREF(b);
@@ -1331,8 +1367,11 @@ static PyObject *queue_reply(QueueObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-#define STAT_U(f) PyDict_SetItemString(d, #f, o = PyLong_FromUnsignedLongLong((unsigned long long)st.f)), Py_XDECREF(o)
-#define STAT_S(f) PyDict_SetItemString(d, #f, o = PyLong_FromLongLong((long long)st.f)), Py_XDECREF(o)
+#define STAT_U(f)                                                                                  \
+    PyDict_SetItemString(d, #f, o = PyLong_FromUnsignedLongLong((unsigned long long)st.f)),        \
+        Py_XDECREF(o)
+#define STAT_S(f)                                                                                  \
+    PyDict_SetItemString(d, #f, o = PyLong_FromLongLong((long long)st.f)), Py_XDECREF(o)
 
 PyDoc_STRVAR(queue_stat_dict_doc, "_stat() -> dict\n\nThe counters of shmq_stat (see stat()).");
 static PyObject *queue_stat_dict(QueueObject *self, PyObject *unused)
@@ -1351,12 +1390,34 @@ static PyObject *queue_stat_dict(QueueObject *self, PyObject *unused)
     PyDict_SetItemString(d, "name", o = PyUnicode_FromString(self->name));
     Py_XDECREF(o);
     PyDict_SetItemString(d, "lifo", st.kind == SHMQ_LIFO ? Py_True : Py_False);
-    STAT_U(flags); STAT_U(capacity); STAT_U(slot_size); STAT_U(mode); STAT_U(max_participants);
-    STAT_U(segment_bytes); STAT_U(depth); STAT_U(in_flight); STAT_U(pushed); STAT_U(popped);
-    STAT_U(acked); STAT_U(nacked); STAT_U(full); STAT_U(empty); STAT_U(waits); STAT_U(wakeups);
-    STAT_U(participants); STAT_U(producers); STAT_U(consumers); STAT_S(creator_pid);
-    STAT_U(owner_uid); STAT_U(max_deliveries); STAT_U(redelivered); STAT_U(expired);
-    STAT_U(dead_lettered); STAT_U(dropped); STAT_U(recovered); STAT_U(dead);
+    STAT_U(flags);
+    STAT_U(capacity);
+    STAT_U(slot_size);
+    STAT_U(mode);
+    STAT_U(max_participants);
+    STAT_U(segment_bytes);
+    STAT_U(depth);
+    STAT_U(in_flight);
+    STAT_U(pushed);
+    STAT_U(popped);
+    STAT_U(acked);
+    STAT_U(nacked);
+    STAT_U(full);
+    STAT_U(empty);
+    STAT_U(waits);
+    STAT_U(wakeups);
+    STAT_U(participants);
+    STAT_U(producers);
+    STAT_U(consumers);
+    STAT_S(creator_pid);
+    STAT_U(owner_uid);
+    STAT_U(max_deliveries);
+    STAT_U(redelivered);
+    STAT_U(expired);
+    STAT_U(dead_lettered);
+    STAT_U(dropped);
+    STAT_U(recovered);
+    STAT_U(dead);
     PyDict_SetItemString(d, "created", o = PyFloat_FromDouble((double)st.created_ns / 1e9));
     Py_XDECREF(o);
     if (st.ttl_ns)
@@ -1514,7 +1575,8 @@ static PyMethodDef queue_methods[] = {
      queue_put_many_doc},
     {"get_many", (PyCFunction)(void (*)(void))queue_get_many, METH_VARARGS | METH_KEYWORDS,
      queue_get_many_doc},
-    {"claim", (PyCFunction)(void (*)(void))queue_claim, METH_VARARGS | METH_KEYWORDS, queue_claim_doc},
+    {"claim", (PyCFunction)(void (*)(void))queue_claim, METH_VARARGS | METH_KEYWORDS,
+     queue_claim_doc},
     {"reserve", (PyCFunction)(void (*)(void))queue_reserve, METH_VARARGS | METH_KEYWORDS,
      queue_reserve_doc},
     {"call", (PyCFunction)(void (*)(void))queue_call, METH_VARARGS | METH_KEYWORDS, queue_call_doc},
@@ -1603,11 +1665,12 @@ static PyObject *topic_wrap(PyTypeObject *type, shmq_topic_t *t)
     return (PyObject *)self;
 }
 
-PyDoc_STRVAR(topic_create_doc,
-"Topic.create(name, capacity=1024, slot_size=256, overwrite=False, mode=0o600) -> Topic\n\n"
-"Create a broadcast topic: every subscriber group gets every message whose subject matches\n"
-"its pattern. capacity must be a power of two. overwrite=True: publishers never wait; a slow\n"
-"group loses the oldest messages (Delivery.lost says how many).");
+PyDoc_STRVAR(
+    topic_create_doc,
+    "Topic.create(name, capacity=1024, slot_size=256, overwrite=False, mode=0o600) -> Topic\n\n"
+    "Create a broadcast topic: every subscriber group gets every message whose subject matches\n"
+    "its pattern. capacity must be a power of two. overwrite=True: publishers never wait; a slow\n"
+    "group loses the oldest messages (Delivery.lost says how many).");
 static PyObject *topic_create(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"name", "capacity", "slot_size", "overwrite", "mode", NULL};
@@ -1630,8 +1693,11 @@ static PyObject *topic_create(PyTypeObject *type, PyObject *args, PyObject *kw)
     }
     shmq_topic_t *t = NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS r = shmq_topic_create(name, &cfg, &t);
-    Py_END_ALLOW_THREADS if (r) return raise_err(r, name);
+    Py_BEGIN_ALLOW_THREADS
+        r = shmq_topic_create(name, &cfg, &t);
+    Py_END_ALLOW_THREADS
+    if (r)
+        return raise_err(r, name);
     return topic_wrap(type, t);
 }
 
@@ -1646,8 +1712,11 @@ static PyObject *topic_open(PyTypeObject *type, PyObject *args)
         return NULL;
     shmq_topic_t *t = NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS r = shmq_topic_open(name, &t);
-    Py_END_ALLOW_THREADS if (r) return raise_err(r, name);
+    Py_BEGIN_ALLOW_THREADS
+        r = shmq_topic_open(name, &t);
+    Py_END_ALLOW_THREADS
+    if (r)
+        return raise_err(r, name);
     return topic_wrap(type, t);
 }
 
@@ -1684,14 +1753,15 @@ static int publish_op(void *arg, int64_t timeout_ns)
     return shmq_publish_msg(c->t, c->subject, c->m, timeout_ns);
 }
 
-PyDoc_STRVAR(topic_publish_doc,
-"publish(subject, data, timeout=None, *, type=None, correlation_id=None, reply_to=None,\n"
-"        timestamp=None)\n\nPublish a copy of data under subject (words joined by '.').\n"
-"A blocking topic waits up to timeout seconds for its slowest group (shmq.Full then).");
+PyDoc_STRVAR(
+    topic_publish_doc,
+    "publish(subject, data, timeout=None, *, type=None, correlation_id=None, reply_to=None,\n"
+    "        timestamp=None)\n\nPublish a copy of data under subject (words joined by '.').\n"
+    "A blocking topic waits up to timeout seconds for its slowest group (shmq.Full then).");
 static PyObject *topic_publish(TopicObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"subject", "data", "timeout", "type", "correlation_id", "reply_to",
-                             "timestamp", NULL};
+    static char *kwlist[] = {"subject",        "data",     "timeout",   "type",
+                             "correlation_id", "reply_to", "timestamp", NULL};
     const char *subject;
     PyObject *data, *to = Py_None, *type = NULL, *corr = NULL, *reply = NULL, *ts = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|O$OOOO:publish", kwlist, &subject, &data, &to,
@@ -1701,8 +1771,10 @@ static PyObject *topic_publish(TopicObject *self, PyObject *args, PyObject *kw)
     if (timeout_arg(to, &timeout))
         return NULL;
     if (shmq_subject_check(subject)) {
-        PyErr_Format(PyExc_ValueError, "invalid subject %s: words joined by '.', without '*', '#' "
-                     "or control characters", subject);
+        PyErr_Format(PyExc_ValueError,
+                     "invalid subject %s: words joined by '.', without '*', '#' "
+                     "or control characters",
+                     subject);
         return NULL;
     }
     shmq_topic_t *t = topic_handle(self);
@@ -1726,21 +1798,25 @@ static PyObject *topic_publish(TopicObject *self, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(topic_subscribe_doc,
-"subscribe(pattern=None, group=None, durable=False) -> Subscription\n\nJoin the group `group`\n"
-"(created on first use; members of a group share its messages) or, without a group, a\n"
-"private one. pattern: '*' matches one word, '#' any number (None = '#'). A new group sees\n"
-"what is published after it was created.");
+PyDoc_STRVAR(
+    topic_subscribe_doc,
+    "subscribe(pattern=None, group=None, durable=False) -> Subscription\n\nJoin the group `group`\n"
+    "(created on first use; members of a group share its messages) or, without a group, a\n"
+    "private one. pattern: '*' matches one word, '#' any number (None = '#'). A new group sees\n"
+    "what is published after it was created.");
 static PyObject *topic_subscribe(TopicObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"pattern", "group", "durable", NULL};
     const char *pattern = NULL, *group = NULL;
     int durable = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzp:subscribe", kwlist, &pattern, &group, &durable))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|zzp:subscribe", kwlist, &pattern, &group,
+                                     &durable))
         return NULL;
     if (pattern && shmq_pattern_check(pattern)) {
-        PyErr_Format(PyExc_ValueError, "invalid pattern %s: words joined by '.', a whole word may "
-                     "be '*' or '#'", pattern);
+        PyErr_Format(PyExc_ValueError,
+                     "invalid pattern %s: words joined by '.', a whole word may "
+                     "be '*' or '#'",
+                     pattern);
         return NULL;
     }
     shmq_topic_t *t = topic_handle(self);
@@ -1849,7 +1925,8 @@ PyDoc_STRVAR(sub_close_doc, "close()\n\nLeave the group (unread messages stay th
 static PyObject *sub_close(SubscriptionObject *self, PyObject *unused)
 {
     (void)unused;
-    if (self->sub && self->topic->t && self->pid == current_pid() && self->topic->pid == self->pid) {
+    if (self->sub && self->topic->t && self->pid == current_pid() &&
+        self->topic->pid == self->pid) {
         if (busy_check(self->topic->busy))
             return NULL;
         shmq_unsubscribe(self->sub);
@@ -1882,7 +1959,8 @@ static PyObject *make_delivery(SubscriptionObject *s, const struct shmq_delivery
         opt_str((d->meta & SHMQ_HAS_TYPE) ? d->type : NULL),
         opt_str((d->meta & SHMQ_HAS_CORRELATION_ID) ? d->correlation_id : NULL),
         opt_str((d->meta & SHMQ_HAS_REPLY_TO) ? d->reply_to : NULL),
-        d->timestamp_ns ? PyFloat_FromDouble((double)d->timestamp_ns / 1e9) : (Py_INCREF(Py_None), Py_None),
+        d->timestamp_ns ? PyFloat_FromDouble((double)d->timestamp_ns / 1e9)
+                        : (Py_INCREF(Py_None), Py_None),
     };
     for (int i = 0; i < 8; i++) {
         if (!items[i]) {
@@ -2050,10 +2128,11 @@ static int wait_op(void *arg, int64_t timeout_ns)
     return shmq_wait_any(c->items, c->n, timeout_ns);
 }
 
-PyDoc_STRVAR(wait_any_doc,
-"wait_any(items, timeout=None) -> list\n\nSleep until any of the Queues and Subscriptions in\n"
-"items may have something to take; returns those that look ready ([] after timeout seconds).\n"
-"Readiness is a hint: take with get_nowait()/claim(0)/next(0) and call again on shmq.Empty.");
+PyDoc_STRVAR(
+    wait_any_doc,
+    "wait_any(items, timeout=None) -> list\n\nSleep until any of the Queues and Subscriptions in\n"
+    "items may have something to take; returns those that look ready ([] after timeout seconds).\n"
+    "Readiness is a hint: take with get_nowait()/claim(0)/next(0) and call again on shmq.Empty.");
 static PyObject *mod_wait_any(PyObject *mod, PyObject *args, PyObject *kw)
 {
     (void)mod;
@@ -2090,7 +2169,8 @@ static PyObject *mod_wait_any(PyObject *mod, PyObject *args, PyObject *kw)
             it[i].sub = s->sub;
             busy[i] = &s->topic->busy;
         } else {
-            PyErr_Format(PyExc_TypeError, "wait_any: items must be Queue or Subscription, not %.100s",
+            PyErr_Format(PyExc_TypeError,
+                         "wait_any: items must be Queue or Subscription, not %.100s",
                          Py_TYPE(o)->tp_name);
             goto out;
         }
@@ -2161,12 +2241,19 @@ static PyMethodDef module_methods[] = {
     {"list_queues", mod_list_queues, METH_NOARGS, list_queues_doc},
     {"unlink", mod_unlink, METH_VARARGS, unlink_doc},
     {"strerror", mod_strerror, METH_VARARGS, strerror_doc},
-    {"wait_any", (PyCFunction)(void (*)(void))mod_wait_any, METH_VARARGS | METH_KEYWORDS, wait_any_doc},
+    {"wait_any", (PyCFunction)(void (*)(void))mod_wait_any, METH_VARARGS | METH_KEYWORDS,
+     wait_any_doc},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "shmq._shmq",
-                                        "The C binding of libshmq (use the shmq package).", -1,
-                                        module_methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
+                                        "shmq._shmq",
+                                        "The C binding of libshmq (use the shmq package).",
+                                        -1,
+                                        module_methods,
+                                        NULL,
+                                        NULL,
+                                        NULL,
+                                        NULL};
 
 static PyObject *new_exception(PyObject *mod, const char *name, PyObject *base, const char *doc)
 {
@@ -2203,14 +2290,16 @@ PyMODINIT_FUNC PyInit__shmq(void)
     Full = new_exception(mod, "Full", qf, "No room before the timeout (a queue.Full).");
     Py_DECREF(qe);
     Py_DECREF(qf);
-    CorruptQueue = new_exception(mod, "CorruptQueue", PyExc_OSError,
-                                 "The segment's header or a ring is not what shmq wrote (EBADMSG).");
+    CorruptQueue =
+        new_exception(mod, "CorruptQueue", PyExc_OSError,
+                      "The segment's header or a ring is not what shmq wrote (EBADMSG).");
     if (!Empty || !Full || !CorruptQueue)
         goto fail;
     if (PyType_Ready(&QueueType) < 0 || PyType_Ready(&MessageType) < 0 ||
         PyType_Ready(&TopicType) < 0 || PyType_Ready(&SubscriptionType) < 0)
         goto fail;
-    if (DeliveryType.tp_name == NULL && PyStructSequence_InitType2(&DeliveryType, &delivery_desc) < 0)
+    if (DeliveryType.tp_name == NULL &&
+        PyStructSequence_InitType2(&DeliveryType, &delivery_desc) < 0)
         goto fail;
     if (PyModule_AddObjectRef(mod, "Queue", (PyObject *)&QueueType) < 0 ||
         PyModule_AddObjectRef(mod, "Message", (PyObject *)&MessageType) < 0 ||
