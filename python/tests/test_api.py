@@ -539,3 +539,35 @@ def test_multiprocessing_example(name, start):
     r = subprocess.run([sys.executable, example, "--consumers", "0"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "at least 1" in r.stderr
+
+
+def _publish_in_child(t, n):
+    for i in range(n):
+        t.publish("child.%d" % i, b"%d" % i, timeout=10)
+
+
+def _subscription_in_child(s, out):
+    try:
+        s.next(timeout=0)
+        out.put("no error")
+    except RuntimeError as e:
+        out.put(str(e))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_topic_across_processes(name, method):
+    ctx = multiprocessing.get_context(method)
+    t = shmq.Topic.create(name, capacity=16)
+    s = t.subscribe("child.*")
+    p = ctx.Process(target=_publish_in_child, args=(t, 5))  # the topic pickles by name
+    p.start()
+    got = [s.next(timeout=20).data for _ in range(5)]
+    p.join(timeout=30)
+    assert p.exitcode == 0 and got == [b"%d" % i for i in range(5)]
+    if method == "fork":
+        out = ctx.Queue()
+        p = ctx.Process(target=_subscription_in_child, args=(s, out))
+        p.start()
+        assert "does not cross fork" in out.get(timeout=20)
+        p.join(timeout=30)
+    t.close()
