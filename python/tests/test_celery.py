@@ -7,6 +7,7 @@ import collections
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -191,15 +192,20 @@ def test_10000_tasks_none_lost_none_twice(celery_env, start_worker):
 def test_acks_late_worker_killed_mid_run_loses_nothing(celery_env, start_worker):
     import tasks
     n = 10000
+    # Send from a thread while the worker runs (a full queue makes the sender wait), so that
+    # the kill lands mid-run however fast the worker is.
+    sender = threading.Thread(target=send_records, args=(tasks, n))
+    sender.start()
     w = start_worker(SHMQ_ACKS_LATE="1")
-    send_records(tasks, n)
-    wait_for(lambda: len(ran(celery_env)) >= 2000, 120, "2000 tasks before the kill")
+    wait_for(lambda: len(ran(celery_env)) >= 2000, 120, "2000 tasks before the kill",
+             interval=0.01)
     w.kill(signal.SIGKILL)
     done_at_kill = len(ran(celery_env))
     assert done_at_kill < n, "the worker finished before it could be killed"
     start_worker(SHMQ_ACKS_LATE="1")
     wait_for(lambda: set(ran(celery_env)) >= set(range(n)), 240,
              "every task after the kill (had %d)" % done_at_kill, interval=0.2)
+    sender.join(timeout=60)
     counts = collections.Counter(ran(celery_env))
     again = [k for k, v in counts.items() if v > 1]
     # At-least-once: only what the killed worker had claimed and not acked runs twice
