@@ -613,9 +613,11 @@ SHMQ_EXPORT int shmq_topic_check(shmq_topic_t *t, char *why, size_t cap);
  * (a subscription). ready is written by shmq_wait_any.
  */
 struct shmq_wait_item {
+    /* in */
     shmq_t *queue;
     shmq_sub_t *sub;
-    uint32_t ready; /* out: 1 when the item looked ready, else 0 */
+    /* out */
+    uint32_t ready;     /* 1 when the item looked ready, else 0 */
     uint32_t reserved0; /* must be zero */
 };
 #define SHMQ_WAIT_ANY_MAX 128 /* items in one call (the kernel's futex_waitv limit) */
@@ -639,8 +641,9 @@ struct shmq_wait_item {
  * and every one of them is woken by a message (a burst wakes them once). Ordering: when it
  * returns an item ready, the message that made it ready was published before (the caller's
  * own take carries the acquire ordering). Blocking: it sleeps in the kernel on the items'
- * shared futexes at once with futex_waitv (Linux >= 5.16); where that call is missing it
- * sleeps on one futex at a time in slices of 1 ms. While it sleeps it gives back the claims
+ * shared futexes at once with futex_waitv (Linux >= 5.16); where that call is missing (or the
+ * process could not register for membarrier, see src/wait.h) it sleeps on one futex at a
+ * time in slices of 1 ms: slower to react, never blind. While it sleeps it gives back the claims
  * of dead consumers of the queues (as a blocked shmq_claim does), once a second. Progress:
  * the readiness checks are wait-free; it makes no system call besides the wait itself and
  * one barrier per sleep. A failure leaves every item as it was.

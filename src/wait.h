@@ -67,7 +67,7 @@ static inline bool shmq__wait_notify(struct shmq__eventcount *ec)
 }
 
 /* waitany.c: true = shmq_wait_any sleeps on one futex at a time (no futex_waitv; tests set it). */
-extern bool shmq__wait_any_no_waitv;
+extern _Atomic bool shmq__wait_any_no_waitv;
 
 /* Spin briefly, for a peer on another CPU that is about to make the condition true. */
 void shmq__wait_spin_pause(void);

@@ -52,7 +52,7 @@ struct waitv {
 };
 
 /* Tests set it to exercise the fallback; it is also set by the first ENOSYS. */
-bool shmq__wait_any_no_waitv;
+_Atomic bool shmq__wait_any_no_waitv;
 
 enum readiness { NOT_READY, READY, DELAYED, STUCK };
 
@@ -225,10 +225,12 @@ int shmq_wait_any(struct shmq_wait_item *items, unsigned n, int64_t timeout_ns)
             w[i] = (struct waitv){
                 .val = keys[i], .uaddr = (uint64_t)(uintptr_t)&ecs[i]->seq, .flags = FUTEX_32};
         int slept = -ENOSYS;
-        if (reliable && !shmq__wait_any_no_waitv) {
+        /* Relaxed: a process-wide switch that only ever goes from false to true; a thread
+         * that reads it late makes one more futex_waitv call and gets ENOSYS itself. */
+        if (reliable && !atomic_load_explicit(&shmq__wait_any_no_waitv, memory_order_relaxed)) {
             slept = sleep_all(w, nw, until);
             if (slept == -ENOSYS)
-                shmq__wait_any_no_waitv = true;
+                atomic_store_explicit(&shmq__wait_any_no_waitv, true, memory_order_relaxed);
         }
         if (slept == -ENOSYS)
             slept = sleep_one(&w[turn++ % nw], until);

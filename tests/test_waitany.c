@@ -201,7 +201,7 @@ static void signal_interrupts(void **state)
 /* A child publishes into the last of three items after 100 ms; the parent sleeps on all. */
 static void woken_by_another_process(bool fallback, bool topic)
 {
-    shmq__wait_any_no_waitv = fallback;
+    atomic_store(&shmq__wait_any_no_waitv, fallback);
     shmq_t *a = make_queue("wa-x1", SHMQ_FIFO, 0);
     shmq_t *b = make_queue("wa-x2", SHMQ_LIFO, 0);
     const char *tname = test_name("wa-xt");
@@ -242,7 +242,7 @@ static void woken_by_another_process(bool fallback, bool topic)
     assert_int_equal(it[2].ready, topic ? 1 : 0);
     assert_true(took >= 90 * 1000000LL);
     assert_true(took < 3000 * 1000000LL); /* woken, not a slice or the 10 s deadline */
-    shmq__wait_any_no_waitv = false;
+    atomic_store(&shmq__wait_any_no_waitv, false);
     assert_int_equal(shmq_topic_close(t), 0);
     assert_int_equal(shmq_close(a), 0);
     assert_int_equal(shmq_close(b), 0);
