@@ -44,6 +44,7 @@ import shmq
 __all__ = ["Transport", "Channel"]
 
 STATE_DIR = "/dev/shm"
+EXCHANGE_TYPES = ("direct", "topic", "fanout")
 _SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
@@ -79,15 +80,33 @@ class SharedState:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         return os.fdopen(fd, "r+")
 
-    @staticmethod
-    def _parse(text):
+    def _parse(self, text):
+        """The file's content, checked: it is shared, so anything may be in it."""
         if not text.strip():
             return {"exchanges": {}, "bindings": {}}
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise self._corrupt("not JSON (%s)" % exc) from None
         if not isinstance(data, dict) or not isinstance(data.get("exchanges"), dict) or \
                 not isinstance(data.get("bindings"), dict):
-            raise ValueError("shmq.kombu: the state file is not one this module wrote")
+            raise self._corrupt("no exchanges and bindings tables")
+        for name, ex in data["exchanges"].items():
+            if not isinstance(ex, dict) or ex.get("type") not in EXCHANGE_TYPES:
+                raise self._corrupt("exchange %r has no valid type" % name)
+        for name, table in data["bindings"].items():
+            if not isinstance(table, list) or not all(
+                    isinstance(b, list) and len(b) == 3 and isinstance(b[0], str) and
+                    (b[1] is None or isinstance(b[1], str)) and isinstance(b[2], str)
+                    for b in table):
+                raise self._corrupt("the bindings of exchange %r are not [key, pattern or "
+                                    "null, queue]" % name)
         return data
+
+    def _corrupt(self, why):
+        return ValueError("shmq.kombu: %s is corrupt: %s. Remove it: the applications declare "
+                          "their exchanges and bindings again when they reconnect."
+                          % (self.path, why))
 
     def read(self):
         now = time.monotonic()
@@ -277,18 +296,21 @@ class Channel(virtual.Channel):
 
     def _get(self, queue, timeout=None):
         q = self._handle(queue)
-        claim = q.claim(timeout=0)  # shmq.Empty is a queue.Empty
-        try:
-            payload = kjson.loads(bytes(claim.data))
-        except Exception:
+        while True:
+            claim = q.claim(timeout=0)  # shmq.Empty is a queue.Empty
+            try:
+                payload = kjson.loads(bytes(claim.data))
+                props = payload.get("properties") if isinstance(payload, dict) else None
+                if isinstance(props, dict) and isinstance(props.get("delivery_info"), dict):
+                    break
+            except Exception:
+                pass
             claim.ack()  # not a kombu message: drop it rather than loop on it
-            raise Empty()
-        props = payload.setdefault("properties", {})
         tag = self._next_tag()
         props["delivery_tag"] = tag
         if claim.deliveries > 1:
             payload["redelivered"] = True
-            props.setdefault("delivery_info", {})["redelivered"] = True
+            props["delivery_info"]["redelivered"] = True
         if queue in self._no_ack_queues:
             claim.ack()
         else:

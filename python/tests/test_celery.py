@@ -94,6 +94,36 @@ with kombu.Connection(%r) as c, c.Producer() as p:
     assert not [n for n in shmq.list_queues() if n.startswith(name + ".")]
 
 
+def test_corrupt_state_file_and_foreign_messages(name):
+    """The shared file and the queues are untrusted: clear errors, no crash, no loop."""
+    url = "shmq:///%s" % name
+    path = shmq.kombu.state_path(name)
+    for content, why in ((b"{not json", "not JSON"), (b"[]", "no exchanges"),
+                         (b'{"exchanges": {"x": {"type": "weird"}}, "bindings": {}}', "valid type"),
+                         (b'{"exchanges": {}, "bindings": {"x": [["k", 1]]}}', "bindings")):
+        with open(path, "wb") as f:
+            f.write(content)
+        with kombu.Connection(url) as c:
+            with pytest.raises(ValueError, match=why):
+                c.default_channel.exchange_declare("x", type="direct")
+    os.unlink(path)
+    with kombu.Connection(url) as c:
+        bq = kombu.Queue("mixed")(c.default_channel)
+        bq.declare()
+        raw = shmq.Queue.open(shmq.kombu.queue_name(name, "mixed"))
+        raw.put(b"\xff not json")
+        raw.put(b"[1, 2]")
+        raw.put(b'{"properties": 5}')
+        raw.put(b'{"properties": {"delivery_info": null}}')
+        with c.Producer() as p:
+            p.publish({"ok": 1}, routing_key="mixed")
+        m = bq.get(no_ack=True)
+        assert m is not None and m.payload == {"ok": 1}  # the foreign ones were dropped
+        assert raw.qsize() == 0
+        raw.close()
+        c.default_channel.queue_delete("mixed")
+
+
 def test_reject_and_close_give_messages_back(name):
     url = "shmq:///%s" % name
     q = kombu.Queue("work")
