@@ -68,6 +68,23 @@ def test_topic_and_queue_share_the_namespace(name):
     assert shmq.strerror(-errno.EMEDIUMTYPE) in str(e.value)
 
 
+def test_participant_table_full_and_single_producer(name):
+    q = mk(name, max_participants=1)
+    with pytest.raises(OSError) as e:
+        shmq.Queue.open(name)
+    assert e.value.errno == errno.EUSERS and shmq.strerror(-errno.EUSERS) in str(e.value)
+    q.close()
+    p1 = mk(name + "sp", single_producer=True)
+    p2 = shmq.Queue.open(name + "sp")
+    p1.put(b"first producer")
+    with pytest.raises(OSError) as e:
+        p2.put(b"second producer")
+    assert e.value.errno == errno.EBUSY
+    assert p2.get_nowait() == b"first producer"  # consuming is still allowed
+    p1.close()
+    p2.close()
+
+
 def test_corrupt_segment(name):
     with open("/dev/shm/shmq." + name, "wb") as f:
         f.write(b"\x00garbage" * 512)
