@@ -32,9 +32,15 @@ if not lib_sources:
 sources = [os.path.relpath(p, HERE) for p in
            [os.path.join(HERE, "src", "_shmq.c")] + lib_sources]
 
+# Headers: a change to any of them rebuilds every object (the build directory is reused).
+depends = [os.path.relpath(p, HERE) for p in
+           sorted(glob.glob(os.path.join(ROOT, "include", "*.h")) +
+                  glob.glob(os.path.join(ROOT, "src", "*.h")))]
+
 ext = Extension(
     "shmq._shmq",
     sources=sources,
+    depends=depends,
     include_dirs=[os.path.join(ROOT, "include"), os.path.join(ROOT, "src")],
     define_macros=[("SHMQ_BUILDING", "1"), ("_GNU_SOURCE", "1")],
     extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden"]
