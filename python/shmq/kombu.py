@@ -23,15 +23,17 @@ Transport options (``broker_transport_options``): ``capacity`` (messages per que
 ``slot_size`` (bytes per message, 16384), ``max_deliveries`` (0 = no limit),
 ``dead_letter`` (a kombu queue name), ``small_capacity`` (64, for Celery's pidbox and
 rpc:// reply queues). A queue declared ``auto_delete`` is removed when the consumer that read it
-is cancelled or its channel closes (a process killed first leaves it behind: ``shmq ls``,
-``shmq rm``).
+is cancelled, its channel closes or its process exits (a process killed by a signal leaves it
+behind: ``shmq ls``, ``shmq rm``).
 """
+import atexit
 import fcntl
 import json
 import os
 import socket
 import threading
 import time
+import weakref
 from queue import Empty
 
 from kombu.transport import TRANSPORT_ALIASES, virtual
@@ -76,8 +78,8 @@ class SharedState:
         self._checked = 0.0
         self._data = {"exchanges": {}, "bindings": {}}
 
-    def _open(self):
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    def _open(self, create=True):
+        fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o600)
         return os.fdopen(fd, "r+")
 
     def _parse(self, text):
@@ -126,9 +128,14 @@ class SharedState:
         self._key, self._checked = key, now
         return self._data
 
-    def update(self, fn):
-        """Apply fn(data) under the exclusive lock and write the result."""
-        with self._open() as f:
+    def update(self, fn, create=True):
+        """Apply fn(data) under the exclusive lock and write the result. create=False: a
+        removal, which has nothing to do when there is no file."""
+        try:
+            f = self._open(create)
+        except FileNotFoundError:
+            return None
+        with f:
             fcntl.flock(f, fcntl.LOCK_EX)
             data = self._parse(f.read())
             fn(data)
@@ -173,6 +180,23 @@ class QoS(virtual.QoS):
         return errors
 
 
+_channels = weakref.WeakSet()  # open channels, for the exit handler below
+
+
+@atexit.register
+def _delete_auto_delete_queues():
+    """At exit, remove the auto_delete queues this process declared and still has: a broker
+    deletes them when the connection drops, and Celery clients (rpc:// reply queues) exit
+    without closing theirs. A process killed by a signal leaves them (``shmq rm``)."""
+    for ch in list(_channels):
+        if ch.pid == os.getpid():
+            for queue in list(ch._auto_delete):
+                try:
+                    ch._delete(queue)
+                except Exception:  # noqa: BLE001  exiting: nothing left to report to
+                    pass
+
+
 class Channel(virtual.Channel):
     QoS = QoS
     supports_fanout = True
@@ -193,7 +217,9 @@ class Channel(virtual.Channel):
         self._auto_delete = set()  # auto_delete queues declared here: removed with their consumer
         self._local = threading.local()
         self._tag_serial = 0
+        self.pid = os.getpid()
         super().__init__(connection, **kwargs)
+        _channels.add(self)
 
     # ---- queues ----
 
@@ -269,7 +295,7 @@ class Channel(virtual.Channel):
         def drop(data):
             for ex, table in data["bindings"].items():
                 data["bindings"][ex] = [b for b in table if b[2] != queue]
-        self.shared.update(drop)
+        self.shared.update(drop, create=False)
 
     def _put(self, queue, message, **kwargs):
         body = kjson.dumps(message).encode("utf-8")
@@ -372,7 +398,7 @@ class Channel(virtual.Channel):
         def drop(data):
             data["exchanges"].pop(exchange, None)
             data["bindings"].pop(exchange, None)
-        self.shared.update(drop)
+        self.shared.update(drop, create=False)
         self.state.exchanges.pop(exchange, None)
 
     def typeof(self, exchange, default="direct"):
@@ -403,7 +429,7 @@ class Channel(virtual.Channel):
         def drop(data):
             table = data["bindings"].get(exchange, [])
             data["bindings"][exchange] = [b for b in table if b != meta]
-        self.shared.update(drop)
+        self.shared.update(drop, create=False)
 
     def queue_delete(self, queue, if_unused=False, if_empty=False, **kwargs):
         if if_empty and self._has_queue(queue) and self._size(queue):

@@ -124,6 +124,22 @@ def test_corrupt_state_file_and_foreign_messages(name):
         c.default_channel.queue_delete("mixed")
 
 
+def test_auto_delete_queues_go_at_exit(name):
+    """A client that exits without closing (as Celery's rpc:// clients do) leaves no reply
+    queue; a durable queue stays."""
+    code = """
+import kombu, shmq.kombu
+c = kombu.Connection("shmq:///%s")
+kombu.Queue("reply-like", auto_delete=True)(c.default_channel).declare()
+kombu.Queue("durable")(c.default_channel).declare()
+print(sorted(n for n in shmq.list_queues() if n.startswith("%s.")))
+""" % (name, name)
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "reply-like" in r.stdout  # it existed while the process ran
+    assert sorted(n for n in shmq.list_queues() if n.startswith(name + ".")) == [name + ".durable"]
+
+
 def test_reject_and_close_give_messages_back(name):
     url = "shmq:///%s" % name
     q = kombu.Queue("work")
