@@ -10,7 +10,8 @@
  * again: slower to react, never blind.
  *
  * The readiness checks read the structures a take would read first, without taking:
- *   FIFO (MPMC)  the ready ring's threshold (one load: the ring's own empty check);
+ *   FIFO (MPMC)  the returned and the ready rings' own look before a dequeue (threshold,
+ *                head and tail: loads only);
  *   LIFO         the ready stack's head index;
  *   SPSC         head - tail of the ring;
  *   topic        the word of the slot at the group's cursor: published, a hole, or lapped
@@ -57,16 +58,12 @@ _Atomic bool shmq__wait_any_no_waitv;
 enum readiness { NOT_READY, READY, DELAYED, STUCK };
 
 /* An SCQ ring looks non-empty: its threshold says a dequeue may find something and a
- * position lies between head and tail. A position a dead producer took and never wrote
- * looks ready until the caller's dequeue passes over it: one spurious wake-up. */
-static bool scq_nonempty(struct shmq__scq *r)
+ * position lies between head and tail (the ring's own look before a dequeue, loads only). A
+ * position a dead producer took and never wrote looks ready until the caller's dequeue
+ * passes over it: one spurious wake-up. */
+static bool scq_nonempty(struct shmq__scq *r, uint32_t order)
 {
-    if (shmq__scq_empty_hint(r))
-        return false;
-    /* Relaxed: hints; the dequeue that follows orders itself. */
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    return (int64_t)(tail - head) > 0;
+    return !shmq__scq_empty_hint(r, order);
 }
 
 static enum readiness queue_ready(const shmq_t *q)
@@ -76,8 +73,11 @@ static enum readiness queue_ready(const shmq_t *q)
         return READY;
     if (m->spsc) /* the message at the tail stays in the ring while this handle claims it */
         return shmq__spsc_depth(m) > (q->spsc_claimed ? 1u : 0u) ? READY : NOT_READY;
+    /* Released messages (shmq_release) wait in the returned ring, claimed first. */
+    if (m->returned_ring && scq_nonempty(m->returned_ring, m->geo.ring_order))
+        return READY;
     if (m->ready_ring) {
-        if (scq_nonempty(m->ready_ring))
+        if (scq_nonempty(m->ready_ring, m->geo.ring_order))
             return READY;
     } else if (m->ready_stack) {
         /* Relaxed: a hint; the pop that follows reads the head with its own ordering. */
@@ -85,7 +85,7 @@ static enum readiness queue_ready(const shmq_t *q)
         if ((uint32_t)h != SHMQ__STACK_NIL)
             return READY;
     }
-    if (m->delayed_ring && scq_nonempty(m->delayed_ring))
+    if (m->delayed_ring && scq_nonempty(m->delayed_ring, m->geo.ring_order))
         return DELAYED;
     return NOT_READY;
 }

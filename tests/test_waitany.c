@@ -109,6 +109,33 @@ static void kept_back_message_is_ready(void **state)
     assert_int_equal(shmq_close(q), 0);
 }
 
+/* A released message waits in the returned ring, not the ready one: it is ready all the same,
+ * for every consumer. */
+static void released_message_is_ready(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        shmq_t *q = make_queue("wa-released", (enum shmq_kind)kind, 0), *other = NULL;
+        assert_int_equal(shmq_open(shmq_name(q), &other), 0);
+        assert_int_equal(shmq_push(q, "m", 1, 0), 0);
+        struct shmq_msg m;
+        assert_int_equal(shmq_claim(q, &m, 0), 0);
+        struct shmq_wait_item it = {.queue = other};
+        assert_int_equal(shmq_wait_any(&it, 1, 0), -EAGAIN); /* claimed: nothing to take */
+        assert_int_equal(shmq_release(q, &m), 0);
+        assert_int_equal(shmq_wait_any(&it, 1, 0), 1);
+        assert_int_equal(it.ready, 1);
+        assert_int_equal(shmq_claim(other, &m, 0), 0);
+        assert_int_equal(m.deliveries, 1);
+        assert_int_equal(shmq_ack(other, &m), 0);
+        char name[SHMQ_NAME_MAX + 1];
+        snprintf(name, sizeof name, "%s", shmq_name(q));
+        assert_int_equal(shmq_close(other), 0);
+        assert_int_equal(shmq_close(q), 0);
+        assert_int_equal(shmq_unlink(name), 0);
+    }
+}
+
 static void subscription_readiness(void **state)
 {
     (void)state;
@@ -323,6 +350,7 @@ int main(void)
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(readiness_of_each_kind),
         cmocka_unit_test(kept_back_message_is_ready),
+        cmocka_unit_test(released_message_is_ready),
         cmocka_unit_test(subscription_readiness),
         cmocka_unit_test(stuck_cursor_reported_late),
         cmocka_unit_test(timeout_ends_the_wait),
