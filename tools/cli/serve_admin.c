@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "queue.h"
 
 #define TOKEN_MIN 16
 
@@ -125,8 +126,11 @@ static int repair_queue(const struct serve_route *r, struct cli_json *j)
     return 0;
 }
 
+/* As `shmq repair` does: opening the topic to use it releases the dead already, so the count
+ * also comes from before and after. */
 static int repair_topic(const struct serve_route *r, struct cli_json *j)
 {
+    int64_t before = cli_topic_dead(r->name);
     shmq_topic_t *t;
     int err = shmq_topic_open(r->name, &t);
     if (err)
@@ -135,6 +139,9 @@ static int repair_topic(const struct serve_route *r, struct cli_json *j)
     shmq_topic_close(t);
     if (released < 0)
         return released;
+    int64_t after = cli_topic_dead(r->name);
+    if (before >= 0 && after >= 0 && before - after > released)
+        released = (int)(before - after);
     report_head(j, r, "repair");
     cli_json_key(j, "released");
     cli_json_i64(j, released);

@@ -28,7 +28,7 @@ struct serve_http {
 /* What a request has sent so far: its body is only counted (no route takes one). */
 struct request {
     size_t body;
-    int answered; /* a response is queued already (413 during the upload) */
+    int answered; /* a response is queued already */
 };
 
 /* A response: a buffer to fill through a FILE (open_memstream). */
@@ -295,18 +295,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_data_size) {
+        /* A body of unannounced length (chunked): the library takes no answer before it was
+         * read, so it is read and dropped, up to a bound past which the connection is cut. */
         req->body += *upload_data_size;
         *upload_data_size = 0;
-        if (req->body > SERVE_BODY_MAX && !req->answered) {
-            req->answered = 1;
-            return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-                              "request body too large: at most %d bytes", SERVE_BODY_MAX);
-        }
-        return MHD_YES;
+        return req->body > SERVE_BODY_DROP_MAX ? MHD_NO : MHD_YES;
     }
     if (req->answered)
         return MHD_YES;
     req->answered = 1;
+    if (req->body > SERVE_BODY_MAX)
+        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large: at most %d bytes",
+                          SERVE_BODY_MAX);
     return dispatch(c, ctx, url, post);
 }
 
@@ -329,6 +329,13 @@ static void on_log(void *cls, const char *fmt, va_list ap)
     while (n && (message[n - 1] == '\n' || message[n - 1] == '.'))
         message[--n] = 0;
     cli_error("http: %s", message);
+}
+
+static size_t on_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return serve_unescape(s);
 }
 
 static void address_text(const struct sockaddr_storage *ss, char *buf, size_t size)
@@ -367,7 +374,8 @@ int serve_http_start(const struct sockaddr *addr, socklen_t addrlen,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_REQUEST_MAX,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_CONNECTIONS_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVE_IDLE_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
+        on_unescape, NULL, MHD_OPTION_END);
     if (!h->daemon) {
         int err = errno ? -errno : -EADDRINUSE;
         free(h);

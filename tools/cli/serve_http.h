@@ -2,7 +2,8 @@
  * shmq serve: the HTTP side, on libmicrohttpd (no HTTP parsing of our own). One internal
  * thread answers the requests one at a time; request lines and headers are bounded by the
  * library's per-connection memory limit (SERVE_REQUEST_MAX: larger requests get 413/414/431),
- * bodies by SERVE_BODY_MAX (413), connections in number and by an idle timeout.
+ * bodies by SERVE_BODY_MAX (413; a chunked body longer than
+ * SERVE_BODY_DROP_MAX has its connection cut), connections in number and by an idle timeout.
  *
  * Status codes: 404 for unknown paths and segments, 400 for a name the library refuses, 403
  * for a segment the server may not read and for refused admin actions, 405 for methods other
@@ -20,6 +21,7 @@
 
 #define SERVE_REQUEST_MAX (16 * 1024) /* request line + headers, per connection */
 #define SERVE_BODY_MAX 1024           /* admin requests need no body */
+#define SERVE_BODY_DROP_MAX (64 * 1024) /* a longer chunked body: the connection is cut */
 #define SERVE_CONNECTIONS_MAX 64
 #define SERVE_IDLE_TIMEOUT_S 10
 

@@ -49,6 +49,12 @@ struct serve_route {
  * route), or -EINVAL (a NUL byte, or a name segment longer than SHMQ_NAME_MAX). */
 int serve_route_parse(const char *path, size_t len, struct serve_route *r);
 
+/* Percent-decode the NUL-terminated s in place ("%41" -> "A") and return its new length. An
+ * escape that is not two hex digits, or that would give a NUL byte, is left as it is (so a
+ * name holding it is refused by the name rules, instead of being cut at the NUL). The
+ * result is never longer than s. The HTTP library calls it for paths and query arguments. */
+size_t serve_unescape(char *s);
+
 /* A query parameter holding a count of seconds: decimal digits only, 1..max. 0 or -EINVAL. */
 int serve_query_seconds(const char *value, uint32_t max, uint32_t *out);
 
