@@ -320,6 +320,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     *req_cls = NULL;
 }
 
+/* The library's messages, as ours ("shmq serve: http: ..."). */
+static void on_log(void *cls, const char *fmt, va_list ap) CLI_PRINTF(2, 0);
+
 static void on_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
