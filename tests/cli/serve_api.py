@@ -270,6 +270,30 @@ expect_eq("unreadable in /metrics", 0.0,
 if other is not srv:
     other.stop()
 
+section("a queue removed, and made again under its name, is read anew")
+again = name("again")
+
+
+def listed(n):
+    return {x["name"]: x for x in srv.json("/api/queues")}.get(n)
+
+
+shmq("create", again, "--capacity", "10")
+shmq("push", again, "a", "b", "c")
+expect_eq("first queue", (10, 3), (listed(again)["capacity"], listed(again)["depth"]))
+shmq("rm", again)
+expect_eq("removed", None, listed(again))
+expect_eq("removed, in /metrics", None, metric(srv.metrics(), "shmq_queue_messages", queue=again))
+shmq("create", again, "--capacity", "20")
+shmq("push", again, "d")
+expect_eq("made again", (20, 1), (listed(again)["capacity"], listed(again)["depth"]))
+shmq("rm", again)
+shmq("topic", "create", again)
+expect_eq("a topic now", None, listed(again))
+expect_eq("listed as a topic", [again],
+          [x["name"] for x in srv.json("/api/topics") if x["name"] == again])
+shmq("rm", again)
+
 section("admin actions are refused unless enabled")
 for path in ("/api/queues/%s/purge" % q, "/api/queues/%s/repair" % q,
              "/api/topics/%s/repair" % t):

@@ -77,10 +77,10 @@ static bool is_loopback(const struct sockaddr_storage *ss)
     return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
 }
 
-static void sample(struct serve_history *h)
+static void sample(struct serve_reader *r, struct serve_history *h)
 {
     struct serve_snapshot s;
-    int err = serve_snapshot_take(&s);
+    int err = serve_snapshot_take(r, &s);
     if (!err) {
         err = serve_history_add(h, &s);
         serve_snapshot_free(&s);
@@ -90,13 +90,14 @@ static void sample(struct serve_history *h)
 }
 
 /* Sample every interval until a signal comes. */
-static void run_until_signal(struct serve_history *h, int64_t interval_ns)
+static void run_until_signal(struct serve_reader *r, struct serve_history *h,
+                             int64_t interval_ns)
 {
     int64_t next = cli_monotonic_ns();
     while (!cli_interrupted()) {
         int64_t now = cli_monotonic_ns();
         if (now >= next) {
-            sample(h);
+            sample(r, h);
             next += interval_ns;
             if (next <= now)
                 next = now + interval_ns; /* a slow sample: skip, do not catch up */
@@ -185,33 +186,41 @@ static int run(int argc, char **argv)
                   listen);
 
     struct serve_history history;
+    struct serve_reader reader;
     int err = serve_history_init(&history, (unsigned)(history_ns / interval_ns) + 1,
                                  interval_ns / 1000000);
     if (err)
         return cli_fail_system(err, "cannot keep the history");
+    if ((err = serve_reader_init(&reader)) != 0) {
+        serve_history_free(&history);
+        return cli_fail_system(err, "cannot start");
+    }
 #ifdef SHMQ_WITH_HTTP
-    struct serve_context ctx = {.admin = &admin, .history = &history};
+    struct serve_context ctx = {.admin = &admin, .history = &history, .reader = &reader};
     struct serve_http *http;
     char bound[80];
     err = serve_http_start((const struct sockaddr *)&addr, addrlen, &ctx, &http, bound,
                            sizeof bound);
     if (err) {
+        serve_reader_free(&reader);
         serve_history_free(&history);
         return cli_fail_system(err, "cannot listen on %s", listen);
     }
     /* One line on stdout, for people and for scripts that started it on port 0. */
     printf("listening on http://%s/\n", bound);
     fflush(stdout);
-    run_until_signal(&history, interval_ns);
+    run_until_signal(&reader, &history, interval_ns);
     serve_http_stop(http);
 #else
     (void)addrlen;
     (void)run_until_signal;
     cli_error("this shmq was built without libmicrohttpd: install libmicrohttpd-dev and build "
               "it again to serve");
+    serve_reader_free(&reader);
     serve_history_free(&history);
     return CLI_EXIT_FAILURE;
 #endif
+    serve_reader_free(&reader);
     serve_history_free(&history);
     return CLI_EXIT_OK;
 }

@@ -114,11 +114,11 @@ static enum MHD_Result send_asset(struct MHD_Connection *c, enum serve_asset whi
     return send_reply(c, &r, MHD_HTTP_OK, f->content_type);
 }
 
-static enum MHD_Result send_metrics(struct MHD_Connection *c)
+static enum MHD_Result send_metrics(struct MHD_Connection *c, const struct serve_context *ctx)
 {
     int64_t start = cli_monotonic_ns();
     struct serve_snapshot s;
-    int err = serve_snapshot_take(&s);
+    int err = serve_snapshot_take(ctx->reader, &s);
     if (err)
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot list the segments: %s",
                           strerror(-err));
@@ -133,10 +133,11 @@ static enum MHD_Result send_metrics(struct MHD_Connection *c)
     return send_reply(c, &r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8");
 }
 
-static enum MHD_Result send_list(struct MHD_Connection *c, bool topics)
+static enum MHD_Result send_list(struct MHD_Connection *c, const struct serve_context *ctx,
+                                 bool topics)
 {
     struct serve_snapshot s;
-    int err = serve_snapshot_take(&s);
+    int err = serve_snapshot_take(ctx->reader, &s);
     if (err)
         return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot list the segments: %s",
                           strerror(-err));
@@ -255,9 +256,9 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const struct serve_con
                           "POST is for admin actions only: this page takes GET");
     switch (rt.page) {
     case SERVE_PAGE_ASSET: return send_asset(c, rt.asset);
-    case SERVE_PAGE_METRICS: return send_metrics(c);
-    case SERVE_PAGE_QUEUES: return rt.named ? send_one(c, &rt) : send_list(c, false);
-    case SERVE_PAGE_TOPICS: return rt.named ? send_one(c, &rt) : send_list(c, true);
+    case SERVE_PAGE_METRICS: return send_metrics(c, ctx);
+    case SERVE_PAGE_QUEUES: return rt.named ? send_one(c, &rt) : send_list(c, ctx, false);
+    case SERVE_PAGE_TOPICS: return rt.named ? send_one(c, &rt) : send_list(c, ctx, true);
     case SERVE_PAGE_HISTORY: return send_history(c, ctx->history);
     default: return send_error(c, MHD_HTTP_NOT_FOUND, "no such page");
     }

@@ -28,6 +28,7 @@
 struct serve_context {
     const struct serve_admin *admin;
     struct serve_history *history;
+    struct serve_reader *reader; /* shared with the sampler */
 };
 
 struct serve_http;

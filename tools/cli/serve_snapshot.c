@@ -5,46 +5,74 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
+
+#include "clock.h"
+
+/* An observer handle of one segment: a queue's or a topic's. */
+struct serve_handle {
+    char name[SHMQ_NAME_MAX + 1];
+    dev_t dev;
+    ino_t ino;
+    shmq_t *q;
+    shmq_topic_t *t;
+};
+
+static void handle_close(struct serve_handle *h)
+{
+    if (h->q)
+        shmq_close(h->q);
+    if (h->t)
+        shmq_topic_close(h->t);
+    h->q = NULL;
+    h->t = NULL;
+}
+
+/* Open name as an observer: a queue, or else a topic. 0 or the library's error. */
+static int handle_open(const char *name, struct serve_handle *h)
+{
+    int err = shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &h->q);
+    if (err == -EMEDIUMTYPE)
+        err = shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &h->t);
+    return err;
+}
 
 static int read_queue(shmq_t *q, struct serve_entry *e)
 {
+    e->kind = SERVE_QUEUE;
     int err = shmq_stat(q, &e->queue);
-    if (!err)
-        err = cli_queue_participants(q, &e->participants, &e->nparticipants);
-    shmq_close(q);
-    return err;
-}
-
-static int read_topic(const char *name, struct serve_entry *e)
-{
-    shmq_topic_t *t;
-    int err = shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &t);
     if (err)
         return err;
-    err = shmq_topic_stat(t, &e->topic);
+    /* The table has max_participants entries: a list that size cannot be outgrown. */
+    unsigned max = e->queue.max_participants ? e->queue.max_participants : 1;
+    if (!(e->participants = calloc(max, sizeof *e->participants)))
+        return -ENOMEM;
+    int n = shmq_participant_list(q, e->participants, max);
+    if (n < 0)
+        return n;
+    e->nparticipants = (unsigned)n < max ? (unsigned)n : max;
+    return 0;
+}
+
+static int read_topic(shmq_topic_t *t, struct serve_entry *e)
+{
+    e->kind = SERVE_TOPIC;
+    int err = shmq_topic_stat(t, &e->topic);
     if (!err)
         err = cli_topic_groups(t, &e->groups, &e->ngroups, &e->totals);
-    shmq_topic_close(t);
     return err;
 }
 
-int serve_entry_read(const char *name, struct serve_entry *e)
+/* Fill e from an open handle, or from the failure to open it. 0, or -ENOENT / -ENOMEM (e is
+ * then empty). */
+static int read_entry(const char *name, const struct serve_handle *h, int open_err,
+                      struct serve_entry *e)
 {
     memset(e, 0, sizeof *e);
-    int err = shmq_name_check(name);
-    if (err)
-        return err;
     snprintf(e->name, sizeof e->name, "%s", name);
-    shmq_t *q;
-    err = shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &q);
-    if (!err) {
-        e->kind = SERVE_QUEUE;
-        err = read_queue(q, e);
-    } else if (err == -EMEDIUMTYPE) {
-        e->kind = SERVE_TOPIC;
-        err = read_topic(name, e);
-    }
+    int err = open_err;
+    if (!err)
+        err = h->q ? read_queue(h->q, e) : read_topic(h->t, e);
     if (err == -ENOENT || err == -ENOMEM) {
         serve_entry_free(e);
         return err;
@@ -59,6 +87,33 @@ int serve_entry_read(const char *name, struct serve_entry *e)
     return 0;
 }
 
+int serve_entry_read(const char *name, struct serve_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    int err = shmq_name_check(name);
+    if (err)
+        return err;
+    struct serve_handle h = {0};
+    err = read_entry(name, &h, handle_open(name, &h), e);
+    handle_close(&h);
+    return err;
+}
+
+int serve_reader_init(struct serve_reader *r)
+{
+    memset(r, 0, sizeof *r);
+    return -pthread_mutex_init(&r->lock, NULL);
+}
+
+void serve_reader_free(struct serve_reader *r)
+{
+    for (size_t i = 0; i < r->count; i++)
+        handle_close(&r->handles[i]);
+    free(r->handles);
+    pthread_mutex_destroy(&r->lock);
+    memset(r, 0, sizeof *r);
+}
+
 void serve_entry_free(struct serve_entry *e)
 {
     free(e->participants);
@@ -66,30 +121,66 @@ void serve_entry_free(struct serve_entry *e)
     memset(e, 0, sizeof *e);
 }
 
-int serve_snapshot_take(struct serve_snapshot *s)
+int serve_snapshot_take(struct serve_reader *r, struct serve_snapshot *s)
 {
     memset(s, 0, sizeof *s);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    s->taken_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    s->taken_ns = cli_realtime_ns();
     char **names;
     size_t count;
     int err = cli_queue_names(&names, &count);
     if (err)
         return err;
     s->entries = calloc(count ? count : 1, sizeof *s->entries);
-    if (!s->entries) {
+    struct serve_handle *kept = calloc(count ? count : 1, sizeof *kept);
+    if (!s->entries || !kept) {
+        free(s->entries);
+        free(kept);
         cli_queue_names_free(names);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < count; i++) {
-        err = serve_entry_read(names[i], &s->entries[s->count]);
-        if (err == -ENOMEM)
-            break;
+    pthread_mutex_lock(&r->lock);
+    size_t nkept = 0, old = 0;
+    for (size_t i = 0; i < count && !err; i++) {
+        const char *name = names[i];
+        char path[SHMQ_NAME_MAX + 32];
+        struct stat st;
+        snprintf(path, sizeof path, "/dev/shm/shmq.%s", name);
+        if (shmq_name_check(name) != 0 || stat(path, &st) != 0)
+            continue; /* a name the library refuses, or gone meanwhile: not listed */
+        /* Both lists are sorted by name: the old handle of this name, if any. */
+        while (old < r->count && strcmp(r->handles[old].name, name) < 0)
+            handle_close(&r->handles[old++]);
+        struct serve_handle h = {0};
+        int open_err = 0;
+        if (old < r->count && strcmp(r->handles[old].name, name) == 0) {
+            if (r->handles[old].dev == st.st_dev && r->handles[old].ino == st.st_ino)
+                h = r->handles[old];
+            else
+                handle_close(&r->handles[old]);
+            old++;
+        }
+        if (!h.q && !h.t) {
+            snprintf(h.name, sizeof h.name, "%s", name);
+            h.dev = st.st_dev;
+            h.ino = st.st_ino;
+            open_err = handle_open(name, &h);
+        }
+        err = read_entry(name, &h, open_err, &s->entries[s->count]);
         if (err == 0)
             s->count++;
-        err = 0; /* vanished meanwhile, or a name the library refuses: not listed */
+        if (err == 0 && !open_err)
+            kept[nkept++] = h; /* kept for the next snapshot */
+        else
+            handle_close(&h);
+        if (err == -ENOENT)
+            err = 0; /* gone meanwhile: not listed */
     }
+    while (old < r->count)
+        handle_close(&r->handles[old++]);
+    free(r->handles);
+    r->handles = kept;
+    r->count = nkept;
+    pthread_mutex_unlock(&r->lock);
     cli_queue_names_free(names);
     if (err)
         serve_snapshot_free(s);

@@ -7,8 +7,10 @@
 #ifndef SHMQ_CLI_SERVE_SNAPSHOT_H
 #define SHMQ_CLI_SERVE_SNAPSHOT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "queue.h"
 
@@ -47,8 +49,26 @@ struct serve_snapshot {
 int serve_entry_read(const char *name, struct serve_entry *e);
 void serve_entry_free(struct serve_entry *e);
 
+/*
+ * The observer handles of the segments, kept open from one snapshot to the next: opening and
+ * mapping every segment again for each scrape cost more than reading it. A handle is reused
+ * while /dev/shm/shmq.NAME is the same file (device and inode); a segment removed or made
+ * anew is closed (or opened again) at the next snapshot, so a removed segment stays mapped
+ * here until then. Unreadable segments are not kept: they are tried again each time.
+ * Thread-safe: a snapshot holds the reader's mutex while it reads.
+ */
+struct serve_handle;
+struct serve_reader {
+    pthread_mutex_t lock;
+    struct serve_handle *handles; /* sorted by name */
+    size_t count;
+};
+
+int serve_reader_init(struct serve_reader *r);
+void serve_reader_free(struct serve_reader *r);
+
 /* Every shmq segment in /dev/shm (those that vanish meanwhile are left out). 0 or -errno. */
-int serve_snapshot_take(struct serve_snapshot *s);
+int serve_snapshot_take(struct serve_reader *r, struct serve_snapshot *s);
 void serve_snapshot_free(struct serve_snapshot *s);
 
 /* Messages that dead participants of a queue took and did not give back (what `shmq repair`
