@@ -43,15 +43,23 @@ static int read_queue(shmq_t *q, struct serve_entry *e)
     int err = shmq_stat(q, &e->queue);
     if (err)
         return err;
-    /* The table has max_participants entries: a list that size cannot be outgrown. */
+    /* Room for the participants stat counted and a few more; if more came meanwhile, room
+     * for the whole table (max_participants entries: a list that size cannot be outgrown). */
     unsigned max = e->queue.max_participants ? e->queue.max_participants : 1;
-    if (!(e->participants = calloc(max, sizeof *e->participants)))
-        return -ENOMEM;
-    int n = shmq_participant_list(q, e->participants, max);
-    if (n < 0)
-        return n;
-    e->nparticipants = (unsigned)n < max ? (unsigned)n : max;
-    return 0;
+    unsigned cap = e->queue.participants + 4 < max ? e->queue.participants + 4 : max;
+    for (;;) {
+        free(e->participants);
+        if (!(e->participants = malloc(cap * sizeof *e->participants)))
+            return -ENOMEM;
+        int n = shmq_participant_list(q, e->participants, cap);
+        if (n < 0)
+            return n;
+        if ((unsigned)n <= cap || cap == max) {
+            e->nparticipants = (unsigned)n < cap ? (unsigned)n : cap;
+            return 0;
+        }
+        cap = max;
+    }
 }
 
 static int read_topic(shmq_topic_t *t, struct serve_entry *e)
