@@ -62,6 +62,14 @@ def cleanup():
         os.unlink(f)
 
 
+def on_signal(sig, frame):
+    sys.exit(128 + sig)  # through the finally below: nothing left behind
+
+
+signal.signal(signal.SIGTERM, on_signal)
+signal.signal(signal.SIGINT, on_signal)
+
+
 def shmq(*a, **kw):
     return subprocess.run([SHMQ, *a], check=True, capture_output=True, text=True, **kw)
 
@@ -170,7 +178,7 @@ try:
         orders, emails, thumbs, dl = (PREFIX + s for s in ("orders", "emails", "thumbnails",
                                                           "orders-dead"))
         shmq("create", dl)
-        shmq("create", orders, "--capacity", "20000", "--dead-letter", dl,
+        shmq("create", orders, "--capacity", "100000", "--dead-letter", dl,
              "--max-deliveries", "3")
         shmq("create", emails, "--capacity", "512")
         shmq("create", thumbs, "--lifo", "--capacity", "1024")
@@ -191,20 +199,25 @@ try:
         p, port = serve("--interval", "500ms")
         prod = spawn([SHMQ, "push", orders], stdin=subprocess.PIPE, text=True)
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 20:
-            k = int(200 + 150 * ((time.monotonic() - t0) % 7))
-            prod.stdin.write("order\n" * k)
+        import math
+        browser = None
+        while time.monotonic() - t0 < 25 and (browser is None or browser.poll() is None):
+            x = time.monotonic() - t0
+            prod.stdin.write("order\n" * int(300 + 250 * math.sin(x / 2)))
             prod.stdin.flush()
-            if int(time.monotonic() - t0) % 3 == 0:
-                shmq("pop", "-n", "300", orders)
+            subprocess.run([SHMQ, "pop", "-n", "280", orders], capture_output=True)
             shmq("push", thumbs, *["t"] * 5)
             shmq("pub", events, "order.created", *["e"] * 20)
-            time.sleep(0.25)
-        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                        "--hide-scrollbars", "--window-size=1400,1000",
-                        "--user-data-dir=" + os.path.join("/tmp", PREFIX + "profile"),
-                        "--virtual-time-budget=3000", "--screenshot=" + args.screenshot,
-                        "http://127.0.0.1:%d/" % port], check=True, capture_output=True)
+            time.sleep(0.2)
+            if x > 15 and browser is None:  # the shot is taken while the traffic goes on
+                browser = spawn(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                                 "--hide-scrollbars", "--window-size=1400,1000",
+                                 "--user-data-dir=" + os.path.join("/tmp", PREFIX + "profile"),
+                                 "--virtual-time-budget=3000", "--screenshot=" + args.screenshot,
+                                 "http://127.0.0.1:%d/?filter=%s" % (port, PREFIX)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if browser is None or browser.wait(60) != 0:
+            sys.exit("chromium did not make the screenshot")
         print("  written (%d bytes)" % os.path.getsize(args.screenshot))
         prod.stdin.close()
         prod.wait()

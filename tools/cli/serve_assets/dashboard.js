@@ -4,6 +4,8 @@
 
 const POLL_MS = 1000;
 const HISTORY_SECONDS = 300;
+// ?filter=TEXT shows only the queues and topics whose name contains TEXT.
+const FILTER = new URLSearchParams(window.location.search).get("filter") || "";
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -182,8 +184,10 @@ async function getJSON(path) {
 async function refresh() {
   const status = document.getElementById("status");
   try {
-    const [queues, topics, hist] = await Promise.all([
+    let [queues, topics, hist] = await Promise.all([
       getJSON("/api/queues"), getJSON("/api/topics"), getJSON("/api/history?seconds=" + HISTORY_SECONDS)]);
+    queues = queues.filter((q) => q.name.includes(FILTER));
+    topics = topics.filter((t) => t.name.includes(FILTER));
     const history = new Map(hist.series.map((s) => [s.name, s]));
     const qb = document.querySelector("#queues tbody");
     qb.replaceChildren(...queues.map((q) => queueRow(q, history.get(q.name))));
@@ -203,5 +207,6 @@ async function refresh() {
   }
 }
 
+if (FILTER) document.getElementById("filter").textContent = "showing names with \u201c" + FILTER + "\u201d";
 refresh();
 setInterval(refresh, POLL_MS);
