@@ -44,8 +44,8 @@ static void check_route(const char *path, size_t len)
         /* Built back, the path parses the same. */
         static const char *const actions[] = {"", "/purge", "/repair"};
         char again[SHMQ_NAME_MAX + 64];
-        int m = snprintf(again, sizeof again, "/api/%s/%s%s", r.topic ? "topics" : "queues",
-                         r.name, actions[r.action]);
+        int m = snprintf(again, sizeof again, "/api/%s/%s%s", r.topic ? "topics" : "queues", r.name,
+                         actions[r.action]);
         EXPECT(m > 0 && (size_t)m == len && memcmp(again, path, len) == 0);
         struct serve_route r2;
         EXPECT(serve_route_parse(again, (size_t)m, &r2) == 0);

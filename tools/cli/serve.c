@@ -90,8 +90,7 @@ static void sample(struct serve_reader *r, struct serve_history *h)
 }
 
 /* Sample every interval until a signal comes. */
-static void run_until_signal(struct serve_reader *r, struct serve_history *h,
-                             int64_t interval_ns)
+static void run_until_signal(struct serve_reader *r, struct serve_history *h, int64_t interval_ns)
 {
     int64_t next = cli_monotonic_ns();
     while (!cli_interrupted()) {
@@ -177,8 +176,7 @@ static int run(int argc, char **argv)
         if (err)
             return cli_fail_system(err, "cannot read the token file '%s'", token_file);
         if (insecure)
-            cli_error("warning: others than its owner may read the token file '%s'",
-                      token_file);
+            cli_error("warning: others than its owner may read the token file '%s'", token_file);
     }
     if (!is_loopback(&addr))
         cli_error("warning: listening on %s, not on loopback: whoever reaches it sees every "
@@ -199,8 +197,8 @@ static int run(int argc, char **argv)
     struct serve_context ctx = {.admin = &admin, .history = &history, .reader = &reader};
     struct serve_http *http;
     char bound[80];
-    err = serve_http_start((const struct sockaddr *)&addr, addrlen, &ctx, &http, bound,
-                           sizeof bound);
+    err =
+        serve_http_start((const struct sockaddr *)&addr, addrlen, &ctx, &http, bound, sizeof bound);
     if (err) {
         serve_reader_free(&reader);
         serve_history_free(&history);

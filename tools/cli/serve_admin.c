@@ -62,8 +62,7 @@ int serve_admin_load(struct serve_admin *a, const char *path, bool *insecure)
 bool serve_admin_authorized(const struct serve_admin *a, const char *authorization)
 {
     static const char scheme[] = "Bearer ";
-    if (!a->enabled || !authorization ||
-        strncasecmp(authorization, scheme, sizeof scheme - 1) != 0)
+    if (!a->enabled || !authorization || strncasecmp(authorization, scheme, sizeof scheme - 1) != 0)
         return false;
     const char *given = authorization + sizeof scheme - 1;
     size_t len = strlen(given);
@@ -112,10 +111,10 @@ static int repair_queue(const struct serve_route *r, struct cli_json *j)
     if (err)
         return err;
     report_head(j, r, "repair");
-    static const char *const keys[] = {"dead_participants", "claims_returned",
-                                       "reservations_freed", "orphans_restored", "dead_lettered"};
-    const uint32_t values[] = {rep.dead_participants, rep.claims_returned,
-                               rep.reservations_freed, rep.orphans_restored, rep.dead_lettered};
+    static const char *const keys[] = {"dead_participants", "claims_returned", "reservations_freed",
+                                       "orphans_restored", "dead_lettered"};
+    const uint32_t values[] = {rep.dead_participants, rep.claims_returned, rep.reservations_freed,
+                               rep.orphans_restored, rep.dead_lettered};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         cli_json_key(j, keys[i]);
         cli_json_u64(j, values[i]);

@@ -8,13 +8,13 @@ static void write_entry(struct cli_json *j, const struct serve_entry *e)
     struct cli_table fields, rows;
     switch (e->kind) {
     case SERVE_QUEUE:
-        cli_stat_queue_tables(&fields, &rows, e->name, &e->queue, e->participants,
-                              e->nparticipants, false);
+        cli_stat_queue_tables(&fields, &rows, e->name, &e->queue, e->participants, e->nparticipants,
+                              false);
         cli_stat_json(j, &fields, &rows, "participant");
         break;
     case SERVE_TOPIC:
-        cli_stat_topic_tables(&fields, &rows, e->name, &e->topic, &e->totals, e->groups,
-                              e->ngroups, false);
+        cli_stat_topic_tables(&fields, &rows, e->name, &e->topic, &e->totals, e->groups, e->ngroups,
+                              false);
         cli_stat_json(j, &fields, &rows, "group");
         break;
     default:

@@ -14,8 +14,7 @@ const struct serve_asset_file *serve_asset_get(enum serve_asset which)
         serve_asset_index_html, serve_asset_index_html_size, "text/html; charset=utf-8"};
     files[SERVE_ASSET_CSS] = (struct serve_asset_file){
         serve_asset_dashboard_css, serve_asset_dashboard_css_size, "text/css; charset=utf-8"};
-    files[SERVE_ASSET_JS] = (struct serve_asset_file){serve_asset_dashboard_js,
-                                                      serve_asset_dashboard_js_size,
-                                                      "text/javascript; charset=utf-8"};
+    files[SERVE_ASSET_JS] = (struct serve_asset_file){
+        serve_asset_dashboard_js, serve_asset_dashboard_js_size, "text/javascript; charset=utf-8"};
     return &files[which];
 }

@@ -142,14 +142,20 @@ static void write_series(struct cli_json *j, const struct serve_series *sr, unsi
             const struct serve_sample *prev = i ? &sr->ring[(first + i - 1) % samples] : s;
             char num[32];
             switch (k) {
-            case 0: cli_json_i64(j, s->t_ms); break;
-            case 1: cli_json_u64(j, s->depth); break;
+            case 0:
+                cli_json_i64(j, s->t_ms);
+                break;
+            case 1:
+                cli_json_u64(j, s->depth);
+                break;
             case 2:
             case 3:
                 snprintf(num, sizeof num, "%.1f", rate(prev, s, k == 2));
                 cli_json_literal(j, num);
                 break;
-            default: cli_json_u64(j, s->held_by_dead); break;
+            default:
+                cli_json_u64(j, s->held_by_dead);
+                break;
             }
         }
         cli_json_array_end(j);

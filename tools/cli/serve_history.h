@@ -15,9 +15,9 @@
 #include "serve_snapshot.h"
 
 struct serve_sample {
-    int64_t t_ms;         /* CLOCK_REALTIME, milliseconds */
-    uint64_t depth;       /* queue: depth; topic: the largest lag of its groups */
-    uint64_t in, out;     /* queue: pushed, popped; topic: published, delivered (cumulative) */
+    int64_t t_ms;          /* CLOCK_REALTIME, milliseconds */
+    uint64_t depth;        /* queue: depth; topic: the largest lag of its groups */
+    uint64_t in, out;      /* queue: pushed, popped; topic: published, delivered (cumulative) */
     uint64_t held_by_dead; /* queue: messages dead participants hold */
 };
 

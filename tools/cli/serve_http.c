@@ -94,13 +94,18 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 static unsigned status_of(int err)
 {
     switch (err) {
-    case -EINVAL: return MHD_HTTP_BAD_REQUEST;
-    case -ENOENT: return MHD_HTTP_NOT_FOUND;
+    case -EINVAL:
+        return MHD_HTTP_BAD_REQUEST;
+    case -ENOENT:
+        return MHD_HTTP_NOT_FOUND;
     case -EACCES:
-    case -EPERM: return MHD_HTTP_FORBIDDEN;
+    case -EPERM:
+        return MHD_HTTP_FORBIDDEN;
     case -EMEDIUMTYPE:
-    case -EBUSY: return MHD_HTTP_CONFLICT;
-    default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    case -EBUSY:
+        return MHD_HTTP_CONFLICT;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
 
@@ -159,16 +164,15 @@ static enum MHD_Result send_one(struct MHD_Connection *c, const struct serve_rou
     if (err == -ENOENT)
         return send_error(c, MHD_HTTP_NOT_FOUND, "%s '%s' does not exist", what, rt->name);
     if (err)
-        return send_error(c, status_of(err), "cannot read '%s': %s", rt->name,
-                          shmq_strerror(err));
+        return send_error(c, status_of(err), "cannot read '%s': %s", rt->name, shmq_strerror(err));
     enum MHD_Result ret;
     if (e.kind == SERVE_UNREADABLE) {
         ret = send_error(c, status_of(e.error), "cannot read '%s': %s", rt->name,
                          shmq_strerror(e.error));
     } else if ((e.kind == SERVE_TOPIC) != (rt->topic != 0)) {
-        ret = send_error(c, MHD_HTTP_NOT_FOUND, "'%s' is a %s, not a %s: see /api/%s/%s",
-                         rt->name, rt->topic ? "queue" : "topic", what,
-                         rt->topic ? "queues" : "topics", rt->name);
+        ret = send_error(c, MHD_HTTP_NOT_FOUND, "'%s' is a %s, not a %s: see /api/%s/%s", rt->name,
+                         rt->topic ? "queue" : "topic", what, rt->topic ? "queues" : "topics",
+                         rt->name);
     } else {
         struct reply r;
         if (reply_open(&r)) {
@@ -255,19 +259,24 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const struct serve_con
         return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
                           "POST is for admin actions only: this page takes GET");
     switch (rt.page) {
-    case SERVE_PAGE_ASSET: return send_asset(c, rt.asset);
-    case SERVE_PAGE_METRICS: return send_metrics(c, ctx);
-    case SERVE_PAGE_QUEUES: return rt.named ? send_one(c, &rt) : send_list(c, ctx, false);
-    case SERVE_PAGE_TOPICS: return rt.named ? send_one(c, &rt) : send_list(c, ctx, true);
-    case SERVE_PAGE_HISTORY: return send_history(c, ctx->history);
-    default: return send_error(c, MHD_HTTP_NOT_FOUND, "no such page");
+    case SERVE_PAGE_ASSET:
+        return send_asset(c, rt.asset);
+    case SERVE_PAGE_METRICS:
+        return send_metrics(c, ctx);
+    case SERVE_PAGE_QUEUES:
+        return rt.named ? send_one(c, &rt) : send_list(c, ctx, false);
+    case SERVE_PAGE_TOPICS:
+        return rt.named ? send_one(c, &rt) : send_list(c, ctx, true);
+    case SERVE_PAGE_HISTORY:
+        return send_history(c, ctx->history);
+    default:
+        return send_error(c, MHD_HTTP_NOT_FOUND, "no such page");
     }
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     (void)version;
     (void)upload_data;
@@ -374,12 +383,10 @@ int serve_http_start(const struct sockaddr *addr, socklen_t addrlen,
     errno = 0;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, &h->ctx, MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
-        MHD_OPTION_SOCK_ADDR, addr,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_REQUEST_MAX,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_CONNECTIONS_MAX,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVE_IDLE_TIMEOUT_S,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
-        on_unescape, NULL, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_REQUEST_MAX,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVE_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)SERVE_IDLE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, NULL, MHD_OPTION_END);
     if (!h->daemon) {
         int err = errno ? -errno : -EADDRINUSE;
         free(h);

@@ -19,8 +19,8 @@
 #include "serve_admin.h"
 #include "serve_history.h"
 
-#define SERVE_REQUEST_MAX (16 * 1024) /* request line + headers, per connection */
-#define SERVE_BODY_MAX 1024           /* admin requests need no body */
+#define SERVE_REQUEST_MAX (16 * 1024)   /* request line + headers, per connection */
+#define SERVE_BODY_MAX 1024             /* admin requests need no body */
 #define SERVE_BODY_DROP_MAX (64 * 1024) /* a longer chunked body: the connection is cut */
 #define SERVE_CONNECTIONS_MAX 64
 #define SERVE_IDLE_TIMEOUT_S 10

@@ -13,13 +13,20 @@ struct family {
 };
 
 #define QUEUE_FIELD(name, type, field, help)                                                       \
-    {name, type, help, offsetof(struct shmq_stat, field), sizeof(((struct shmq_stat *)0)->field)}
+    {                                                                                              \
+        name, type, help, offsetof(struct shmq_stat, field),                                       \
+            sizeof(((struct shmq_stat *)0)->field)                                                 \
+    }
 #define TOPIC_FIELD(name, type, field, help)                                                       \
-    {name, type, help, offsetof(struct shmq_topic_stat, field),                                    \
-     sizeof(((struct shmq_topic_stat *)0)->field)}
+    {                                                                                              \
+        name, type, help, offsetof(struct shmq_topic_stat, field),                                 \
+            sizeof(((struct shmq_topic_stat *)0)->field)                                           \
+    }
 #define GROUP_FIELD(name, type, field, help)                                                       \
-    {name, type, help, offsetof(struct shmq_group_info, field),                                    \
-     sizeof(((struct shmq_group_info *)0)->field)}
+    {                                                                                              \
+        name, type, help, offsetof(struct shmq_group_info, field),                                 \
+            sizeof(((struct shmq_group_info *)0)->field)                                           \
+    }
 
 static const struct family queue_families[] = {
     QUEUE_FIELD("shmq_queue_messages", "gauge", depth, "Messages ready to be consumed."),
@@ -138,8 +145,8 @@ int serve_metrics_write(FILE *out, const struct serve_snapshot *s, double scrape
         const struct serve_entry *e = &s->entries[i];
         if (e->kind != SERVE_QUEUE)
             continue;
-        uint32_t dead = e->queue.dead < e->queue.participants ? e->queue.dead
-                                                                : e->queue.participants;
+        uint32_t dead =
+            e->queue.dead < e->queue.participants ? e->queue.dead : e->queue.participants;
         fputs("shmq_queue_participants", out);
         queue_labels(out, e);
         fprintf(out, ",state=\"alive\"} %" PRIu32 "\n", e->queue.participants - dead);
@@ -175,12 +182,12 @@ int serve_metrics_write(FILE *out, const struct serve_snapshot *s, double scrape
         const struct serve_entry *e = &s->entries[i];
         if (e->kind != SERVE_TOPIC)
             continue;
-        uint32_t dead = e->topic.dead < e->topic.participants ? e->topic.dead
-                                                                : e->topic.participants;
-        fprintf(out, "shmq_topic_participants{topic=\"%s\",state=\"alive\"} %" PRIu32 "\n",
-                e->name, e->topic.participants - dead);
-        fprintf(out, "shmq_topic_participants{topic=\"%s\",state=\"dead\"} %" PRIu32 "\n",
-                e->name, dead);
+        uint32_t dead =
+            e->topic.dead < e->topic.participants ? e->topic.dead : e->topic.participants;
+        fprintf(out, "shmq_topic_participants{topic=\"%s\",state=\"alive\"} %" PRIu32 "\n", e->name,
+                e->topic.participants - dead);
+        fprintf(out, "shmq_topic_participants{topic=\"%s\",state=\"dead\"} %" PRIu32 "\n", e->name,
+                dead);
     }
     for (size_t f = 0; f < sizeof group_families / sizeof group_families[0]; f++) {
         const struct family *fam = &group_families[f];

@@ -6,8 +6,7 @@
 
 /* The next '/'-separated segment of [*p, end): its start and length; *p moves past it and
  * past the '/' that ends it. *more says whether a '/' ended it. */
-static void next_segment(const char **p, const char *end, const char **seg, size_t *len,
-                         int *more)
+static void next_segment(const char **p, const char *end, const char **seg, size_t *len, int *more)
 {
     const char *slash = memchr(*p, '/', (size_t)(end - *p));
     *seg = *p;

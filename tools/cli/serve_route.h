@@ -24,12 +24,12 @@
 #include "shmq.h"
 
 enum serve_page {
-    SERVE_PAGE_ASSET,    /* .asset says which */
+    SERVE_PAGE_ASSET, /* .asset says which */
     SERVE_PAGE_METRICS,
-    SERVE_PAGE_QUEUES,   /* the list, or one queue when .named */
-    SERVE_PAGE_TOPICS,   /* the list, or one topic when .named */
+    SERVE_PAGE_QUEUES, /* the list, or one queue when .named */
+    SERVE_PAGE_TOPICS, /* the list, or one topic when .named */
     SERVE_PAGE_HISTORY,
-    SERVE_PAGE_ADMIN,    /* .action on .name; .topic says which kind */
+    SERVE_PAGE_ADMIN, /* .action on .name; .topic says which kind */
 };
 
 enum serve_asset { SERVE_ASSET_HTML, SERVE_ASSET_CSS, SERVE_ASSET_JS };
@@ -40,8 +40,8 @@ struct serve_route {
     enum serve_page page;
     enum serve_asset asset;
     enum serve_action action;
-    int topic;                      /* 1: /api/topics/..., 0: /api/queues/... */
-    int named;                      /* the path has a NAME segment (maybe an empty one) */
+    int topic; /* 1: /api/topics/..., 0: /api/queues/... */
+    int named; /* the path has a NAME segment (maybe an empty one) */
     char name[SHMQ_NAME_MAX + 1];
 };
 

@@ -118,14 +118,20 @@ static void add_participants(struct cli_table *t, const struct shmq_participant_
 }
 
 static const struct cli_column topic_columns[] = {
-    {"name"},          {"kind"},           {"policy"},        {"capacity"},
-    {"slot_size"},     {"max_groups"},     {"max_members"},   {"max_participants"},
-    {"mode"},          {"owner"},          {"creator_pid"},   {"created"},
-    {"group_timeout"}, {"numa_requested"}, {"published"},     {"max_lag"},
-    {"delivered"},     {"lost"},           {"full"},          {"waits"},
-    {"overtaken"},     {"holes"},          {"groups"},        {"members"},
-    {"participants"},  {"dead"},           {"segment_bytes"},
-    {"check"}, /* only with --check: the last column */
+    {"name"},          {"kind"},
+    {"policy"},        {"capacity"},
+    {"slot_size"},     {"max_groups"},
+    {"max_members"},   {"max_participants"},
+    {"mode"},          {"owner"},
+    {"creator_pid"},   {"created"},
+    {"group_timeout"}, {"numa_requested"},
+    {"published"},     {"max_lag"},
+    {"delivered"},     {"lost"},
+    {"full"},          {"waits"},
+    {"overtaken"},     {"holes"},
+    {"groups"},        {"members"},
+    {"participants"},  {"dead"},
+    {"segment_bytes"}, {"check"}, /* only with --check: the last column */
 };
 
 static const struct cli_column group_columns[] = {
@@ -184,7 +190,6 @@ static void add_groups(struct cli_table *t, const struct shmq_group_info *list, 
         cli_table_text(t, idle);
     }
 }
-
 
 void cli_stat_queue_tables(struct cli_table *fields, struct cli_table *rows, const char *name,
                            const struct shmq_stat *st, const struct shmq_participant_info *list,
