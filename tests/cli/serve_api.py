@@ -10,13 +10,12 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
 
 from serve_lib import (SHMQ, Producer, Server, expect, expect_eq, fail, hold_by_dead, metric,
-                       name, section, shmq, spawn, wait_until)
+                       name, section, shmq, spawn, wait_until, workdir)
 
-work = tempfile.mkdtemp()
+work = workdir()
 
 section("usage errors")
 for args, message in [

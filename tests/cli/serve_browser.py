@@ -14,16 +14,15 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 
 from serve_lib import (SHMQ, Producer, Server, expect, expect_eq, fail, hold_by_dead, name,
-                       section, shmq, spawn, wait_until)
+                       section, shmq, spawn, wait_until, workdir)
 
 browser = shutil.which("chromium")
 if not browser:
     fail("chromium is not installed (tools/check.sh installs it: apt-get install "
          "--no-install-recommends chromium)")
-work = tempfile.mkdtemp()
+work = workdir()
 shot = sys.argv[2] if len(sys.argv) > 2 else os.path.join(work, "dashboard.png")
 
 

@@ -14,15 +14,18 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 SHMQ = sys.argv[1] if len(sys.argv) > 1 else sys.exit("usage: %s PATH_TO_SHMQ" % sys.argv[0])
 PREFIX = "clitest-%s-%d-" % (os.path.basename(sys.argv[0]).split(".")[0], os.getpid())
 _children = []
+_dirs = []
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 
@@ -68,11 +71,20 @@ def spawn(argv, **kw):
     return p
 
 
+def workdir():
+    """A temporary directory, removed at exit."""
+    d = tempfile.mkdtemp(prefix="shmq-serve-test-")
+    _dirs.append(d)
+    return d
+
+
 def _cleanup():
     for p in _children:
         if p.poll() is None:
             p.kill()
             p.wait()
+    for d in _dirs:
+        shutil.rmtree(d, ignore_errors=True)
     for f in glob.glob("/dev/shm/shmq." + PREFIX + "*"):
         subprocess.run([SHMQ, "rm", "-f", f[len("/dev/shm/shmq."):]], capture_output=True)
         if os.path.exists(f):
