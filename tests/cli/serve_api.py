@@ -25,6 +25,8 @@ for args, message in [
     (["--allow-admin"], "--allow-admin needs --token-file FILE"),
     (["--token-file", "/dev/null"], "--token-file is only for --allow-admin"),
     (["--interval", "10ms"], "--interval must be from 100ms to 1m"),
+    (["--history", "2h"], "--history must be at least --interval and at most 3600 intervals"),
+    (["--interval", "2s", "--history", "1s"], "--history must be at least --interval"),
     (["extra"], ""),
 ]:
     r = shmq("serve", *args, check=False, timeout=10)

@@ -29,6 +29,7 @@ extern const struct cli_verb cli_verb_serve;
 
 #define DEFAULT_LISTEN "127.0.0.1:9187"
 #define TICK_NS (100 * 1000000LL) /* how often the loop looks for a signal */
+#define HISTORY_SAMPLES_MAX 3600  /* per queue: an hour at the default interval */
 
 /* "HOST:PORT" with HOST a dotted IPv4 address, "localhost" or "[IPv6]". 0 or -EINVAL. */
 static int parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *len)
@@ -128,7 +129,7 @@ static int run(int argc, char **argv)
          .kind = CLI_OPTION_DURATION,
          .target = &history_ns,
          .value_name = "DURATION",
-         .help = "how far back the history goes (default 5m)"},
+         .help = "how far back the history goes (default 5m, at most 3600 intervals)"},
         {.name = "allow-admin",
          .kind = CLI_OPTION_FLAG,
          .target = &allow_admin,
@@ -154,8 +155,10 @@ static int run(int argc, char **argv)
         cli_error("--interval must be from 100ms to 1m");
         return CLI_EXIT_USAGE;
     }
-    if (history_ns < interval_ns || history_ns / interval_ns > 100000) {
-        cli_error("--history must be at least --interval and at most 100000 intervals");
+    if (history_ns < interval_ns || history_ns / interval_ns > HISTORY_SAMPLES_MAX) {
+        cli_error("--history must be at least --interval and at most %d intervals (40 bytes "
+                  "each per queue)",
+                  HISTORY_SAMPLES_MAX);
         return CLI_EXIT_USAGE;
     }
     if (allow_admin != (token_file != NULL)) {
