@@ -8,6 +8,7 @@ stop on SIGTERM and SIGINT.
 usage: serve_api.py PATH_TO_SHMQ"""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -252,7 +253,13 @@ os.unlink("/dev/shm/shmq." + bad)
 # Another user's queue: as root, the server runs as nobody (who may not read 0600 segments of
 # root); as anyone else, a segment whose mode lets no one read it.
 if os.geteuid() == 0:
-    other = Server("--interval", "200ms",
+    # A copy of the tool that nobody may run, whatever the permissions of the build tree.
+    public = workdir()
+    os.chmod(public, 0o755)
+    binary = os.path.join(public, "shmq")
+    shutil.copy(SHMQ, binary)
+    os.chmod(binary, 0o755)
+    other = Server("--interval", "200ms", binary=binary,
                    prefix=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"))
     private = q
 else:

@@ -116,8 +116,8 @@ def free_port():
 class Server:
     """`shmq serve --listen 127.0.0.1:0 ARGS`, its port read from the line it prints."""
 
-    def __init__(self, *args, prefix=()):
-        self.proc = spawn([*prefix, SHMQ, "serve", "--listen", "127.0.0.1:0", *args],
+    def __init__(self, *args, prefix=(), binary=SHMQ):
+        self.proc = spawn([*prefix, binary, "serve", "--listen", "127.0.0.1:0", *args],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)/\n", line)
