@@ -16,7 +16,14 @@ struct serve_handle {
     ino_t ino;
     shmq_t *q;
     shmq_topic_t *t;
+    int error;        /* neither handle: why the open failed */
+    int64_t retry_ns; /* ... and when to try that file again */
 };
+
+/* How long a segment that could not be opened is reported as such without another try. An
+ * open of a segment with no magic waits up to 2 s for its creator; a broken one would cost
+ * each scrape that long. */
+#define RETRY_NS (30 * 1000000000LL)
 
 static void handle_close(struct serve_handle *h)
 {
@@ -159,24 +166,26 @@ int serve_snapshot_take(struct serve_reader *r, struct serve_snapshot *s)
         while (old < r->count && strcmp(r->handles[old].name, name) < 0)
             handle_close(&r->handles[old++]);
         struct serve_handle h = {0};
-        int open_err = 0;
+        int64_t now = cli_monotonic_ns();
         if (old < r->count && strcmp(r->handles[old].name, name) == 0) {
-            if (r->handles[old].dev == st.st_dev && r->handles[old].ino == st.st_ino)
-                h = r->handles[old];
+            const struct serve_handle *o = &r->handles[old];
+            if (o->dev == st.st_dev && o->ino == st.st_ino && (o->q || o->t || now < o->retry_ns))
+                h = *o; /* open, or known not to open: taken over */
             else
                 handle_close(&r->handles[old]);
             old++;
         }
-        if (!h.q && !h.t) {
+        if (!h.q && !h.t && !h.error) {
             snprintf(h.name, sizeof h.name, "%s", name);
             h.dev = st.st_dev;
             h.ino = st.st_ino;
-            open_err = handle_open(name, &h);
+            h.error = handle_open(name, &h);
+            h.retry_ns = now + RETRY_NS;
         }
-        err = read_entry(name, &h, open_err, &s->entries[s->count]);
+        err = read_entry(name, &h, h.error, &s->entries[s->count]);
         if (err == 0)
             s->count++;
-        if (err == 0 && !open_err)
+        if (err == 0)
             kept[nkept++] = h; /* kept for the next snapshot */
         else
             handle_close(&h);

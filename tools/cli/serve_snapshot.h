@@ -54,7 +54,9 @@ void serve_entry_free(struct serve_entry *e);
  * mapping every segment again for each scrape cost more than reading it. A handle is reused
  * while /dev/shm/shmq.NAME is the same file (device and inode); a segment removed or made
  * anew is closed (or opened again) at the next snapshot, so a removed segment stays mapped
- * here until then. Unreadable segments are not kept: they are tried again each time.
+ * here until then. A segment that cannot be opened is reported with the same error, without
+ * another try, for 30 s (or until the file under its name changes): an open of a segment
+ * with no magic waits 2 s for its creator, which must not slow every scrape down.
  * Thread-safe: a snapshot holds the reader's mutex while it reads.
  */
 struct serve_handle;
