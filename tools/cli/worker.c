@@ -316,7 +316,8 @@ static int send_output(struct worker *k, char *why, size_t why_size)
         int got = cli_records_next(&records, &rec);
         if (got <= 0) {
             if (got < 0) {
-                snprintf(why, why_size, "its output, %s", records.why);
+                snprintf(why, why_size, "its output cannot go to '%s': %s", k->w->output,
+                         records.why);
                 err = got;
             }
             break;
