@@ -161,7 +161,8 @@ struct shmq_stat {
     int32_t numa_located;   /* node the sampled pages are on; -1 unknown, -2 several */
     uint32_t numa_flags;
     char dead_letter[SHMQ_NAME_MAX + 1]; /* "" = none */
-    uint64_t reserved[8];
+    uint64_t released; /* claims given back undelivered (shmq_release); not in nacked */
+    uint64_t reserved[7];
 };
 
 /* Roles, as reported per participant. */
@@ -255,6 +256,17 @@ SHMQ_EXPORT int shmq_claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns);
 SHMQ_EXPORT int shmq_ack(shmq_t *q, struct shmq_msg *m);
 /* Give a claimed message back to the queue, delivery count + 1 (FIFO: at the tail). */
 SHMQ_EXPORT int shmq_nack(shmq_t *q, struct shmq_msg *m);
+/* Give a claimed message back as NOT delivered: for a consumer that took a message and could
+ * not hand it on (an interrupted pipeline, a closed output). Unlike shmq_nack, its delivery
+ * count returns to what it was before the claim; it is counted as released (not nacked, not
+ * redelivered); it is never dead-lettered or dropped for it; and it is first in line again:
+ * FIFO: released messages are claimed before any ready message, in the order they were
+ * released (so a consumer that releases what it holds oldest first keeps the queue's order);
+ * LIFO: back on top; SPSC: it stays at the head. Called by the claim's handle (a handle
+ * belongs to one thread); lock-free; never blocks. The release of the slot's state pairs
+ * with the next claimer's acquire, as for nack. -EINVAL when m is not a claim this handle
+ * holds (then nothing changes). */
+SHMQ_EXPORT int shmq_release(shmq_t *q, struct shmq_msg *m);
 
 /* ---- inspection ------------------------------------------------------------------------- */
 

@@ -2,8 +2,8 @@
  * shmq_check: the invariants of a quiescent queue, verified from the segment.
  *
  * MPMC (FIFO and LIFO): every slot index is in at most one index structure (free, ready,
- * delayed); an index in the free structure has state FREE, in a ready or the delayed one
- * READY, owner 0; an index in none of them is held — WRITING or READING with an owner that is
+ * delayed, returned); an index in the free structure has state FREE, in the ready, delayed or
+ * returned one READY, owner 0; an index in none of them is held — WRITING or READING with an owner that is
  * a participant entry in use — or is the message a handle keeps back after -EMSGSIZE
  * (READING too). Each ring satisfies its own invariants (shmq__scq_check,
  * shmq__stack_check). SPSC: 0 <= head - tail <= capacity.
@@ -47,7 +47,7 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
                         (unsigned long long)(head - tail), n);
         return 0;
     }
-    /* where[i]: 0 none, 1 free, 2 ready, 3 delayed */
+    /* where[i]: 0 none, 1 free, 2 ready, 3 delayed, 4 returned */
     unsigned char *where = calloc(n, 1), *seen = calloc(n, 1);
     int err = -ENOMEM;
     if (!where || !seen)
@@ -58,7 +58,11 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
         struct shmq__stack *stack;
     } parts[] = {{1, m->free_ring, m->free_stack},
                  {2, m->ready_ring, m->ready_stack},
-                 {3, m->delayed_ring, NULL}};
+                 {3, m->delayed_ring, NULL},
+                 {4, m->returned_ring, NULL}};
+    static const char *const place[] = {"no structure", "the free structure",
+                                        "the ready structure", "the delayed ring",
+                                        "the returned ring"};
     for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
         if (!parts[p].ring && !parts[p].stack)
             continue;
@@ -66,10 +70,7 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
         err = parts[p].ring ? shmq__scq_check(parts[p].ring, m->geo.ring_order, n, seen)
                             : shmq__stack_check(m, parts[p].stack, seen);
         if (err) {
-            err = fail(why, cap, "the %s structure breaks its invariants",
-                       parts[p].tag == 1   ? "free"
-                       : parts[p].tag == 2 ? "ready"
-                                           : "delayed");
+            err = fail(why, cap, "%s breaks its invariants", place[parts[p].tag]);
             goto out;
         }
         for (uint32_t i = 0; i < n; i++) {
@@ -92,6 +93,7 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
             break;
         case 2:
         case 3:
+        case 4:
             ok = kind == SHMQ__SLOT_READY && owner == 0;
             break;
         default:
@@ -101,8 +103,6 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
                                                        memory_order_acquire)) != SHMQ__PART_FREE;
         }
         if (!ok) {
-            static const char *const place[] = {"no structure", "the free structure",
-                                                "the ready structure", "the delayed ring"};
             err = fail(why, cap, "slot %u is in %s with state %u, owner %u", i, place[where[i]],
                        kind, owner);
             goto out;

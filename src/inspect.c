@@ -20,6 +20,7 @@ static void counters_add(struct shmq_stat *st, const struct shmq__counters *c)
     st->dead_lettered += atomic_load_explicit(&c->dead_lettered, memory_order_relaxed);
     st->dropped += atomic_load_explicit(&c->dropped, memory_order_relaxed);
     st->recovered += atomic_load_explicit(&c->recovered, memory_order_relaxed);
+    st->released += atomic_load_explicit(&c->released, memory_order_relaxed);
 }
 
 int shmq_stat(shmq_t *q, struct shmq_stat *st)
@@ -64,12 +65,12 @@ int shmq_stat(shmq_t *q, struct shmq_stat *st)
         counters_add(st, &p->counters);
     }
     /* Counters are read one by one while others work: clamp what they imply. */
-    uint64_t taken = st->popped, returned = st->acked + st->nacked;
+    uint64_t taken = st->popped, returned = st->acked + st->nacked + st->released;
     st->in_flight = taken > returned ? taken - returned : 0;
     if (m->spsc) {
         st->depth = shmq__spsc_depth(m);
     } else {
-        uint64_t in = st->pushed + st->nacked;
+        uint64_t in = st->pushed + st->nacked + st->released;
         st->depth = in > taken ? in - taken : 0;
         if (st->depth > g->capacity)
             st->depth = g->capacity;

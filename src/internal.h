@@ -38,6 +38,7 @@ struct shmq__geometry {
     uint64_t off_free;
     uint64_t off_ready;
     uint64_t off_delayed;
+    uint64_t off_returned; /* FIFO MPMC only, else 0 */
     uint64_t off_extras;
     uint64_t off_slots;
     uint64_t segment_size;
@@ -75,6 +76,7 @@ struct shmq__mapping {
     struct shmq__stack *ready_stack; /* LIFO */
     struct shmq__spsc *spsc;         /* SPSC */
     struct shmq__scq *delayed_ring;  /* MPMC */
+    struct shmq__scq *returned_ring; /* FIFO MPMC: released claims, taken first */
     struct shmq__slot_extra *extras;
     unsigned char *slots;
     char dead_letter[208]; /* trusted copy of the header's; "" = none */
@@ -221,6 +223,8 @@ int shmq__mpmc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64
 int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg);
 void shmq__mpmc_return_all(shmq_t *q);
 int shmq__mpmc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);
+int shmq__mpmc_release(shmq_t *q, struct shmq_msg *m);
+int shmq__spsc_release(shmq_t *q, struct shmq_msg *m);
 /* True when messages wait in the delayed ring (a waiter must wake up to look at them). */
 bool shmq__mpmc_delayed_waiting(const shmq_t *q);
 /* Give a slot we hold (state `mine`) back to the free structure, or to the ready one. */

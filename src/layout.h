@@ -9,6 +9,8 @@
  *   free index    FIFO: struct shmq__scq of 2n entries; LIFO: struct shmq__stack
  *   ready index   FIFO: struct shmq__scq; LIFO: struct shmq__stack; SPSC: struct shmq__spsc
  *   delayed index MPMC: struct shmq__scq holding messages nacked with a delay
+ *   returned      FIFO MPMC: struct shmq__scq of messages given back undelivered (shmq_release),
+ *                 which claims take before the ready ones
  *   extras        capacity x struct shmq__slot_extra: enqueue time (TTL), not-before (delay)
  *   slots         capacity x slot_stride bytes, each a struct shmq__slot + payload
  *
@@ -28,7 +30,7 @@
 #define SHMQ__CACHELINE 64u
 #define SHMQ__PAGE 4096u
 #define SHMQ__MAGIC UINT64_C(0x3130516d68735f5f) /* "__shmQ01" little-endian */
-#define SHMQ__ABI_VERSION 1u
+#define SHMQ__ABI_VERSION 2u /* 2: the returned ring (off_returned) */
 
 /* Cross-process atomics must be lock-free (a lock would live in one address space only). */
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
@@ -60,7 +62,8 @@ struct shmq__counters {
     _Atomic uint64_t dead_lettered;
     _Atomic uint64_t dropped;
     _Atomic uint64_t recovered;
-    _Atomic uint64_t spare[3];
+    _Atomic uint64_t released; /* claims given back undelivered (shmq_release) */
+    _Atomic uint64_t spare[2];
 };
 _Static_assert(sizeof(struct shmq__counters) == 2 * SHMQ__CACHELINE, "counters fill two lines");
 
@@ -87,6 +90,7 @@ struct shmq__header {
     uint64_t off_free;
     uint64_t off_ready;
     uint64_t off_delayed;
+    uint64_t off_returned;
     uint64_t off_extras;
     uint64_t off_slots;
     int64_t created_ns;

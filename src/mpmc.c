@@ -107,7 +107,23 @@ struct reserve_ctx {
 };
 
 /* Where a take step takes an index from. */
-enum source { FROM_FREE, FROM_READY, FROM_DELAYED };
+enum source { FROM_FREE, FROM_READY, FROM_DELAYED, FROM_RETURNED };
+
+static int64_t source_take(shmq_t *q, enum source src)
+{
+    struct shmq__mapping *m = q->map;
+    switch (src) {
+    case FROM_FREE:
+        return free_take(q);
+    case FROM_READY:
+        return ready_take(q);
+    case FROM_DELAYED:
+        return shmq__scq_dequeue(m->delayed_ring, m->geo.ring_order);
+    case FROM_RETURNED:
+        break;
+    }
+    return shmq__scq_dequeue(m->returned_ring, m->geo.ring_order);
+}
 
 /* One take step: take the next index from `src` and hold its slot, which must be in state
  * `expect`, in state `hold` with us as owner. 0, -EAGAIN when there is none, -EBADMSG for an
@@ -116,10 +132,7 @@ static int take(shmq_t *q, enum source src, uint32_t expect, uint32_t hold, uint
                 uint64_t *mine_out)
 {
     shmq__op_begin(q);
-    int64_t taken = src == FROM_FREE ? free_take(q)
-                    : src == FROM_READY
-                        ? ready_take(q)
-                        : shmq__scq_dequeue(q->map->delayed_ring, q->map->geo.ring_order);
+    int64_t taken = source_take(q, src);
     if (taken == SHMQ__NONE) {
         shmq__op_end(q);
         return -EAGAIN;
@@ -283,7 +296,11 @@ static int try_claim(shmq_t *q, void *arg)
         uint32_t index;
         uint64_t mine;
         int err = -EAGAIN;
-        if (SHMQ__UNLIKELY(delayed_waiting(q))) {
+        /* Released messages are first in line (shmq_release). Looking costs two loads of a
+         * ring nobody writes unless something is released. */
+        if (map->returned_ring && !shmq__scq_empty_hint(map->returned_ring))
+            err = take(q, FROM_RETURNED, SHMQ__SLOT_READY, SHMQ__SLOT_READING, &index, &mine);
+        if (err == -EAGAIN && SHMQ__UNLIKELY(delayed_waiting(q))) {
             /* Look at one delayed message per claim: due, it goes first; not yet, it goes
              * to the back of the delayed ring. */
             err = take(q, FROM_DELAYED, SHMQ__SLOT_READY, SHMQ__SLOT_READING, &index, &mine);
@@ -354,6 +371,39 @@ int shmq__mpmc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
                           delay_ns > INT64_MAX - now ? INT64_MAX : now + delay_ns,
                           memory_order_relaxed); /* published by delayed_put's ring release */
     err = delayed_put(q, index, slot, m->priv[SHMQ__MSG_STATE]);
+    if (shmq__wait_notify(&q->map->waits->not_empty))
+        shmq__count(&q->self->counters.wakeups, 1);
+    return err;
+}
+
+/* Give a claim back undelivered: the claim's delivery is taken back (count, and the
+ * redelivery it was counted as), and the message is first in line again: a FIFO's goes to
+ * the returned ring, which claims look at before the ready ring (so messages released in
+ * claim order come back in that order), a LIFO's back on top of the ready stack. */
+int shmq__mpmc_release(shmq_t *q, struct shmq_msg *m)
+{
+    uint32_t index;
+    struct shmq__slot *slot;
+    int err = msg_slot(q, m, SHMQ__SLOT_READING, &index, &slot);
+    if (err)
+        return err;
+    q->outstanding--;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    uint64_t mine = m->priv[SHMQ__MSG_STATE];
+    /* Relaxed: we hold the slot; the ring release below publishes the count with it. */
+    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+    if (deliveries > 0) {
+        atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
+        if (deliveries > 1) /* claim_finish counted this claim as a redelivery: undo it */
+            shmq__count(&q->self->counters.redelivered, UINT64_MAX);
+    }
+    if (!q->map->returned_ring)
+        return shmq__mpmc_slot_requeue(q, index, slot, mine);
+    shmq__op_begin(q);
+    atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_READY),
+                          memory_order_release);
+    err = shmq__scq_enqueue(q->map->returned_ring, q->map->geo.ring_order, index);
+    shmq__op_end(q);
     if (shmq__wait_notify(&q->map->waits->not_empty))
         shmq__count(&q->self->counters.wakeups, 1);
     return err;
@@ -457,7 +507,11 @@ int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, 
     c.copy = aligned_alloc(SHMQ__CACHELINE, q->map->geo.slot_stride);
     if (!c.copy)
         return -ENOMEM;
-    int r = q->map->ready_ring
+    int r = 0;
+    if (q->map->returned_ring) /* claimed before the ready ones */
+        r = shmq__scq_foreach(q->map->returned_ring, q->map->geo.ring_order, peek_one, &c);
+    if (r == 0 && !c.full)
+        r = q->map->ready_ring
                 ? shmq__scq_foreach(q->map->ready_ring, q->map->geo.ring_order, peek_one, &c)
                 : shmq__stack_foreach(q->map, q->map->ready_stack, peek_one, &c);
     free(c.copy);

@@ -282,6 +282,17 @@ int shmq_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
     return err;
 }
 
+int shmq_release(shmq_t *q, struct shmq_msg *m)
+{
+    int err = writer_check(q);
+    if (err || !m)
+        return err ? err : -EINVAL;
+    err = is_spsc(q) ? shmq__spsc_release(q, m) : shmq__mpmc_release(q, m);
+    if (err == 0)
+        shmq__count(&q->self->counters.released, 1);
+    return err;
+}
+
 /* ---- copy ---- */
 
 int shmq_push_msg(shmq_t *q, const struct shmq_msg *src, int64_t timeout_ns)

@@ -226,7 +226,7 @@ static int grace_period(shmq_t *q)
 
 /* ---- orphans and stranded entries ---- */
 
-enum { RING_FREE, RING_READY, RING_DELAYED, RINGS };
+enum { RING_FREE, RING_READY, RING_DELAYED, RING_RETURNED, RINGS };
 
 struct scan {
     uint8_t *present;
@@ -239,7 +239,16 @@ struct scan {
 
 static struct shmq__scq *ring_of(const struct shmq__mapping *m, int ring)
 {
-    return ring == RING_FREE ? m->free_ring : ring == RING_READY ? m->ready_ring : m->delayed_ring;
+    switch (ring) {
+    case RING_FREE:
+        return m->free_ring;
+    case RING_READY:
+        return m->ready_ring;
+    case RING_DELAYED:
+        return m->delayed_ring;
+    default:
+        return m->returned_ring; /* an orphan of it is restored to the ready ring */
+    }
 }
 
 /* One snapshot of which indices are in a ring, and of the entries behind each head. */

@@ -238,7 +238,12 @@ uint32_t shmq__scq_take_entry(struct shmq__scq *q, uint64_t entry, uint64_t valu
 
 bool shmq__scq_empty_hint(struct shmq__scq *q)
 {
-    return atomic_load_explicit(&q->threshold, memory_order_seq_cst) < 0;
+    if (atomic_load_explicit(&q->threshold, memory_order_seq_cst) < 0)
+        return true;
+    /* Head first, then tail: a tail read later that is still not past the head read earlier
+     * means the ring was empty at the moment of the second load. */
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst);
+    return pos_diff(atomic_load_explicit(&q->tail, memory_order_seq_cst), head) <= 0;
 }
 
 int shmq__scq_foreach(struct shmq__scq *q, uint32_t order, int (*fn)(uint32_t index, void *arg),

@@ -57,7 +57,8 @@ int shmq__scq_enqueue(struct shmq__scq *q, uint32_t order, uint32_t index);
  * memory: the caller bounds-checks it, and SHMQ__SCQ_CORRUPT is out of every bound. */
 uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order);
 
-/* True when a dequeue would certainly find nothing (one load). */
+/* True when a dequeue would find nothing now: the threshold has run out, or tail is not past
+ * head (read-only: two or three loads, no write to a shared line). */
 bool shmq__scq_empty_hint(struct shmq__scq *q);
 
 /* Call fn for each index that appears to be in the ring, oldest first (best effort while

@@ -121,6 +121,10 @@ int shmq__geometry_derive(const struct shmq_config *cfg, struct shmq__geometry *
         off += index_size;
         g->off_delayed = off = align_up(off, SHMQ__CACHELINE);
         off += shmq__scq_size(g->ring_order);
+        if (g->kind == SHMQ__KIND_FIFO) {
+            g->off_returned = off = align_up(off, SHMQ__CACHELINE);
+            off += shmq__scq_size(g->ring_order);
+        }
     }
     g->off_extras = off = align_up(off, SHMQ__CACHELINE);
     off += (uint64_t)capacity * sizeof(struct shmq__slot_extra);
@@ -150,6 +154,7 @@ void shmq__mapping_derive(struct shmq__mapping *m)
     m->ready_stack = NULL;
     m->spsc = NULL;
     m->delayed_ring = g->off_delayed ? (struct shmq__scq *)(b + g->off_delayed) : NULL;
+    m->returned_ring = g->off_returned ? (struct shmq__scq *)(b + g->off_returned) : NULL;
     m->extras = (struct shmq__slot_extra *)(b + g->off_extras);
     if (shmq__geometry_is_spsc(g)) {
         m->spsc = (struct shmq__spsc *)(b + g->off_ready);
@@ -185,6 +190,7 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
     h->off_free = g->off_free;
     h->off_ready = g->off_ready;
     h->off_delayed = g->off_delayed;
+    h->off_returned = g->off_returned;
     h->off_extras = g->off_extras;
     h->off_slots = g->off_slots;
     h->ttl_ns = g->ttl_ns;
@@ -212,6 +218,8 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
     }
     if (m.delayed_ring)
         shmq__scq_init_empty(m.delayed_ring, g->ring_order);
+    if (m.returned_ring)
+        shmq__scq_init_empty(m.returned_ring, g->ring_order);
     /* R0: the layout is complete before the magic says so. Pairs with A0 in
      * shmq__segment_validate. */
     atomic_store_explicit(&h->magic, SHMQ__MAGIC, memory_order_release);
@@ -344,7 +352,7 @@ int shmq__segment_validate(const void *base, size_t size, struct shmq__geometry 
     if (h->slot_stride != g->slot_stride || h->ring_order != g->ring_order ||
         h->segment_size != g->segment_size || h->off_participants != g->off_participants ||
         h->off_waits != g->off_waits || h->off_free != g->off_free ||
-        h->off_ready != g->off_ready || h->off_delayed != g->off_delayed ||
+        h->off_ready != g->off_ready || h->off_delayed != g->off_delayed || h->off_returned != g->off_returned ||
         h->off_extras != g->off_extras || h->off_slots != g->off_slots || size != g->segment_size)
         return -EBADMSG;
     return 0;

@@ -379,6 +379,67 @@ static void zero_copy_round_trip_with_nack(void **state)
     }
 }
 
+/* shmq_release: a claim given back is not a delivery. With a delivery limit of 1 (where a
+ * nack would dead-letter it), released messages come back first, in the queue's own order
+ * (FIFO: released oldest first; LIFO: newest last, so on top), with their counts unchanged. */
+static void release_gives_back_undelivered_first_in_line(void **state)
+{
+    (void)state;
+    FOR_EACH_SHAPE(sh, slot)
+    {
+        struct shmq_config cfg = {.kind = sh->kind,
+                                  .capacity = capacity,
+                                  .slot_size = slot,
+                                  .flags = sh->flags,
+                                  .max_deliveries = 1};
+        shmq_t *q = NULL;
+        ASSERT_OK(shmq_create(test_name(sh->label), &cfg, &q));
+        bool spsc =
+            sh->kind == SHMQ_FIFO && sh->flags == (SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER);
+        struct shmq_msg none = {0};
+        assert_int_equal(shmq_release(q, &none), -EINVAL); /* not a claim */
+        assert_int_equal(shmq_release(NULL, &none), -EINVAL);
+        unsigned char buf[4096];
+        for (uint32_t i = 0; i < 6; i++) {
+            msg_fill(buf, i, msg_len(i, slot));
+            ASSERT_OK(shmq_push(q, buf, msg_len(i, slot), 0));
+        }
+        unsigned held = spsc ? 1 : 3;
+        struct shmq_msg m[3];
+        for (unsigned k = 0; k < held; k++) {
+            ASSERT_OK(shmq_claim(q, &m[k], 0));
+            msg_expect(q, m[k].data, m[k].len, drain_order(sh, k, 6), slot);
+            QASSERT_EQ(q, m[k].deliveries, 1);
+        }
+        for (unsigned j = 0; j < held; j++) {
+            unsigned k = sh->kind == SHMQ_LIFO ? held - 1 - j : j;
+            ASSERT_OK(shmq_release(q, &m[k]));
+            assert_int_equal(shmq_release(q, &m[k]), -EINVAL); /* once */
+            assert_int_equal(shmq_ack(q, &m[k]), -EINVAL);     /* no longer ours */
+        }
+        QASSERT_EQ(q, depth_of(q), 6);
+        for (uint32_t k = 0; k < 6; k++) {
+            struct shmq_msg c;
+            ASSERT_OK(shmq_claim(q, &c, 0));
+            msg_expect(q, c.data, c.len, drain_order(sh, k, 6), slot);
+            QASSERT_EQ(q, c.deliveries, 1); /* the released claim did not count */
+            ASSERT_OK(shmq_ack(q, &c));
+        }
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        QASSERT_EQ(q, st.released, held);
+        QASSERT_EQ(q, st.nacked, 0);
+        QASSERT_EQ(q, st.redelivered, 0);
+        QASSERT_EQ(q, st.dead_lettered + st.dropped, 0);
+        QASSERT_EQ(q, st.acked, 6);
+        QASSERT_EQ(q, st.depth, 0);
+        QASSERT_EQ(q, st.in_flight, 0);
+        char why[256];
+        assert_int_equal(shmq_check(q, why, sizeof why), 0);
+        destroy(q);
+    }
+}
+
 static void metadata_round_trip(void **state)
 {
     (void)state;
@@ -563,6 +624,7 @@ int main(void)
         cmocka_unit_test(copy_api_round_trip),
         cmocka_unit_test(batch_api_round_trip),
         cmocka_unit_test(zero_copy_round_trip_with_nack),
+        cmocka_unit_test(release_gives_back_undelivered_first_in_line),
         cmocka_unit_test(metadata_round_trip),
         cmocka_unit_test(peek_shows_without_taking_and_purge_takes_all),
         cmocka_unit_test(close_gives_everything_back),

@@ -502,9 +502,10 @@ static void scribble_rings(struct rogue *r)
         poke(w, 8, r->plausible ? near(peek64(w)) : rnd());
         return;
     }
-    struct shmq__scq *rings[3] = {m->free_ring, m->ready_ring, m->delayed_ring};
+    struct shmq__scq *rings[4] = {m->free_ring, m->ready_ring, m->delayed_ring,
+                                  m->returned_ring};
     struct shmq__stack *stacks[2] = {m->free_stack, m->ready_stack};
-    unsigned pick = (unsigned)rnd_below(3);
+    unsigned pick = (unsigned)rnd_below(m->returned_ring ? 4 : 3);
     if (m->free_ring || pick == 2) {
         scribble_scq(r, rings[pick]);
         return;
@@ -1085,7 +1086,7 @@ static void rogue_topic_overwrite(void **state)
 static void scribbled_threshold_is_ebadmsg(void **state)
 {
     (void)state;
-    for (int ring = 0; ring < 3; ring++) {
+    for (int ring = 0; ring < 4; ring++) {
         const char *name = test_name("threshold");
         shmq_t *q;
         ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 8}, &q));
@@ -1095,9 +1096,14 @@ static void scribbled_threshold_is_ebadmsg(void **state)
             ASSERT_OK(shmq_claim(q, &m, 0));
             ASSERT_OK(shmq_nack_delayed(q, &m, SECOND));
         }
+        if (ring == 3) { /* something released, so that claims take from the returned ring */
+            ASSERT_OK(shmq_claim(q, &m, 0));
+            ASSERT_OK(shmq_release(q, &m));
+        }
         struct shmq__scq *r = ring == 0   ? q->map->free_ring
                               : ring == 1 ? q->map->ready_ring
-                                          : q->map->delayed_ring;
+                              : ring == 2 ? q->map->delayed_ring
+                                          : q->map->returned_ring;
         /* Positions far from any entry written, and "much to take" up to a far tail. */
         uint64_t head = atomic_load(&r->head) + (UINT64_C(1) << 20);
         atomic_store(&r->head, head);

@@ -92,6 +92,13 @@ static void consumer(struct board *b, const char *name, unsigned seed)
             continue;
         }
         memcpy(&msg, m.data, sizeof msg);
+        if (rand_r(&seed) % 8 == 0) {
+            /* Given back undelivered, as an interrupted pipeline does: not a delivery; it
+             * must come back (first in line), and kills now also land inside releases. */
+            if ((err = shmq_release(q, &m)) != 0)
+                complain(b, shmq_strerror(err), 0, 0);
+            continue;
+        }
         if (msg.incarnation >= INCARNATIONS || msg.seq >= PER_INCARNATION ||
             msg.check != check_of(msg.incarnation, msg.seq))
             complain(b, "corrupt message", msg.incarnation, msg.seq);
