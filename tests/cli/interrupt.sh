@@ -153,8 +153,9 @@ check_queue "$q" "$WORK/expected"
 
 section "work: a second SIGINT stops the commands and gives their messages back undelivered"
 q=$(qname work)
-"$SHMQ" create "$q" --max-deliveries 1 --dead-letter "$(qname work-dead)"
+"$SHMQ" create "$q" --capacity 8192 --max-deliveries 1 --dead-letter "$(qname work-dead)"
 seq 1 20 | "$SHMQ" push "$q"
+: > "$WORK/started"
 "$SHMQ" work "$q" -j 2 -- sh -c 'echo started >> "$0"; exec sleep 31.5' "$WORK/started" 2> "$WORK/err" &
 pool=$!
 wait_until 20 '(($(wc -l < "$WORK/started" 2> /dev/null || echo 0) >= 2))'
