@@ -6,9 +6,10 @@
  * buffer limit), the rest is the text. Besides "no crash, no leak, no read past the end"
  * (every string is an exact-size heap copy, so ASan sees a read past its terminator), each
  * parser that accepts something must round-trip it: what the tool writes back, it reads
- * back the same.
+ * back the same (the export's header line too).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ enum target {
     T_JSONL_LINE,
     T_BASE64,
     T_JSON,
+    T_HEADER,
     T_TARGETS,
 };
 
@@ -320,6 +322,50 @@ static void json(const uint8_t *p, size_t n)
     free(text);
 }
 
+/* An export's header line: what is accepted is within the library's limits, and a complete
+ * one written back reads back the same. */
+static void header(const uint8_t *p, size_t n)
+{
+    char *line = c_string(p, n);
+    struct cli_export_header h, back;
+    char why[256];
+    int got = cli_jsonl_decode_header(line, n, &h, why, sizeof why);
+    EXPECT(got == 0 || got == 1 || got == -EINVAL || got == -ENOMEM);
+    const struct shmq_config *c = &h.config;
+    if (got == 1) {
+        EXPECT(h.version == 1 && c->capacity <= SHMQ_CAPACITY_MAX && c->mode <= 0777);
+        EXPECT(c->slot_size <= SHMQ_SLOT_SIZE_MAX && c->ttl_ns >= 0);
+        EXPECT(c->max_deliveries <= SHMQ_DELIVERIES_MAX);
+        EXPECT((c->flags & ~(uint32_t)(SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER)) == 0);
+        EXPECT(!c->dead_letter || (c->dead_letter == h.dead_letter && h.dead_letter[0]));
+    }
+    if (got == 1 && c->capacity && c->slot_size && c->max_participants) {
+        struct shmq_stat st = {.kind = c->kind,
+                               .flags = c->flags,
+                               .capacity = c->capacity,
+                               .slot_size = c->slot_size,
+                               .mode = c->mode,
+                               .max_participants = c->max_participants,
+                               .ttl_ns = c->ttl_ns,
+                               .max_deliveries = c->max_deliveries,
+                               .depth = h.depth};
+        snprintf(st.dead_letter, sizeof st.dead_letter, "%s", h.dead_letter);
+        char *text = NULL;
+        size_t text_len = 0;
+        FILE *out = open_memstream(&text, &text_len);
+        if (!out)
+            abort();
+        EXPECT(cli_jsonl_write_header(out, h.queue, &st, h.keep) == 0);
+        EXPECT(fclose(out) == 0);
+        EXPECT(cli_jsonl_decode_header(text, text_len - 1, &back, why, sizeof why) == 1);
+        EXPECT(memcmp(&back.config, c, offsetof(struct shmq_config, dead_letter)) == 0);
+        EXPECT(strcmp(back.dead_letter, h.dead_letter) == 0 && back.depth == h.depth);
+        EXPECT(back.keep == h.keep);
+        free(text);
+    }
+    free(line);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
@@ -346,6 +392,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case T_BASE64:
         base64(limit, p, n);
+        break;
+    case T_HEADER:
+        header(p, n);
         break;
     case T_JSON:
     case T_TARGETS:

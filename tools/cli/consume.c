@@ -37,12 +37,37 @@ static size_t write_all(int fd, const char *buf, size_t len, int *err)
         ssize_t n = write(fd, buf + done, len - done);
         if (n > 0) {
             done += (size_t)n;
+            /* A signal that cut a write short returns the count written, not EINTR: the
+             * next write would block again, so stop here. */
+            if (done < len && cli_interrupted()) {
+                *err = -EINTR;
+                break;
+            }
         } else if (n < 0 && errno == EINTR && !cli_interrupted()) {
             continue;
         } else {
             *err = n < 0 ? -errno : -EIO;
             break;
         }
+    }
+    return done;
+}
+
+/*
+ * A signal cut the write of a batch inside a message: write the rest of that message, so that
+ * the output holds whole records only (the reader may be a moment from reading again). Only
+ * a second signal stops this write, which may then leave the record cut. Returns how many
+ * more bytes were written.
+ */
+static size_t finish_record(int fd, const char *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len && cli_interrupt_count() < 2) {
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n > 0)
+            done += (size_t)n;
+        else if (n == 0 || errno != EINTR)
+            break;
     }
     return done;
 }
@@ -111,7 +136,16 @@ static int settle(struct cli_consume *c, struct batch *b)
         err = -ENOMEM;
     else
         written = write_all(fileno(c->out), b->bytes, b->size, &err);
-    if (err)
+    if (err == -EINTR && written > 0) {
+        size_t boundary = written;
+        for (unsigned k = 0; k < b->n; k++)
+            if (b->end[k] >= written) {
+                boundary = b->end[k];
+                break;
+            }
+        written += finish_record(fileno(c->out), b->bytes + written, boundary - written);
+    }
+    if (err && err != -EINTR)
         c->output_failed = true;
     unsigned i = 0;
     while (i < b->n && b->end[i] <= written)

@@ -8,6 +8,7 @@
 #include "consume.h"
 #include "diag.h"
 #include "interrupt.h"
+#include "jsonl.h"
 #include "options.h"
 #include "progress.h"
 #include "queue.h"
@@ -42,6 +43,14 @@ static int run(int argc, char **argv)
         shmq_close(q);
         return code;
     }
+    /* The first line describes the queue, so that 'shmq import' can make it again. */
+    int err = cli_jsonl_write_header(out, name, &st, keep);
+    if (err) {
+        if (out != stdout)
+            fclose(out);
+        shmq_close(q);
+        return cli_fail_system(err, "writing %s", path ? path : "standard output");
+    }
     char label[64];
     snprintf(label, sizeof label, "export %s", name);
     struct cli_progress progress;
@@ -53,7 +62,7 @@ static int run(int argc, char **argv)
                             .wait_ns = 0,
                             .progress = &progress,
                             .keep = keep};
-    int err = cli_consume_run(&c);
+    err = cli_consume_run(&c);
     cli_progress_finish(&progress);
     shmq_close(q);
     if (out != stdout && fclose(out) != 0 && (err == 0 || err == -EAGAIN)) {
@@ -86,8 +95,12 @@ const struct cli_verb cli_verb_export = {
     .description =
         "Pop every message of NAME and write it to FILE (default: standard output) as one\n"
         "JSON object per line: id, deliveries, the metadata that is set (timestamp_ns, type,\n"
-        "correlation_id, reply_to) and the payload in base64 (data_b64). 'shmq import' reads\n"
-        "it back byte for byte. A message leaves the queue only after its line was written;\n"
+        "correlation_id, reply_to) and the payload in base64 (data_b64). The first line\n"
+        "describes the queue: {\"shmq_export\":1,\"queue\":NAME,\"export\":\"drain\" or \"keep\",\n"
+        "\"kind\",\"capacity\",\"slot_size\",\"flags\",\"max_participants\",\"ttl_ns\",\n"
+        "\"max_deliveries\",\"dead_letter\",\"mode\" (octal), \"depth\" (messages when it began)}.\n"
+        "'shmq import' reads it all back byte for byte, and makes the queue from that first\n"
+        "line when it does not exist. A message leaves the queue only after its line was written;\n"
         "one that was not written (a full disk, Ctrl-C) stays, with its delivery count as it\n"
         "was, first in line again in its order.\n\n"
         "--keep copies instead: every message is claimed, written, and held until the end,\n"

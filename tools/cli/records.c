@@ -13,6 +13,8 @@
  * metadata and numbers: its length limit follows from the payload's. */
 #define JSON_ESCAPE_RATIO 6
 #define JSON_LINE_SLACK 8192
+/* A header line is short; a longer first line is a message. */
+#define HEADER_LINE_MAX 4096
 
 void cli_records_init(struct cli_records *r, FILE *in, enum cli_record_format format,
                       size_t max_len)
@@ -187,7 +189,19 @@ static int next_jsonl(struct cli_records *r, struct cli_record *rec)
     do {
         if ((got = next_delimited(r, '\n', limit, &line, &len)) <= 0)
             return got;
-    } while (is_blank(line, len));
+        if (!is_blank(line, len)) {
+            /* An export's description of its queue: the first is kept, any other (exports
+             * put end to end) is passed over. */
+            char why[256];
+            struct cli_export_header *h = r->has_header ? &r->spare_header : &r->header;
+            int header = cli_jsonl_decode_header((const char *)line, len, h, why, sizeof why);
+            if (header < 0)
+                return complain(r, header, ": %s", why);
+            if (header == 0)
+                break;
+            r->has_header = true;
+        }
+    } while (true);
     char detail[256];
     int err = cli_jsonl_decode((const char *)line, len, &r->json, detail, sizeof detail);
     if (err == -EINVAL)
@@ -252,4 +266,43 @@ int cli_record_write(FILE *out, enum cli_record_format format, const struct shmq
     if (format == CLI_RECORDS_NUL && putc('\0', out) == EOF)
         return write_error();
     return 0;
+}
+
+int cli_records_read_header(struct cli_records *r)
+{
+    if (r->format != CLI_RECORDS_JSONL || r->number != 0)
+        return 0;
+    for (;;) {
+        size_t avail = r->buf.len - r->pos;
+        const unsigned char *start = r->buf.data + r->pos;
+        const unsigned char *hit = avail ? memchr(start, '\n', avail) : NULL;
+        if (hit || r->eof || avail > HEADER_LINE_MAX) {
+            size_t len = hit ? (size_t)(hit - start) : avail;
+            if (len > HEADER_LINE_MAX || len == 0)
+                return 0; /* a message, or nothing: the next record says */
+            char why[256];
+            int got = cli_jsonl_decode_header((const char *)start, len, &r->header, why,
+                                              sizeof why);
+            if (got <= 0) {
+                if (got < 0) {
+                    r->number++;
+                    return complain(r, got, ": %s", why);
+                }
+                return 0;
+            }
+            r->number++;
+            consume(r, hit ? len + 1 : len);
+            r->has_header = true;
+            return 1;
+        }
+        int err = fill(r);
+        if (err)
+            return err;
+    }
+}
+
+void cli_records_set_max_len(struct cli_records *r, size_t max_len)
+{
+    r->max_len = max_len;
+    r->json.data.limit = max_len;
 }

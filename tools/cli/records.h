@@ -56,6 +56,9 @@ struct cli_records {
     size_t scanned; /* bytes after pos already searched for a terminator */
     bool eof;
     struct cli_jsonl_message json;
+    /* JSON lines: the description of the queue an export starts with (jsonl.h) */
+    bool has_header;
+    struct cli_export_header header, spare_header;
 };
 
 /*
@@ -79,6 +82,18 @@ void cli_records_init(struct cli_records *r, FILE *in, enum cli_record_format fo
 int cli_records_next(struct cli_records *r, struct cli_record *rec);
 
 void cli_records_free(struct cli_records *r);
+
+/*
+ * JSON lines, before the first record: read the first line if it is an export's header
+ * (jsonl.h) into r->header, without taking a message line. 1 (r->has_header set), 0 (no
+ * header: the line is left for cli_records_next), or an error as cli_records_next's (a
+ * malformed header: -EINVAL, r->why says what). Later headers (exports put end to end) are
+ * passed over by cli_records_next.
+ */
+int cli_records_read_header(struct cli_records *r);
+
+/* Change the largest payload accepted (after the header made the queue known). */
+void cli_records_set_max_len(struct cli_records *r, size_t max_len);
 
 /* "line" or "record": what the formats call one record, for messages. */
 const char *cli_records_unit(enum cli_record_format format);
