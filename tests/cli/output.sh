@@ -158,4 +158,17 @@ result=$(bash -c '
     complete_words "$2" po; complete_words "$2" pop --w; complete_words "$2" stat "$3"
 ' _ "$completion" "$SHMQ" "$PREFIX")
 expect_eq "completions" "$(printf 'pop\n--wait\n%s %s' "$lifo" "$q")" "$result"
+# Every verb of 'shmq --help' has its entry in the man page and is completed; so is each of
+# work's and export's options.
+verbs=$("$SHMQ" --help | sed -n '/^verbs:/,/^$/p' | awk 'NF > 1 { print $1 }')
+[[ $(wc -w <<< "$verbs") -ge 19 ]] || fail "verbs: $verbs"
+completed=$(bash -c 'source "$1"; COMP_WORDS=("$2" ""); COMP_CWORD=1; _shmq; echo "${COMPREPLY[*]}"' _ "$completion" "$SHMQ")
+for verb in $verbs; do
+    grep -qE "^\.(B|BI|BR) \"?$verb( |\"|\$)" "$man" || fail "verb '$verb' has no entry in the man page"
+    grep -qw -- "$verb" <<< "$completed" || fail "verb '$verb' is not completed: $completed"
+done
+for option in --batch --batch-wait --output --keep; do
+    grep -qF -- "${option//-/\\-}" "$man" || fail "the man page does not document $option"
+done
+expect_eq "bridge's directions" "out" "$(bash -c 'source "$1"; COMP_WORDS=("$2" bridge o); COMP_CWORD=2; _shmq; echo "${COMPREPLY[*]}"' _ "$completion" "$SHMQ")"
 echo PASS
