@@ -45,6 +45,7 @@ enum target {
     T_BASE64,
     T_JSON,
     T_HEADER,
+    T_CSV,
     T_TARGETS,
 };
 
@@ -395,6 +396,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case T_HEADER:
         header(p, n);
+        break;
+    case T_CSV:
+        records(CLI_RECORDS_CSV, limit, p, n);
         break;
     case T_JSON:
     case T_TARGETS:

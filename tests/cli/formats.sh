@@ -100,6 +100,33 @@ ids = [m["id"] for m in first]
 assert len(set(ids)) == len(ids), "ids are unique"
 PY
 
+section "--csv: RFC 4180 records, quoted newlines and quotes kept, a header skipped, errors named"
+csvq=$(qname csv)
+"$SHMQ" create "$csvq" --slot-size 128
+printf 'id,name,note\r\n1,plain,x\r\n2,"multi\nline","say ""hi"""\n3,,\n"4","a,b",\n' > "$WORK/in.csv"
+expect_exit 0 "$SHMQ" push "$csvq" --csv --csv-header < "$WORK/in.csv"
+expect_eq "four records, not five lines" 4 "$(depth "$csvq")"
+expect_eq "one payload per record" '["1,plain,x", "2,\"multi\nline\",\"say \"\"hi\"\"\"", "3,,", "\"4\",\"a,b\","]' \
+    "$("$SHMQ" peek "$csvq" -n 10 --jsonl | "$PY" -c 'import base64, json, sys
+print(json.dumps([base64.b64decode(json.loads(l)["data_b64"]).decode() for l in sys.stdin]))')"
+"$SHMQ" drain "$csvq" --csv > "$WORK/out.csv"
+expect_eq "drain --csv gives the records back, LF-terminated" "$(tail -n +2 "$WORK/in.csv" | tr -d '\r')" "$(cat "$WORK/out.csv")"
+"$PY" -c 'import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows == [["1", "plain", "x"], ["2", "multi\nline", "say \"hi\""], ["3", "", ""], ["4", "a,b", ""]], rows' "$WORK/out.csv"
+"$SHMQ" push "$csvq" 'not "one" record' $'two\nlines'
+expect_eq "a payload that is not one record is written as one quoted field" \
+    "$(printf '"not ""one"" record"\n"two\nlines"')" "$("$SHMQ" pop "$csvq" -n 2 --csv)"
+for bad in 'a"b,c' '"open' '"x"y' $'a\rb'; do
+    printf '%s\n' "$bad" > "$WORK/bad.csv"
+    expect_exit 7 "$SHMQ" push "$csvq" --csv < "$WORK/bad.csv"
+    grep -q "^shmq push: record 1: byte [0-9]*: .*; nothing was pushed\$" "$WORK/err" || fail "csv '$bad': $(cat "$WORK/err")"
+done
+expect_stderr "shmq push: record 1: byte 2: a carriage return inside a field; nothing was pushed"
+expect_exit 2 "$SHMQ" push "$csvq" --csv-header < /dev/null
+expect_stderr "shmq push: --csv-header needs --csv"
+expect_eq "nothing pushed by the bad ones" 0 "$(depth "$csvq")"
+
 section "export writes exactly the documented keys"
 "$SHMQ" push "$q" --type order --correlation-id c-1 --reply-to replies hello
 expect_eq "export line" '{"id":ID,"deliveries":1,"type":"order","correlation_id":"c-1","reply_to":"replies","data_b64":"aGVsbG8="}' \

@@ -57,9 +57,14 @@ struct cli_option {
          .target = (format),                                                                       \
          .choice = CLI_RECORDS_RAW,                                                                \
          .help = "messages are a 4-byte little-endian length, then the bytes"},                    \
+        {.name = "jsonl",                                                                          \
+         .kind = CLI_OPTION_CHOICE,                                                                \
+         .target = (format),                                                                       \
+         .choice = CLI_RECORDS_JSONL,                                                              \
+         .help = "JSON lines with metadata (the export format)"},                                  \
     {                                                                                              \
-        .name = "jsonl", .kind = CLI_OPTION_CHOICE, .target = (format),                            \
-        .choice = CLI_RECORDS_JSONL, .help = "JSON lines with metadata (the export format)"        \
+        .name = "csv", .kind = CLI_OPTION_CHOICE, .target = (format), .choice = CLI_RECORDS_CSV,   \
+        .help = "RFC 4180 CSV records (quoted fields may hold line breaks)"                        \
     }
 
 /* The metadata options of the verbs that produce (push, pub): the same message type,

@@ -21,10 +21,11 @@ static int push_arguments(struct cli_produce *p, char **messages, int count)
     return CLI_EXIT_OK;
 }
 
-static int push_stream(struct cli_produce *p, enum cli_record_format format)
+static int push_stream(struct cli_produce *p, enum cli_record_format format, bool header)
 {
     struct cli_records in;
     cli_records_init(&in, stdin, format, p->slot_size);
+    in.skip_header = header;
     int code = cli_produce_stream(p, &in, NULL);
     cli_records_free(&in);
     return code;
@@ -33,9 +34,14 @@ static int push_stream(struct cli_produce *p, enum cli_record_format format)
 static int run(int argc, char **argv)
 {
     int format = CLI_RECORDS_LINES;
+    bool header = false;
     struct cli_produce p = {.timeout_ns = SHMQ_FOREVER};
     const struct cli_option options[] = {
         CLI_OPTIONS_RECORD_FORMAT(&format),
+        {.name = "csv-header",
+         .kind = CLI_OPTION_FLAG,
+         .target = &header,
+         .help = "with --csv: the first record is a header, not a message"},
         {.name = "timeout",
          .letter = 't',
          .kind = CLI_OPTION_DURATION,
@@ -50,8 +56,12 @@ static int run(int argc, char **argv)
     if ((code = cli_options_check_metadata(p.type, p.correlation_id, p.reply_to)) != 0)
         return code;
     if (n > 1 && format != CLI_RECORDS_LINES) {
-        cli_error("-0, --raw and --jsonl frame standard input: they do not apply to messages "
-                  "given as arguments");
+        cli_error("-0, --raw, --jsonl and --csv frame standard input: they do not apply to "
+                  "messages given as arguments");
+        return CLI_EXIT_USAGE;
+    }
+    if (header && format != CLI_RECORDS_CSV) {
+        cli_error("--csv-header needs --csv");
         return CLI_EXIT_USAGE;
     }
     shmq_t *q;
@@ -59,7 +69,7 @@ static int run(int argc, char **argv)
         return code;
     if ((code = cli_produce_init(&p, q)) == 0)
         code = n > 1 ? push_arguments(&p, argv + 2, n - 1)
-                     : push_stream(&p, (enum cli_record_format)format);
+                     : push_stream(&p, (enum cli_record_format)format, header);
     shmq_close(q);
     return code;
 }

@@ -219,6 +219,113 @@ static int next_jsonl(struct cli_records *r, struct cli_record *rec)
     return 1;
 }
 
+/*
+ * The end of the CSV record that starts at s (n bytes available): RFC 4180, a record ends at a
+ * line feed outside quotes (a CR before it is part of the terminator). Returns 1 with *len (the
+ * record without its terminator) and *used (with it), 0 when more input is needed, or -EINVAL
+ * with *len at the offending byte. At the end of the input (eof) the rest is the last record.
+ */
+static int csv_record(const unsigned char *s, size_t n, bool eof, size_t *len, size_t *used)
+{
+    enum { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED } st = FIELD_START;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        switch (st) {
+        case FIELD_START:
+        case UNQUOTED:
+            if (c == '\n') {
+                *len = i > 0 && s[i - 1] == '\r' ? i - 1 : i;
+                *used = i + 1;
+                return 1;
+            }
+            if (c == '\r' && i + 1 == n && !eof)
+                return 0; /* a CRLF, perhaps: the next read says */
+            if (c == '\r' && i + 1 < n && s[i + 1] != '\n') {
+                *len = i;
+                return -EINVAL; /* a CR that does not end the record */
+            }
+            if (c == ',')
+                st = FIELD_START;
+            else if (c == '"' && st == FIELD_START)
+                st = QUOTED;
+            else if (c == '"') {
+                *len = i;
+                return -EINVAL; /* a quote inside an unquoted field */
+            } else
+                st = UNQUOTED;
+            break;
+        case QUOTED:
+            if (c == '"')
+                st = QUOTE_IN_QUOTED;
+            break;
+        case QUOTE_IN_QUOTED:
+            if (c == '"')
+                st = QUOTED; /* "" is a quote */
+            else if (c == ',')
+                st = FIELD_START;
+            else if (c == '\n') {
+                *len = i > 0 && s[i - 1] == '\r' ? i - 1 : i;
+                *used = i + 1;
+                return 1;
+            } else if (c == '\r' && i + 1 == n && !eof) {
+                return 0;
+            } else if (!(c == '\r' && (i + 1 == n || s[i + 1] == '\n'))) {
+                *len = i;
+                return -EINVAL; /* text after a closing quote */
+            }
+            break;
+        }
+    }
+    if (!eof)
+        return 0;
+    if (st == QUOTED) {
+        *len = n;
+        return -EINVAL; /* the input ends inside quotes */
+    }
+    *len = n > 0 && s[n - 1] == '\r' ? n - 1 : n;
+    *used = n;
+    return 1;
+}
+
+static int next_csv(struct cli_records *r, struct cli_record *rec)
+{
+    for (;;) {
+        size_t avail = r->buf.len - r->pos, len = 0, used = 0;
+        const unsigned char *start = avail ? r->buf.data + r->pos : NULL;
+        if (avail == 0 && r->eof)
+            return 0;
+        int got = avail ? csv_record(start, avail, r->eof, &len, &used) : 0;
+        if (got == 1 && len > r->max_len) {
+            r->number++;
+            return complain(r, -EMSGSIZE, " is longer than %zu bytes", r->max_len);
+        }
+        if (got == 1) {
+            r->number++;
+            consume(r, used);
+            if (r->skip_header && r->number == 1)
+                continue;
+            rec->data = start;
+            rec->len = len;
+            return 1;
+        }
+        if (got < 0) {
+            r->number++;
+            return complain(r, got, ": byte %zu: %s", len + 1,
+                            len == avail            ? "the input ends inside a quoted field"
+                            : start[len] == '"'     ? "a quote inside an unquoted field"
+                            : start[len] == '\r'   ? "a carriage return inside a field"
+                                                    : "text after a closing quote");
+        }
+        if (avail > r->max_len + 2) {
+            r->number++;
+            return complain(r, -EMSGSIZE, " is longer than %zu bytes", r->max_len);
+        }
+        int err = fill(r);
+        if (err)
+            return err;
+    }
+}
+
 int cli_records_next(struct cli_records *r, struct cli_record *rec)
 {
     memset(rec, 0, sizeof *rec);
@@ -238,6 +345,8 @@ int cli_records_next(struct cli_records *r, struct cli_record *rec)
         return next_raw(r, rec);
     case CLI_RECORDS_JSONL:
         return next_jsonl(r, rec);
+    case CLI_RECORDS_CSV:
+        return next_csv(r, rec);
     }
     return -EINVAL;
 }
@@ -248,10 +357,35 @@ static int write_error(void)
     return errno ? -errno : -EIO;
 }
 
+/* CSV out: a payload that is one well-formed record goes as it is; any other is written as
+ * one quoted field, so that the output always reads back as one record per message. */
+static int write_csv(FILE *out, const struct shmq_msg *m)
+{
+    size_t len = 0, used = 0;
+    const unsigned char *p = m->data;
+    bool whole = m->len == 0 || (csv_record(p, m->len, true, &len, &used) == 1 && len == m->len &&
+                                 used == m->len);
+    if (whole) {
+        if (m->len && fwrite(p, 1, m->len, out) != m->len)
+            return write_error();
+    } else {
+        if (putc('"', out) == EOF)
+            return write_error();
+        for (size_t i = 0; i < m->len; i++)
+            if ((p[i] == '"' && putc('"', out) == EOF) || putc(p[i], out) == EOF)
+                return write_error();
+        if (putc('"', out) == EOF)
+            return write_error();
+    }
+    return putc('\n', out) == EOF ? write_error() : 0;
+}
+
 int cli_record_write(FILE *out, enum cli_record_format format, const struct shmq_msg *m)
 {
     if (format == CLI_RECORDS_JSONL)
         return cli_jsonl_write(out, m);
+    if (format == CLI_RECORDS_CSV)
+        return write_csv(out, m);
     if (format == CLI_RECORDS_RAW) {
         uint32_t n = (uint32_t)m->len;
         unsigned char prefix[4] = {(unsigned char)n, (unsigned char)(n >> 8),

@@ -5,6 +5,10 @@
  *   nul     one message per NUL-terminated record (-0, as xargs -0 and find -print0)
  *   raw     a 4-byte little-endian length, then that many bytes (--raw)
  *   jsonl   one JSON object per line, the export format with metadata (--jsonl, jsonl.h)
+ *   csv     one RFC 4180 record per message (--csv): a quoted field may hold commas, quotes
+ *           ("") and line breaks; the payload is the record's text without its terminator
+ *           (LF or CRLF). Written back as it is, with a LF; a payload that is not one record
+ *           is written as a single quoted field. A malformed record is an error.
  *
  * A last line or NUL record without its terminator still counts; an empty input has no
  * records. Lines are byte-exact: nothing is stripped but the terminator.
@@ -29,6 +33,7 @@ enum cli_record_format {
     CLI_RECORDS_NUL,
     CLI_RECORDS_RAW,
     CLI_RECORDS_JSONL,
+    CLI_RECORDS_CSV,
 };
 
 /* One message read from a stream. Everything points into the reader: valid until the next
@@ -55,6 +60,7 @@ struct cli_records {
     size_t pos;
     size_t scanned; /* bytes after pos already searched for a terminator */
     bool eof;
+    bool skip_header; /* CSV: the first record is a header, not a message */
     struct cli_jsonl_message json;
     /* JSON lines: the description of the queue an export starts with (jsonl.h) */
     bool has_header;
