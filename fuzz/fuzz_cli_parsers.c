@@ -46,6 +46,7 @@ enum target {
     T_JSON,
     T_HEADER,
     T_CSV,
+    T_LOOKUP,
     T_TARGETS,
 };
 
@@ -340,7 +341,8 @@ static void header(const uint8_t *p, size_t n)
         EXPECT((c->flags & ~(uint32_t)(SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER)) == 0);
         EXPECT(!c->dead_letter || (c->dead_letter == h.dead_letter && h.dead_letter[0]));
     }
-    if (got == 1 && c->capacity && c->slot_size && c->max_participants) {
+    /* Written back only when complete: the writer is given a queue and what stat reports. */
+    if (got == 1 && h.queue[0] && c->capacity && c->slot_size && c->max_participants) {
         struct shmq_stat st = {.kind = c->kind,
                                .flags = c->flags,
                                .capacity = c->capacity,
@@ -365,6 +367,27 @@ static void header(const uint8_t *p, size_t n)
         free(text);
     }
     free(line);
+}
+
+/* --type-field / --subject-field: the path up to the first NUL, then the document. What
+ * is found is within the limit; a string found is what the reader decodes there. */
+static void lookup(size_t limit, const uint8_t *p, size_t n)
+{
+    const uint8_t *nul = memchr(p, 0, n);
+    if (!nul)
+        return;
+    char *path = c_string(p, (size_t)(nul - p));
+    size_t doc_len = n - (size_t)(nul - p) - 1;
+    char *doc = c_string(nul + 1, doc_len);
+    struct cli_buffer out = {.limit = limit};
+    int got = cli_json_lookup(doc, doc_len, path, &out);
+    EXPECT(got == 1 || got == 0 || got == -ENOMSG || got == -EINVAL || got == -ERANGE ||
+           got == -EMSGSIZE || got == -ENOMEM);
+    if (got == 1)
+        EXPECT(limit == 0 || out.len <= limit);
+    cli_buffer_free(&out);
+    free(doc);
+    free(path);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -399,6 +422,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case T_CSV:
         records(CLI_RECORDS_CSV, limit, p, n);
+        break;
+    case T_LOOKUP:
+        lookup(limit, p, n);
         break;
     case T_JSON:
     case T_TARGETS:

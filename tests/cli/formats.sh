@@ -127,6 +127,43 @@ expect_exit 2 "$SHMQ" push "$csvq" --csv-header < /dev/null
 expect_stderr "shmq push: --csv-header needs --csv"
 expect_eq "nothing pushed by the bad ones" 0 "$(depth "$csvq")"
 
+section "push --type-field and pub --subject-field take a value from each JSON record"
+fq=$(qname fields)
+"$SHMQ" create "$fq"
+printf '%s\n' '{"event":{"kind":"created"},"id":1}' '{"event":{"kind":7},"id":2}' '{"id":3}' \
+    '{"items":[{"k":"a"},{"k":"b"}]}' | "$SHMQ" push "$fq" --type-field event.kind --type fallback
+expect_eq "types: a string, a number as written, the fallback" $'created\n7\nfallback\nfallback' \
+    "$("$SHMQ" drain "$fq" --jsonl | "$PY" -c 'import json, sys
+for l in sys.stdin:
+    print(json.loads(l).get("type"))')"
+printf '%s\n' '{"items":[{"k":"a"},{"k":"b"}]}' | "$SHMQ" push "$fq" --type-field items.1.k
+expect_eq "an array index" b "$("$SHMQ" pop "$fq" --jsonl | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["type"])')"
+for bad in '{"event":{"kind":{"x":1}}}' '{"event":{"kind":[1]}}' 'not json' '{"event":{"kind":"a\u0000b"}}'; do
+    printf '%s\n' '{"event":{"kind":"ok"}}' "$bad" > "$WORK/fields"
+    expect_exit 7 "$SHMQ" push "$fq" --type-field event.kind < "$WORK/fields"
+    grep -q "^shmq push: line 2: --type-field: .*; the 1 message before it was pushed and stays in '$fq'\$" "$WORK/err" ||
+        fail "'$bad': $(cat "$WORK/err")"
+    "$SHMQ" purge -q "$fq"
+done
+expect_exit 2 "$SHMQ" push "$fq" --type-field a x
+expect_stderr "shmq push: --type-field reads the records of standard input, not arguments"
+
+t=$(qname ftopic)
+"$SHMQ" topic create "$t"
+"$SHMQ" sub "$t" '#' --count 3 > "$WORK/sub" &
+sub=$!
+for _ in $(seq 100); do
+    [[ $("$SHMQ" stat "$t" 2> /dev/null | grep -c '^group') -ge 1 ]] && break
+    sleep 0.05
+done
+printf '%s\n' '{"region":"eu","v":1}' '{"region":"us.east","v":2}' '{"v":3}' |
+    "$SHMQ" pub "$t" orders.other --subject-field region
+wait "$sub"
+expect_eq "subjects from the field, else SUBJECT" "$(printf 'eu\t{"region":"eu","v":1}\nus.east\t{"region":"us.east","v":2}\norders.other\t{"v":3}')" "$(cat "$WORK/sub")"
+printf '%s\n' '{"region":"not a subject"}' > "$WORK/fields"
+expect_exit 7 "$SHMQ" pub "$t" x --subject-field region < "$WORK/fields"
+expect_stderr "shmq pub: line 1: --subject-field: 'not a subject' is not a subject; 0 published before it"
+
 section "export writes exactly the documented keys"
 "$SHMQ" push "$q" --type order --correlation-id c-1 --reply-to replies hello
 expect_eq "export line" '{"id":ID,"deliveries":1,"type":"order","correlation_id":"c-1","reply_to":"replies","data_b64":"aGVsbG8="}' \

@@ -374,6 +374,27 @@ static const struct header_count header_counts[] = {
     {"max_deliveries", 0, SHMQ_DELIVERIES_MAX, offsetof(struct shmq_config, max_deliveries)},
 };
 
+/* A queue name as shmq_name_check() takes it: [A-Za-z0-9._-], no leading dot (the parsers
+ * do not link the library, so the rule is repeated here). */
+static bool is_queue_name(const char *s)
+{
+    if (!*s || *s == '.')
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+static int read_name(struct decoder *d, const char *key, char *name)
+{
+    int err = read_text(d, key, name, SHMQ_NAME_MAX);
+    if (!err && !is_queue_name(name))
+        err = complain(d, -EINVAL, "\"%s\" is not a queue name", key);
+    return err;
+}
+
 static int read_header_field(struct decoder *d, const char *key, struct cli_export_header *h)
 {
     struct shmq_config *c = &h->config;
@@ -381,7 +402,7 @@ static int read_header_field(struct decoder *d, const char *key, struct cli_expo
     uint64_t v;
     int err;
     if (strcmp(key, "queue") == 0)
-        return read_text(d, key, h->queue, SHMQ_NAME_MAX);
+        return read_name(d, key, h->queue);
     if (strcmp(key, "export") == 0) {
         if ((err = read_text(d, key, text, sizeof text - 1)) != 0)
             return err;
@@ -421,9 +442,9 @@ static int read_header_field(struct decoder *d, const char *key, struct cli_expo
             c->dead_letter = NULL;
             return 0;
         }
-        if ((err = read_text(d, key, h->dead_letter, SHMQ_NAME_MAX)) != 0)
+        if ((err = read_name(d, key, h->dead_letter)) != 0)
             return err;
-        c->dead_letter = h->dead_letter[0] ? h->dead_letter : NULL;
+        c->dead_letter = h->dead_letter;
         return 0;
     }
     if (strcmp(key, "mode") == 0) {

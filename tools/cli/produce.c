@@ -150,6 +150,18 @@ int cli_produce_stream(struct cli_produce *p, struct cli_records *in, struct cli
             return cli_produce_fail_input(p, in, got);
         if (got == 0)
             return CLI_EXIT_OK;
+        char type[SHMQ_META_STR_MAX + 1], why[SHMQ_META_STR_MAX + 128], kept[320];
+        if (p->type_field && !rec.type) {
+            got = cli_record_field(&rec, p->type_field, type, SHMQ_META_STR_MAX, why, sizeof why);
+            if (got < 0) {
+                kept_text(p, kept, sizeof kept);
+                cli_error("%s %llu: --type-field: %s; %s", unit, (unsigned long long)in->number,
+                          why, kept);
+                return got == -ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_BAD_INPUT;
+            }
+            if (got == 1)
+                rec.type = type;
+        }
         int err = cli_produce_one(p, &rec);
         if (err)
             return cli_produce_fail(p, err, unit, in->number);

@@ -25,6 +25,7 @@ struct cli_produce {
     const char *type;
     const char *correlation_id;
     const char *reply_to;
+    const char *type_field; /* --type-field PATH: the type from this JSON field, or NULL */
     bool stamp;    /* give records without a timestamp the current time */
     bool reversed; /* records are pushed last first: messages say "after it" */
     /* out */

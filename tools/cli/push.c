@@ -42,6 +42,11 @@ static int run(int argc, char **argv)
          .kind = CLI_OPTION_FLAG,
          .target = &header,
          .help = "with --csv: the first record is a header, not a message"},
+        {.name = "type-field",
+         .kind = CLI_OPTION_STRING,
+         .target = &p.type_field,
+         .value_name = "PATH",
+         .help = "each record is JSON: its type is the value at PATH (a.b.0.c; else --type)"},
         {.name = "timeout",
          .letter = 't',
          .kind = CLI_OPTION_DURATION,
@@ -58,6 +63,10 @@ static int run(int argc, char **argv)
     if (n > 1 && format != CLI_RECORDS_LINES) {
         cli_error("-0, --raw, --jsonl and --csv frame standard input: they do not apply to "
                   "messages given as arguments");
+        return CLI_EXIT_USAGE;
+    }
+    if (p.type_field && n > 1) {
+        cli_error("--type-field reads the records of standard input, not arguments");
         return CLI_EXIT_USAGE;
     }
     if (header && format != CLI_RECORDS_CSV) {
@@ -83,11 +92,15 @@ const struct cli_verb cli_verb_push = {
     .description =
         "Push each MESSAGE, or without any, every record of standard input: one message per\n"
         "line by default (the newline is not part of it), NUL-terminated with -0, length-\n"
-        "prefixed with --raw, or JSON lines with their metadata with --jsonl. When the queue\n"
-        "is full, push waits (see --timeout).\n\n"
+        "prefixed with --raw, JSON lines with their metadata with --jsonl, or RFC 4180\n"
+        "records with --csv (--csv-header skips the first). When the queue is full, push\n"
+        "waits (see --timeout); on a terminal it says so after a second.\n\n"
         "A record that is malformed or too large for the queue's slots is not pushed; the\n"
         "ones before it stay in the queue, and the error names the record (line N / record N)\n"
         "and says how many were pushed. --type, --correlation-id and --reply-to apply to\n"
-        "records that do not carry their own.",
+        "records that do not carry their own. --type-field PATH reads each record as JSON and\n"
+        "takes its type from the text at PATH (keys joined by dots, array indexes as numbers:\n"
+        "'event.kind'); a record without it gets --type (or none); one that is not JSON, or\n"
+        "whose value is an object, an array or null, stops with exit code 7.",
     .run = run,
 };

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json.h"
 
 #define READ_CHUNK (256 * 1024)
 /* A JSON line carries its payload escaped (at worst 6 characters a byte, "\u0000") plus
@@ -439,4 +440,41 @@ void cli_records_set_max_len(struct cli_records *r, size_t max_len)
 {
     r->max_len = max_len;
     r->json.data.limit = max_len;
+}
+
+int cli_record_field(const struct cli_record *rec, const char *path, char *text, size_t max,
+                     char *why, size_t why_size)
+{
+    struct cli_buffer value = {.limit = max};
+    int got = cli_json_lookup(rec->data, rec->len, path, &value);
+    if (got == 1 && value.len && memchr(value.data, 0, value.len))
+        got = -EILSEQ;
+    if (got == 1) {
+        if (value.len)
+            memcpy(text, value.data, value.len);
+        text[value.len] = 0;
+    }
+    switch (got) {
+    case 1:
+    case 0:
+        break;
+    case -ENOMSG:
+        snprintf(why, why_size, "\"%s\" is an object, an array or null, not a text", path);
+        break;
+    case -EMSGSIZE:
+        snprintf(why, why_size, "\"%s\" is longer than %zu bytes", path, max);
+        break;
+    case -EILSEQ:
+        snprintf(why, why_size, "\"%s\" contains a NUL byte", path);
+        break;
+    case -ENOMEM:
+        snprintf(why, why_size, "out of memory");
+        break;
+    default:
+        snprintf(why, why_size, "the record is not valid JSON on the way to \"%s\"", path);
+        got = -EINVAL;
+        break;
+    }
+    cli_buffer_free(&value);
+    return got < 0 ? (got == -ENOMEM ? got : -EINVAL) : got;
 }

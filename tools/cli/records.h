@@ -98,6 +98,15 @@ void cli_records_free(struct cli_records *r);
  */
 int cli_records_read_header(struct cli_records *r);
 
+/*
+ * --type-field, --subject-field: the text at path (json.h, cli_json_lookup) in the record's
+ * payload, read as JSON, into text (max bytes and a NUL). 1 (found), 0 (the record has no
+ * such value), -EINVAL with why saying what is wrong (not JSON on the way, an object, an
+ * array or null, too long, a NUL), -ENOMEM.
+ */
+int cli_record_field(const struct cli_record *rec, const char *path, char *text, size_t max,
+                     char *why, size_t why_size);
+
 /* Change the largest payload accepted (after the header made the queue known). */
 void cli_records_set_max_len(struct cli_records *r, size_t max_len);
 
