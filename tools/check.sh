@@ -22,8 +22,9 @@ start=$(date +%s)
 
 shmq_say "packages"
 # The AMQP bridge's tests need a real broker and a stock Celery worker.
+# The recipes (examples/recipes/) run against a private MariaDB server and ImageMagick.
 shmq_install_packages "${SHMQ_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev python3 \
-    librabbitmq-dev rabbitmq-server python3-celery
+    librabbitmq-dev rabbitmq-server python3-celery mariadb-server mariadb-client imagemagick
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
