@@ -409,7 +409,7 @@ int cli_records_read_header(struct cli_records *r)
         return 0;
     for (;;) {
         size_t avail = r->buf.len - r->pos;
-        const unsigned char *start = r->buf.data + r->pos;
+        const unsigned char *start = avail ? r->buf.data + r->pos : NULL;
         const unsigned char *hit = avail ? memchr(start, '\n', avail) : NULL;
         if (hit || r->eof || avail > HEADER_LINE_MAX) {
             size_t len = hit ? (size_t)(hit - start) : avail;
