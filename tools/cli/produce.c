@@ -23,6 +23,7 @@ int cli_produce_init(struct cli_produce *p, shmq_t *q)
     p->q = q;
     p->slot_size = st.slot_size;
     p->capacity = st.capacity;
+    p->tty = isatty(STDERR_FILENO) != 0;
     p->pushed = 0;
     return 0;
 }
@@ -54,7 +55,7 @@ int cli_produce_one(struct cli_produce *p, const struct cli_record *rec)
     p->last_has_metadata = m.timestamp_ns || m.type || m.correlation_id || m.reply_to;
     struct push_call call = {p->q, &m};
     int err;
-    if (p->timeout_ns > FULL_NOTE_AFTER_NS && !p->told_full && isatty(STDERR_FILENO)) {
+    if (p->timeout_ns > FULL_NOTE_AFTER_NS && !p->told_full && p->tty) {
         /* A person waiting at a terminal learns why nothing happens, once. */
         err = cli_wait_sliced(push_op, &call, FULL_NOTE_AFTER_NS);
         if (err == -ETIMEDOUT) {

@@ -33,6 +33,7 @@ struct cli_produce {
     size_t last_len;        /* payload bytes of the record last tried, for messages */
     bool last_has_metadata; /* it had a type, ids or a timestamp */
     bool told_full;         /* the note about a full queue was printed */
+    bool tty;               /* stderr is a terminal (looked up once) */
 };
 
 /* Prepare p for q (reads its slot size). 0, or prints the failure and returns an exit code. */
