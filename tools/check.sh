@@ -25,9 +25,11 @@ start=$(date +%s)
 shmq_say "packages"
 # The AMQP bridge's tests need a real broker and a stock Celery worker; shmq serve's tests
 # need Prometheus (promtool and the server) and a headless Chromium (installed, like every
-# package here, without its recommends).
+# package here, without its recommends); the recipes (examples/recipes/) run against a private
+# MariaDB server and ImageMagick.
 shmq_install_packages "${SHMQ_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev python3 \
-    librabbitmq-dev rabbitmq-server python3-celery prometheus chromium
+    librabbitmq-dev rabbitmq-server python3-celery prometheus chromium mariadb-server \
+    mariadb-client imagemagick
 # The Python package, its kombu transport and its tests (step 6).
 shmq_install_packages python3-dev python3-setuptools python3-venv python3-pytest python3-celery \
     python3-kombu python3-flask
