@@ -22,10 +22,15 @@ b=$!
 "$SHMQ" sub "$t" 'orders.#' --group regions --count "$COUNT" | cut -d. -f2 | sort | uniq -c |
     awk '{ print $2, $1 }' > "$work/regions" &
 c=$!
-for ((i = 0; i < 100; i++)); do
-    [[ $("$SHMQ" stat "$t" | grep -c '^group') -ge 3 ]] && break
+# Publish only once all three groups exist: a group joining later starts at the end of the
+# ring and would wait for ever for the messages before it. (A loaded machine may take seconds.)
+groups=0
+for ((i = 0; i < 1200; i++)); do
+    groups=$("$SHMQ" stat "$t" | grep -c '^group' || true)
+    [[ $groups -ge 3 ]] && break
     sleep 0.05
 done
+[[ $groups -ge 3 ]] || { echo "the subscribers did not join within 60 s ($groups of 3)" >&2; exit 1; }
 
 # The producer: even amounts are EU orders, odd ones US.
 seq 2 2 "$COUNT" | "$SHMQ" pub "$t" orders.eu.created
