@@ -84,6 +84,8 @@ shmq("create", held_q)
 shmq("push", held_q, *["x" * 200] * 50)
 held = hold_by_dead(held_q, 50)
 shmq("topic", "create", t, "--capacity", "64")
+for i in range(32):  # more queues than the page draws charts for (30)
+    shmq("create", name("idle-%02d" % i), "--capacity", "8")
 subs = [spawn([SHMQ, "sub", t, "--group", g, "#"], stdout=subprocess.DEVNULL) for g in ("g1", "g2")]
 wait_until(10, "two groups", lambda: json.loads(shmq("stat", "--json", t).stdout)["groups"] == 2)
 srv = Server("--interval", "250ms")
@@ -101,7 +103,15 @@ section("headless Chromium shows the queues, topics, groups and what the dead ho
 prod = Producer(q)
 prod.feed(1000)
 wait_until(10, "1000 pushed", lambda: srv.json("/api/queues/" + q)["depth"] == 1000)
+# Other sessions' queues may be on this machine: the first look is at every queue, the
+# next ones only at this test's (?filter=, which the dashboard also offers to people).
+everything = Dom(chromium("--virtual-time-budget=3000", "--dump-dom", url))
+expect(everything.queue(q) is not None and everything.queue(held_q) is not None,
+       "the unfiltered page shows the test's queues")
+url += "?filter=" + name("")
 dom = Dom(chromium("--virtual-time-budget=3000", "--dump-dom", url))
+expect(all(r.get("data-queue", r.get("data-topic", "")).startswith(name("")) for r in dom.rows),
+       "the filter shows only the test's queues")
 expect(int(dom.body.get("data-updates", "0")) >= 1, "the page updated: body %r" % dom.body)
 row = dom.queue(q)
 expect(row is not None, "the DOM has no row for %s: rows %r" % (q, [r.get("data-queue")
@@ -117,6 +127,7 @@ expect("held" not in (row.get("class") or "").split(), "the busy queue is not ma
 groups = sorted(r.get("data-group") for r in dom.rows
                 if r.get("data-topic") == t and r.get("data-group"))
 expect_eq("a row per group", ["g1", "g2"], groups)
+expect_eq("charts drawn (the 30 busiest of 35 queues)", 30, len(dom.charts))
 expect(any(c.get("data-queue") == q for c in dom.charts), "a chart for %s" % q)
 expect(any(c.get("data-queue") == held_q and "held" in c.get("class", "") for c in dom.charts),
        "the chart of the held queue is marked too")

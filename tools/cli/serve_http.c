@@ -156,11 +156,12 @@ static enum MHD_Result send_list(struct MHD_Connection *c, const struct serve_co
     return send_reply(c, &r, MHD_HTTP_OK, json_type);
 }
 
-static enum MHD_Result send_one(struct MHD_Connection *c, const struct serve_route *rt)
+static enum MHD_Result send_one(struct MHD_Connection *c, const struct serve_context *ctx,
+                                const struct serve_route *rt)
 {
     const char *what = rt->topic ? "topic" : "queue";
     struct serve_entry e;
-    int err = serve_entry_read(rt->name, &e);
+    int err = serve_entry_read(ctx->reader, rt->name, &e);
     if (err == -ENOENT)
         return send_error(c, MHD_HTTP_NOT_FOUND, "%s '%s' does not exist", what, rt->name);
     if (err)
@@ -221,7 +222,9 @@ static enum MHD_Result send_admin(struct MHD_Connection *c, const struct serve_c
     struct reply r;
     if (reply_open(&r))
         return MHD_NO;
+    pthread_mutex_lock(&ctx->reader->lock); /* the library, one thread at a time */
     int err = serve_admin_run(rt, r.out);
+    pthread_mutex_unlock(&ctx->reader->lock);
     if (err) {
         fclose(r.out);
         free(r.buf);
@@ -264,9 +267,9 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const struct serve_con
     case SERVE_PAGE_METRICS:
         return send_metrics(c, ctx);
     case SERVE_PAGE_QUEUES:
-        return rt.named ? send_one(c, &rt) : send_list(c, ctx, false);
+        return rt.named ? send_one(c, ctx, &rt) : send_list(c, ctx, false);
     case SERVE_PAGE_TOPICS:
-        return rt.named ? send_one(c, &rt) : send_list(c, ctx, true);
+        return rt.named ? send_one(c, ctx, &rt) : send_list(c, ctx, true);
     case SERVE_PAGE_HISTORY:
         return send_history(c, ctx->history);
     default:

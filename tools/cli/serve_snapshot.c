@@ -102,15 +102,17 @@ static int read_entry(const char *name, const struct serve_handle *h, int open_e
     return 0;
 }
 
-int serve_entry_read(const char *name, struct serve_entry *e)
+int serve_entry_read(struct serve_reader *r, const char *name, struct serve_entry *e)
 {
     memset(e, 0, sizeof *e);
     int err = shmq_name_check(name);
     if (err)
         return err;
     struct serve_handle h = {0};
+    pthread_mutex_lock(&r->lock);
     err = read_entry(name, &h, handle_open(name, &h), e);
     handle_close(&h);
+    pthread_mutex_unlock(&r->lock);
     return err;
 }
 

@@ -42,14 +42,6 @@ struct serve_snapshot {
 };
 
 /*
- * Read one segment. 0 with e filled (kind SERVE_UNREADABLE when it exists but cannot be
- * read: permission, corruption, another ABI); -ENOENT if it does not exist; -EINVAL for a name
- * the library refuses; -ENOMEM. Free with serve_entry_free.
- */
-int serve_entry_read(const char *name, struct serve_entry *e);
-void serve_entry_free(struct serve_entry *e);
-
-/*
  * The observer handles of the segments, kept open from one snapshot to the next: opening and
  * mapping every segment again for each scrape cost more than reading it. A handle is reused
  * while /dev/shm/shmq.NAME is the same file (device and inode); a segment removed or made
@@ -57,7 +49,11 @@ void serve_entry_free(struct serve_entry *e);
  * here until then. A segment that cannot be opened is reported with the same error, without
  * another try, for 30 s (or until the file under its name changes): an open of a segment
  * with no magic waits 2 s for its creator, which must not slow every scrape down.
- * Thread-safe: a snapshot holds the reader's mutex while it reads.
+ * Thread-safe: a snapshot holds the reader's mutex while it reads, and so does every other use
+ * of the library by the server (serve_entry_read, the admin actions), so that its threads never
+ * call the library at the same time (the library allows it, but it keeps the server's work
+ * simple to reason about, and ThreadSanitizer cannot follow liburcu's publication of a new
+ * mapping in the registry).
  */
 struct serve_handle;
 struct serve_reader {
@@ -68,6 +64,14 @@ struct serve_reader {
 
 int serve_reader_init(struct serve_reader *r);
 void serve_reader_free(struct serve_reader *r);
+
+/*
+ * Read one segment. 0 with e filled (kind SERVE_UNREADABLE when it exists but cannot be
+ * read: permission, corruption, another ABI); -ENOENT if it does not exist; -EINVAL for a name
+ * the library refuses; -ENOMEM. Free with serve_entry_free.
+ */
+int serve_entry_read(struct serve_reader *r, const char *name, struct serve_entry *e);
+void serve_entry_free(struct serve_entry *e);
 
 /* Every shmq segment in /dev/shm (those that vanish meanwhile are left out). 0 or -errno. */
 int serve_snapshot_take(struct serve_reader *r, struct serve_snapshot *s);

@@ -148,13 +148,26 @@ function drawChart(canvas, s) {
 
 const charts = new Map();
 
+// At most MAX_CHARTS charts: queues whose dead participants hold messages first, then the
+// busiest (rates over the history, then depth); the others are in the table only.
+const MAX_CHARTS = 30;
+
+function activity(q, s) {
+  const sum = (a) => a.reduce((x, y) => x + y, 0);
+  return [heldByDead(q) > 0 ? 1 : 0, sum(s.in_rate) + sum(s.out_rate), q.depth];
+}
+
 function updateCharts(queues, history) {
   const box = document.getElementById("charts");
   const seen = new Set();
-  for (const q of queues) {
-    if (q.error !== undefined) continue;
+  const ranked = queues
+    .filter((q) => q.error === undefined && history.has(q.name))
+    .map((q) => [q, activity(q, history.get(q.name))])
+    .sort((a, b) => b[1][0] - a[1][0] || b[1][1] - a[1][1] || b[1][2] - a[1][2] || (a[0].name < b[0].name ? -1 : 1));
+  document.getElementById("chart-count").textContent =
+    ranked.length > MAX_CHARTS ? "(the " + MAX_CHARTS + " busiest of " + ranked.length + ")" : "";
+  for (const [q] of ranked.slice(0, MAX_CHARTS)) {
     const s = history.get(q.name);
-    if (!s) continue;
     seen.add(q.name);
     let c = charts.get(q.name);
     if (!c) {
@@ -173,6 +186,7 @@ function updateCharts(queues, history) {
       c.div.remove();
       charts.delete(name);
     }
+  for (const name of [...seen].sort()) box.append(charts.get(name).div); // by name
 }
 
 async function getJSON(path) {
