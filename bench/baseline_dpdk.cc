@@ -71,7 +71,8 @@ class RteChan
             }
             for (unsigned i = 0; i < n; i++)
                 stamp(buf.data() + size_t(i) * size, size, word + i);
-            return int(rte_ring_enqueue_bulk_elem(ring, buf.data(), size, n, nullptr));
+            /* Burst, as shmq_push_batch: as many as there is room for. */
+            return int(rte_ring_enqueue_burst_elem(ring, buf.data(), size, n, nullptr));
         }
     };
 
@@ -98,7 +99,8 @@ class RteChan
                 check.check(buf.data(), size);
                 return 1;
             }
-            unsigned got = rte_ring_dequeue_bulk_elem(ring, buf.data(), size, batch, nullptr);
+            /* Burst, as shmq_pop_batch: whatever is there, up to the batch. */
+            unsigned got = rte_ring_dequeue_burst_elem(ring, buf.data(), size, batch, nullptr);
             for (unsigned i = 0; i < got; i++)
                 check.check(buf.data() + size_t(i) * size, size);
             return int(got);
@@ -164,6 +166,13 @@ void register_dpdk()
                 shape.yield_after = 64;
                 shape.order = Order::kIncreasing;
                 run_stream<RteChan>(s, {v->mode}, shape);
+            });
+    for (unsigned pauses : {0u, 2000u})
+        add(std::string("poll/rte_mpmc_") + (pauses ? "paused" : "tight") + "/64",
+            [pauses](benchmark::State &s) {
+                Shape shape;
+                shape.idle_pauses = pauses;
+                run_stream<RteChan>(s, {kMpmc.mode}, shape);
             });
     add(name("latency_spin", kSpsc, 64),
         [](benchmark::State &s) { run_pingpong<RteChan>(s, {kSpsc.mode}, Shape{}); });

@@ -247,6 +247,17 @@ void register_queue()
             run_stream<ShmqChan>(s, kLifo.cfg, shape_of(kLifo, size));
         });
 
+    /* The producer's rate while its consumer polls an empty queue flat out, and while it
+     * pauses (~2000 pause instructions) between empty polls: "poll/.../tight" against
+     * "poll/.../paused" shows what polling costs the producer. */
+    for (unsigned pauses : {0u, 2000u})
+        add(std::string("poll/shmq_mpmc_") + (pauses ? "paused" : "tight") + "/64",
+            [pauses](benchmark::State &s) {
+                Shape shape = shape_of(kMpmc, 64);
+                shape.idle_pauses = pauses;
+                run_stream<ShmqChan>(s, kMpmc.cfg, shape);
+            });
+
     /* Batches of 32. */
     for (size_t size : {size_t(8), size_t(64)})
         for (const Variant *v : {&kSpsc, &kMpmc})

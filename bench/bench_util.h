@@ -335,6 +335,8 @@ struct Shape {
     unsigned consumers = 1;   /* peers */
     bool processes = true;    /* peers are forked processes (else threads) */
     unsigned yield_after = 0; /* Backoff: 0 = spin only */
+    unsigned idle_pauses = 0; /* consumers: extra pause instructions after an empty poll (the
+                                 "paused" side of the tight-poll cases) */
     Order order = Order::kExact;
     uint32_t capacity = 0; /* 0 = capacity_for(size) */
     uint32_t cap() const { return capacity ? capacity : capacity_for(size); }
@@ -438,6 +440,8 @@ template <class C> int stream_consumer(C &chan, Ctrl *ctrl, const Shape &shape, 
                     break;
             }
         }
+        for (unsigned i = 0; i < shape.idle_pauses; i++)
+            cpu_relax();
         if (!backoff.wait())
             break;
     }

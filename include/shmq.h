@@ -77,7 +77,12 @@ enum shmq_kind { SHMQ_FIFO = 0, SHMQ_LIFO = 1 };
  */
 struct shmq_config {
     enum shmq_kind kind;       /* SHMQ_FIFO (default) or SHMQ_LIFO */
-    uint32_t capacity;         /* messages the queue holds, exactly; 1..SHMQ_CAPACITY_MAX */
+    uint32_t capacity;         /* messages the queue holds, exactly; 1..SHMQ_CAPACITY_MAX.
+                                  (A FIFO producer handle keeps a few free slots for its next
+                                  pushes: another producer may find the queue full up to
+                                  min(16, capacity/16) - 1 slots early per such handle while
+                                  it is idle, twice that if it also consumes; one handle
+                                  always fills the whole capacity.) */
     uint32_t slot_size;        /* bytes per message: payload plus any metadata set on it */
     uint32_t mode;             /* permission bits of the segment; 0 = 0600 */
     uint32_t flags;            /* SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER */
@@ -229,13 +234,16 @@ SHMQ_EXPORT ssize_t shmq_pop(shmq_t *q, void *buf, size_t cap, int64_t timeout_n
 
 /* Push up to n messages; returns how many were pushed (1..n), waiting up to timeout_ns for
  * room for the first. Messages go in order; -EMSGSIZE if msgs[0] is too large (a later
- * oversized message ends the batch before it). */
+ * oversized message ends the batch before it). A FIFO moves up to 32 messages per ring step
+ * (one fetch-and-add for the run), so a batch costs a fraction of n single pushes. */
 SHMQ_EXPORT int shmq_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n,
                                 int64_t timeout_ns);
 
 /* Pop up to n messages into bufs[i] (iov_len in: capacity, out: message length); returns how
  * many (1..n), waiting up to timeout_ns for the first. A message too large for its buffer
- * ends the batch and is kept back as for shmq_pop (-EMSGSIZE if it is the first). */
+ * ends the batch and is kept back as for shmq_pop (-EMSGSIZE if it is the first); what the
+ * batch had taken after it is given back first in line, in order, undelivered. A FIFO takes
+ * up to 32 ready messages per ring step, and never more than were there when it looked. */
 SHMQ_EXPORT int shmq_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t timeout_ns);
 
 /* ---- zero-copy API ---------------------------------------------------------------------- */
@@ -270,6 +278,11 @@ SHMQ_EXPORT int shmq_release(shmq_t *q, struct shmq_msg *m);
 
 /* ---- inspection ------------------------------------------------------------------------- */
 
+/* The queue's configuration and counters. On a handle that may use the queue, it first gives
+ * back what dead participants held (the reaper); on an observer's (SHMQ_OPEN_OBSERVE) it never
+ * does and writes nothing: dead participants and what they hold are only reported (what
+ * `shmq stat` and `shmq serve` rely on; tests/test_recovery.c: observers_never_reap). Any
+ * thread, concurrently with any operation; counters are read one by one, without a snapshot. */
 SHMQ_EXPORT int shmq_stat(shmq_t *q, struct shmq_stat *st);
 
 /* Fill up to max entries of out with the participant table's occupied entries; returns how
@@ -601,7 +614,7 @@ struct shmq_topic_stat {
 };
 
 /* Counters are sums over every handle that ever opened the topic. Releases dead members and
- * handles first (unless t is an observer). */
+ * handles first, unless t is an observer's: then it runs no reaper and writes nothing. */
 SHMQ_EXPORT int shmq_topic_stat(shmq_topic_t *t, struct shmq_topic_stat *st);
 /* Fill up to max entries of out with the topic's groups; returns how many there are (which
  * may exceed max). A best-effort snapshot while others run. */
@@ -617,6 +630,50 @@ SHMQ_EXPORT int shmq_topic_repair(shmq_topic_t *t);
  * into why (cap bytes; may be NULL). Meaningful when no publish or subscribe is in flight and
  * dead processes have been released (shmq_topic_repair). Works on an observer handle. */
 SHMQ_EXPORT int shmq_topic_check(shmq_topic_t *t, char *why, size_t cap);
+
+/* ---- waiting on several queues and topics ---------------------------------------------- */
+
+/*
+ * One thing shmq_wait_any watches: set exactly one of queue (a handle that consumes) and sub
+ * (a subscription). ready is written by shmq_wait_any.
+ */
+struct shmq_wait_item {
+    /* in */
+    shmq_t *queue;
+    shmq_sub_t *sub;
+    /* out */
+    uint32_t ready;     /* 1 when the item looked ready, else 0 */
+    uint32_t reserved0; /* must be zero */
+};
+#define SHMQ_WAIT_ANY_MAX 128 /* items in one call (the kernel's futex_waitv limit) */
+
+/*
+ * Wait until at least one of n items has something to take: a queue a message ready (or
+ * kept back for this handle), a subscription an unread slot at its group's cursor. Returns
+ * how many items are ready (1..n) and sets their `ready`; takes nothing. -EAGAIN when none is
+ * ready and timeout_ns is 0, -ETIMEDOUT at the deadline, -EINTR when a signal handler ran
+ * while it slept (nothing is taken; call again), -EINVAL for n = 0, n > SHMQ_WAIT_ANY_MAX, an
+ * item with both or neither of queue and sub, or a non-zero reserved field.
+ *
+ * Readiness is a hint: another consumer may take the message first, and a ready item may
+ * hold only a delayed message not yet due or messages a subscription's pattern passes over,
+ * so the caller tries each ready item without waiting (timeout 0) and calls again when all
+ * say -EAGAIN. Spurious returns are bounded: a queue with delayed messages is reported ready
+ * every 5 ms, a subscription stuck behind a half-written message every 100 ms.
+ *
+ * Concurrency: the handles and subscriptions follow their own rules (one thread at a time
+ * each); any number of threads and processes may wait on the same queues and topics at once,
+ * and every one of them is woken by a message (a burst wakes them once). Ordering: when it
+ * returns an item ready, the message that made it ready was published before (the caller's
+ * own take carries the acquire ordering). Blocking: it sleeps in the kernel on the items'
+ * shared futexes at once with futex_waitv (Linux >= 5.16); where that call is missing (or the
+ * process could not register for membarrier, see src/wait.h) it sleeps on one futex at a
+ * time in slices of 1 ms: slower to react, never blind. While it sleeps it gives back the claims
+ * of dead consumers of the queues (as a blocked shmq_claim does), once a second. Progress:
+ * the readiness checks are wait-free; it makes no system call besides the wait itself and
+ * one barrier per sleep. A failure leaves every item as it was.
+ */
+SHMQ_EXPORT int shmq_wait_any(struct shmq_wait_item *items, unsigned n, int64_t timeout_ns);
 
 /* ---- errors ----------------------------------------------------------------------------- */
 

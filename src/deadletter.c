@@ -29,7 +29,7 @@ static shmq_t *dead_letter_queue(shmq_t *q)
     return err ? (q->dead_letter_q = NULL) : q->dead_letter_q;
 }
 
-void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine,
+void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__msghdr *msg, uint64_t mine,
                        bool expired)
 {
     struct shmq__counters *c = &q->self->counters;
@@ -39,10 +39,10 @@ void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint6
         shmq__count(&c->expired, 1);
     shmq_t *dlq = dead_letter_queue(q);
     struct shmq_msg m;
-    if (dlq && shmq__slot_read(q->map, index, slot, &m) == 0 && shmq_push_msg(dlq, &m, 0) == 0)
+    if (dlq && shmq__msg_read(q->map, msg, &m) == 0 && shmq_push_msg(dlq, &m, 0) == 0)
         shmq__count(&c->dead_lettered, 1);
     else
         shmq__count(&c->dropped, 1);
     if (!q->map->spsc)
-        shmq__mpmc_slot_free(q, index, slot, mine);
+        shmq__mpmc_slot_free(q, index, shmq__slot_at(q->map, index), mine);
 }

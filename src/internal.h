@@ -84,6 +84,10 @@ struct shmq__mapping {
     void *registry_node; /* registry.c's hash node */
 };
 
+/* A FIFO handle moves free slots to and from the free ring in runs of up to 16 (fewer for
+ * small queues: see stash_batch in mpmc.c) and keeps up to twice that in its stash. */
+#define SHMQ__STASH_MAX 32u
+
 /* A handle: one thread's view of a queue, with its participant entry. */
 struct shmq {
     struct shmq__mapping *map;
@@ -92,6 +96,12 @@ struct shmq {
     uint32_t roles;                 /* SHMQ_ROLE_* taken so far */
     uint32_t held;                  /* slot kept back by -EMSGSIZE, or SHMQ__NONE */
     uint32_t outstanding;           /* claims + reservations not yet finished */
+    /* FIFO MPMC: free slots this handle keeps between the free ring and its next reserve:
+     * taken from the ring in runs, and collected from its own acks until a run is worth
+     * giving back. Each is in state WRITING with this handle as owner, so the reaper frees
+     * them if the process dies and close gives them back; not counted in `outstanding`. */
+    uint32_t stash_count;
+    uint32_t stash[SHMQ__STASH_MAX];
     /* SPSC: positions and cached copies of the other side's counter */
     uint64_t spsc_head;                   /* producer: next position to write */
     uint64_t spsc_tail_cache;             /* producer: consumer's tail as last seen */
@@ -220,6 +230,9 @@ int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m);
 int shmq__mpmc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline);
 int shmq__mpmc_finish(shmq_t *q, struct shmq_msg *m, bool ack);
 int shmq__mpmc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline);
+/* A FIFO's pop batch straight from the ready ring, when shmq__mpmc_batch_plain says it may. */
+bool shmq__mpmc_batch_plain(const shmq_t *q);
+int shmq__mpmc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline);
 int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg);
 void shmq__mpmc_return_all(shmq_t *q);
 int shmq__mpmc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);
@@ -232,12 +245,12 @@ int shmq__mpmc_slot_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uin
 int shmq__mpmc_slot_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine);
 
 /* ---- deadletter.c ---- */
-/* A message we hold in slot `index` (MPMC: in state `mine`) is expired or past its
+/* A message we hold in slot `index` (header msg; MPMC: in state `mine`) is expired or past its
  * deliveries: copy it to the dead-letter queue if there is one (counted dead_lettered), else
  * drop it (counted dropped); either way it counts as acked. A caller that took it from the
  * ready structure for this counts it popped as well. MPMC slots are freed here, SPSC callers
  * advance themselves. */
-void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine,
+void shmq__dead_letter(shmq_t *q, uint32_t index, struct shmq__msghdr *msg, uint64_t mine,
                        bool expired);
 
 /* ---- reaper.c ---- */

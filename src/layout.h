@@ -30,7 +30,8 @@
 #define SHMQ__CACHELINE 64u
 #define SHMQ__PAGE 4096u
 #define SHMQ__MAGIC UINT64_C(0x3130516d68735f5f) /* "__shmQ01" little-endian */
-#define SHMQ__ABI_VERSION 2u /* 2: the returned ring (off_returned) */
+#define SHMQ__ABI_VERSION 2u /* 2: the returned ring, the delayed due word, compact SPSC slots */
+#define SHMQ__DUE_NONE ((UINT64_C(1) << 40) - 1) /* delayed_due: nothing delayed */
 
 /* Cross-process atomics must be lock-free (a lock would live in one address space only). */
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
@@ -114,6 +115,10 @@ struct shmq__header {
      * Only used when the matching SHMQ_SINGLE_* flag is set. */
     alignas(SHMQ__CACHELINE) _Atomic uint32_t single_producer;
     _Atomic uint32_t single_consumer;
+
+    /* MPMC: { due_ms:40 | puts:24 }, a lower bound of the not-before times in the delayed
+     * ring and a count of puts into it (see "the delayed ring's due word" in mpmc.c). */
+    alignas(SHMQ__CACHELINE) _Atomic uint64_t delayed_due;
 
     /* Counters of participants that have closed. */
     alignas(SHMQ__CACHELINE) struct shmq__counters retired;
@@ -210,24 +215,42 @@ struct shmq__spsc {
 _Static_assert(sizeof(struct shmq__spsc) == 2 * SHMQ__CACHELINE, "one line each");
 
 /*
- * A slot: a 24-byte header and the payload right after it, so that a message of up to 40
- * bytes moves in one cache line.
- *
- * state = { gen:32 | unused:8 | owner:16 | state:8 } (see slot.h). gen changes at every
- * transition, so a state word seen twice unchanged means nobody touched the slot.
- * len, flags, deliveries and commit_gen are written by the slot's owner only (the holder of
- * its index) and published by the release that hands the index on.
+ * A message's header, right before its payload: what every slot of every queue kind holds.
+ * Written by the holder of the slot only and published with it (the ring's release in an MPMC
+ * queue, the head store in the SPSC ring).
  */
-struct shmq__slot {
-    _Atomic uint64_t state;
+struct shmq__msghdr {
     _Atomic uint32_t len;        /* payload bytes <= slot_size */
     _Atomic uint16_t flags;      /* SHMQ__SLOT_* */
     _Atomic uint16_t deliveries; /* times claimed */
+};
+_Static_assert(sizeof(struct shmq__msghdr) == 8, "an 8-byte message header");
+
+/* The payload after a message header. */
+static inline unsigned char *shmq__payload(struct shmq__msghdr *h)
+{
+    return (unsigned char *)(h + 1);
+}
+
+/*
+ * An MPMC slot: a 24-byte header and the payload right after it, so that a message of up to
+ * 40 bytes moves in one cache line. (The SPSC ring's slots are a bare struct shmq__msghdr and
+ * the payload, 8 bytes apart: it needs no state word, link or generation.)
+ *
+ * state = { gen:32 | unused:8 | owner:16 | state:8 } (see slot.h). gen changes at every
+ * transition, so a state word seen twice unchanged means nobody touched the slot.
+ * next, commit_gen and the message header are written by the slot's owner only (the holder
+ * of its index) and published by the release that hands the index on.
+ */
+struct shmq__slot {
+    _Atomic uint64_t state;
     _Atomic uint32_t next;       /* LIFO stack link */
     _Atomic uint32_t commit_gen; /* gen at commit: id = commit_gen << 32 | index */
+    struct shmq__msghdr hdr;
     unsigned char payload[];
 };
 _Static_assert(sizeof(struct shmq__slot) == 24, "a 24-byte slot header");
+_Static_assert(offsetof(struct shmq__slot, hdr) == 16, "the message header last");
 _Static_assert(offsetof(struct shmq__slot, payload) == 24, "payload right after the header");
 
 /* Per-slot times, kept apart from the slots so that queues without TTL or delays never touch
@@ -241,6 +264,7 @@ _Static_assert(sizeof(struct shmq__slot_extra) == 16, "16 bytes per slot");
 /* Slot flags. */
 #define SHMQ__SLOT_META 0x1u    /* a metadata record follows the payload (at align8(len)) */
 #define SHMQ__SLOT_DELAYED 0x2u /* SPSC: nacked with a delay, see extras.not_before_ns */
+#define SHMQ__SPSC_SLOT_ALIGN 8u /* SPSC slots are 8 + slot_size bytes rounded up to this */
 
 /* The metadata record: fixed part, then type, correlation id and reply-to, each NUL-ended. */
 struct shmq__meta {

@@ -158,12 +158,108 @@ static int take(shmq_t *q, enum source src, uint32_t expect, uint32_t hold, uint
     return 0;
 }
 
+/* ---- the producer's stash of free slots (FIFO) ---- */
+
+/*
+ * The run of free slots a handle moves at a time between the free ring and its stash: 16,
+ * and at most a sixteenth of the capacity, so that what a handle keeps is little of a small
+ * queue. The stash amortizes the free ring: a producer takes a run with one ring step, a
+ * consumer gives its acked slots back a run at a time, and a handle that does both reuses
+ * its own slots without touching the ring.
+ *
+ * Only a handle that produces keeps slots: a consumer-only handle gives each acked slot
+ * straight back, so a consumer never holds space a producer waits for. What it costs: a
+ * producer handle keeps free slots that other producers cannot use — fewer than a run when
+ * it only produces, fewer than two runs when it also consumes (it gives its stash back
+ * whenever it finds the queue empty, and at close) — so with several producer handles one
+ * may find the queue full that many slots early (15 of 1024 at most for a producer-only
+ * handle). A single handle always fills the whole capacity (its own stash comes first), and
+ * depth and the counters are exact: they count messages, not free slots.
+ */
+static inline unsigned stash_batch(const struct shmq__mapping *m)
+{
+    uint32_t k = m->geo.capacity / 16;
+    return k < 1 ? 1 : k > SHMQ__STASH_MAX / 2 ? SHMQ__STASH_MAX / 2 : k;
+}
+
+/* Take free slots from the free ring into the empty stash: one look, one fetch-and-add and
+ * one entry take per slot, and each slot held WRITING by us (so the reaper frees what a dead
+ * producer kept). 0, -EAGAIN when none is free, -EBADMSG for an impossible index or state
+ * (what was sane is stashed all the same). */
+static int stash_refill(shmq_t *q)
+{
+    struct shmq__mapping *m = q->map;
+    uint32_t idx[SHMQ__STASH_MAX];
+    shmq__op_begin(q);
+    int got = shmq__scq_dequeue_many(m->free_ring, m->geo.ring_order, idx, stash_batch(m));
+    int err = got < 0 ? got : got == 0 ? -EAGAIN : 0;
+    for (int k = 0; k < got; k++) {
+        if (idx[k] >= m->geo.capacity) {
+            err = -EBADMSG;
+            continue;
+        }
+        struct shmq__slot *slot = shmq__slot_at(m, idx[k]);
+        /* A4 as in take(): pairs with the release of the state by whoever freed it. */
+        uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
+        if (shmq__state_kind(state) != SHMQ__SLOT_FREE) {
+            err = -EBADMSG;
+            continue;
+        }
+        atomic_store_explicit(&slot->state, shmq__state_next(state, self_id(q), SHMQ__SLOT_WRITING),
+                              memory_order_release);
+        q->stash[q->stash_count++] = idx[k];
+    }
+    shmq__op_end(q);
+    return err;
+}
+
+static void free_run(shmq_t *q, const uint32_t *idx, unsigned k);
+
+/* Give the stash back to the free ring down to `keep` slots, with one ring step. */
+static void stash_spill(shmq_t *q, uint32_t keep)
+{
+    if (q->stash_count <= keep)
+        return;
+    free_run(q, &q->stash[keep], q->stash_count - keep);
+    q->stash_count = keep;
+}
+
+/* An acked slot we hold (state `mine`): into the stash, WRITING by us, or — a run's worth
+ * collected — back to the free ring with the run. */
+static int stash_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
+{
+    /* No ring step: the slot stays ours. Release, as every state store, for observers. */
+    atomic_store_explicit(&slot->state, shmq__state_next(mine, self_id(q), SHMQ__SLOT_WRITING),
+                          memory_order_release);
+    q->stash[q->stash_count++] = index;
+    uint32_t run = stash_batch(q->map);
+    if (q->stash_count >= 2 * run)
+        stash_spill(q, q->stash_count - run);
+    return 0;
+}
+
+/* A free slot held WRITING by us: from the stash (FIFO), else from the free stack (LIFO). */
+static int slot_take_free(shmq_t *q, uint32_t *index, uint64_t *mine)
+{
+    if (!q->map->free_ring)
+        return take(q, FROM_FREE, SHMQ__SLOT_FREE, SHMQ__SLOT_WRITING, index, mine);
+    if (q->stash_count == 0) {
+        int err = stash_refill(q);
+        if (q->stash_count == 0)
+            return err;
+    }
+    *index = q->stash[--q->stash_count];
+    /* Relaxed: the slot is ours since stash_refill; only we change its state. */
+    *mine = atomic_load_explicit(&shmq__slot_at(q->map, *index)->state, memory_order_relaxed);
+    return 0;
+}
+
 static int try_reserve(shmq_t *q, void *arg)
 {
     struct reserve_ctx *c = arg;
     uint32_t index;
     uint64_t mine;
-    int err = take(q, FROM_FREE, SHMQ__SLOT_FREE, SHMQ__SLOT_WRITING, &index, &mine);
+    int err = slot_take_free(q, &index, &mine);
     if (err)
         return err;
     struct shmq__slot *slot = shmq__slot_at(q->map, index);
@@ -194,10 +290,10 @@ int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m)
     int err = msg_slot(q, m, SHMQ__SLOT_WRITING, &index, &slot);
     if (err || (err = shmq__msg_fits(q->map, m, &meta)))
         return err;
-    shmq__meta_write(slot, m, meta);
+    shmq__meta_write(&slot->hdr, m, meta);
     uint64_t mine = m->priv[SHMQ__MSG_STATE];
     uint64_t ready = shmq__state_next(mine, 0, SHMQ__SLOT_READY);
-    atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->hdr.deliveries, 0, memory_order_relaxed);
     atomic_store_explicit(&slot->commit_gen, shmq__state_gen(ready), memory_order_relaxed);
     m->id = ((uint64_t)shmq__state_gen(ready) << 32) | index;
     if (q->map->geo.ttl_ns)
@@ -249,8 +345,8 @@ int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m)
 static int claim_finish(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine,
                         struct shmq_msg *m)
 {
-    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
-    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
+    uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
+    atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
     int err = shmq__slot_read(q->map, index, slot, m);
     if (err) {
         shmq__mpmc_slot_free(q, index, slot, mine);
@@ -263,20 +359,104 @@ static int claim_finish(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint
     return 0;
 }
 
-/* Put a message we hold into the delayed ring. */
+/*
+ * The delayed ring's due word: header.delayed_due = { due_ms:40 | puts:24 }. due_ms is a lower
+ * bound of the not-before time (CLOCK_MONOTONIC, ms) of every message in the delayed ring, so
+ * a claim looks at the ring only once something may be due; puts counts the puts into it.
+ *   - A put lowers due_ms to the message's time (a CAS loop: min) and counts itself.
+ *   - A claim that finds due_ms passed visits every message of the ring once (take, put
+ *     back): the first one due is delivered; when none is, it raises due_ms to the earliest
+ *     it saw, by a CAS that expects the word exactly as its own puts left it. A put by anyone
+ *     else meanwhile (of a message it may not have seen) makes that CAS fail and leaves the
+ *     lower bound, which is always safe: the next claim looks again.
+ * So a message is never held back past its time by the word (at worst by one claim's look),
+ * and claims pay one load and a clock read while nothing is due. Relaxed throughout: the word
+ * carries no data (the ring publishes the slots), and a claim that reads it stale looks again
+ * at its next call or sleeper's slice (5 ms).
+ */
+#define DUE_SHIFT 24
+#define DUE_PUTS_MASK ((UINT64_C(1) << DUE_SHIFT) - 1)
+
+static inline uint64_t due_ms(uint64_t w)
+{
+    return w >> DUE_SHIFT;
+}
+static inline uint64_t due_word(uint64_t ms, uint64_t puts)
+{
+    return (ms << DUE_SHIFT) | (puts & DUE_PUTS_MASK);
+}
+static inline uint64_t due_of(int64_t not_before_ns)
+{
+    if (not_before_ns <= 0)
+        return 0;
+    uint64_t ms = (uint64_t)not_before_ns / 1000000u; /* rounded down: a lower bound */
+    return ms < SHMQ__DUE_NONE ? ms : SHMQ__DUE_NONE - 1;
+}
+
+/* Put a message we hold into the delayed ring (its not_before_ns written), and lower the due
+ * word to it. */
 static int delayed_put(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
 {
+    struct shmq__mapping *m = q->map;
     shmq__op_begin(q);
     atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_READY),
                           memory_order_release);
-    int err = shmq__scq_enqueue(q->map->delayed_ring, q->map->geo.ring_order, index);
+    int err = shmq__scq_enqueue(m->delayed_ring, m->geo.ring_order, index);
     shmq__op_end(q);
+    /* Relaxed: our own write of not_before_ns (the ring publishes it to others). */
+    uint64_t due = due_of(atomic_load_explicit(&m->extras[index].not_before_ns,
+                                               memory_order_relaxed));
+    uint64_t w = atomic_load_explicit(&m->hdr->delayed_due, memory_order_relaxed);
+    uint64_t next;
+    do {
+        uint64_t low = due_ms(w) < due ? due_ms(w) : due;
+        next = due_word(low, (w & DUE_PUTS_MASK) + 1);
+    } while (!atomic_compare_exchange_weak_explicit(&m->hdr->delayed_due, &w, next,
+                                                    memory_order_relaxed, memory_order_relaxed));
     return err;
+}
+
+/* Visit the delayed ring once if something in it may be due: 0 with the first due message
+ * held READING in *index / *mine, or -EAGAIN (nothing due; the due word raised if nobody put
+ * meanwhile), or another error of take(). */
+static int delayed_take_due(shmq_t *q, uint32_t *index, uint64_t *mine)
+{
+    struct shmq__mapping *m = q->map;
+    uint64_t w0 = atomic_load_explicit(&m->hdr->delayed_due, memory_order_relaxed);
+    int64_t now = shmq__now_mono();
+    if (due_ms(w0) > due_of(now))
+        return -EAGAIN;
+    uint64_t visits = shmq__scq_positions(m->delayed_ring);
+    if (visits > m->geo.capacity)
+        visits = m->geo.capacity; /* the ring holds no more: a bound against a scribbled one */
+    uint64_t seen = SHMQ__DUE_NONE, low = due_ms(w0), puts = 0;
+    for (; visits; visits--) {
+        int err = take(q, FROM_DELAYED, SHMQ__SLOT_READY, SHMQ__SLOT_READING, index, mine);
+        if (err)
+            return err;
+        int64_t nb = atomic_load_explicit(&m->extras[*index].not_before_ns, memory_order_relaxed);
+        if (nb <= now)
+            return 0;
+        if ((err = delayed_put(q, *index, shmq__slot_at(m, *index), *mine)) != 0)
+            return err;
+        puts++;
+        if (due_of(nb) < seen)
+            seen = due_of(nb);
+        if (due_of(nb) < low)
+            low = due_of(nb);
+    }
+    /* Nothing due: raise the bound to the earliest seen, unless someone else put meanwhile. */
+    uint64_t expect = due_word(low, (w0 & DUE_PUTS_MASK) + puts);
+    atomic_compare_exchange_strong_explicit(&m->hdr->delayed_due, &expect,
+                                            due_word(seen, (w0 & DUE_PUTS_MASK) + puts),
+                                            memory_order_relaxed, memory_order_relaxed);
+    return -EAGAIN;
 }
 
 static bool delayed_waiting(const shmq_t *q)
 {
-    return q->map->delayed_ring && !shmq__scq_empty_hint(q->map->delayed_ring);
+    return q->map->delayed_ring &&
+           !shmq__scq_empty_hint(q->map->delayed_ring, q->map->geo.ring_order);
 }
 
 static int try_claim(shmq_t *q, void *arg)
@@ -298,18 +478,10 @@ static int try_claim(shmq_t *q, void *arg)
         int err = -EAGAIN;
         /* Released messages are first in line (shmq_release). Looking costs two loads of a
          * ring nobody writes unless something is released. */
-        if (map->returned_ring && !shmq__scq_empty_hint(map->returned_ring))
+        if (map->returned_ring && !shmq__scq_empty_hint(map->returned_ring, map->geo.ring_order))
             err = take(q, FROM_RETURNED, SHMQ__SLOT_READY, SHMQ__SLOT_READING, &index, &mine);
-        if (err == -EAGAIN && SHMQ__UNLIKELY(delayed_waiting(q))) {
-            /* Look at one delayed message per claim: due, it goes first; not yet, it goes
-             * to the back of the delayed ring. */
-            err = take(q, FROM_DELAYED, SHMQ__SLOT_READY, SHMQ__SLOT_READING, &index, &mine);
-            if (err == 0 && atomic_load_explicit(&map->extras[index].not_before_ns,
-                                                 memory_order_relaxed) > shmq__now_mono()) {
-                if ((err = delayed_put(q, index, shmq__slot_at(map, index), mine)) == 0)
-                    err = -EAGAIN;
-            }
-        }
+        if (err == -EAGAIN && SHMQ__UNLIKELY(delayed_waiting(q)))
+            err = delayed_take_due(q, &index, &mine); /* a due one goes first */
         if (err == -EAGAIN)
             err = take(q, FROM_READY, SHMQ__SLOT_READY, SHMQ__SLOT_READING, &index, &mine);
         if (err)
@@ -321,14 +493,14 @@ static int try_claim(shmq_t *q, void *arg)
                 atomic_load_explicit(&map->extras[index].enqueued_ns, memory_order_relaxed),
                 map->geo.ttl_ns)) {
             shmq__count(&q->self->counters.popped, 1);
-            shmq__dead_letter(q, index, slot, mine, true);
+            shmq__dead_letter(q, index, &slot->hdr, mine, true);
             continue;
         }
         if (SHMQ__UNLIKELY(map->geo.max_deliveries) &&
-            atomic_load_explicit(&slot->deliveries, memory_order_relaxed) >=
+            atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed) >=
                 map->geo.max_deliveries) {
             shmq__count(&q->self->counters.popped, 1);
-            shmq__dead_letter(q, index, slot, mine, false);
+            shmq__dead_letter(q, index, &slot->hdr, mine, false);
             continue;
         }
         return claim_finish(q, index, slot, mine, m);
@@ -340,6 +512,7 @@ int shmq__mpmc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
     int r = try_claim(q, m);
     if (SHMQ__LIKELY(r != -EAGAIN))
         return r;
+    stash_spill(q, 0); /* idle: what we kept goes back to those who may need it */
     return shmq__block(q, &q->map->waits->not_empty, deadline, try_claim, m,
                        &q->self->counters.empty);
 }
@@ -391,9 +564,9 @@ int shmq__mpmc_release(shmq_t *q, struct shmq_msg *m)
     m->priv[SHMQ__MSG_SLOT] = 0;
     uint64_t mine = m->priv[SHMQ__MSG_STATE];
     /* Relaxed: we hold the slot; the ring release below publishes the count with it. */
-    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+    uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
     if (deliveries > 0) {
-        atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
+        atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
         if (deliveries > 1) /* claim_finish counted this claim as a redelivery: undo it */
             shmq__count(&q->self->counters.redelivered, UINT64_MAX);
     }
@@ -424,6 +597,8 @@ int shmq__mpmc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
     q->outstanding--;
     m->priv[SHMQ__MSG_SLOT] = 0;
     uint64_t mine = m->priv[SHMQ__MSG_STATE];
+    if (ack && q->map->free_ring && (q->roles & SHMQ_ROLE_PRODUCER))
+        return stash_free(q, index, slot, mine); /* it will push: keep the slot for it */
     return ack ? shmq__mpmc_slot_free(q, index, slot, mine)
                : shmq__mpmc_slot_requeue(q, index, slot, mine);
 }
@@ -434,8 +609,8 @@ void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m)
 {
     uint32_t index = (uint32_t)(m->priv[SHMQ__MSG_SLOT] - 1);
     struct shmq__slot *slot = shmq__slot_at(q->map, index);
-    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
-    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
+    uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
+    atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
     q->outstanding--;
     m->priv[SHMQ__MSG_SLOT] = 0;
     if (q->map->ready_stack)
@@ -446,8 +621,85 @@ void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m)
 
 /* ---- batches ---- */
 
+#define BATCH_STEP 32u /* messages moved per ring step by the batch calls */
+
+/* Publish k slots we hold WRITING, in order, with one ring step. */
+static int publish_run(shmq_t *q, const uint32_t *idx, unsigned k)
+{
+    struct shmq__mapping *m = q->map;
+    int64_t now = m->geo.ttl_ns ? shmq__now_mono() : 0;
+    shmq__op_begin(q);
+    for (unsigned j = 0; j < k; j++) {
+        struct shmq__slot *slot = shmq__slot_at(m, idx[j]);
+        uint64_t mine = atomic_load_explicit(&slot->state, memory_order_relaxed); /* ours */
+        uint64_t ready = shmq__state_next(mine, 0, SHMQ__SLOT_READY);
+        atomic_store_explicit(&slot->hdr.deliveries, 0, memory_order_relaxed);
+        atomic_store_explicit(&slot->commit_gen, shmq__state_gen(ready), memory_order_relaxed);
+        if (now)
+            atomic_store_explicit(&m->extras[idx[j]].enqueued_ns, now, memory_order_relaxed);
+        /* Published, with the payload, by the ring's release (R1 in scq.c). */
+        atomic_store_explicit(&slot->state, ready, memory_order_release);
+    }
+    int err = shmq__scq_enqueue_many(m->ready_ring, m->geo.ring_order, idx, k);
+    shmq__op_end(q);
+    if (err)
+        return err;
+    shmq__count(&q->self->counters.pushed, k);
+    if (shmq__wait_notify(&m->waits->not_empty))
+        shmq__count(&q->self->counters.wakeups, 1);
+    return 0;
+}
+
+/* A FIFO batch: free slots from the stash, the copies, then one ready-ring step per run. */
+static int push_batch_fifo(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline)
+{
+    struct shmq__mapping *m = q->map;
+    unsigned done = 0;
+    while (done < n) {
+        uint32_t idx[BATCH_STEP];
+        unsigned k = 0;
+        int err = 0;
+        while (k < BATCH_STEP && done + k < n) {
+            const struct iovec *v = &msgs[done + k];
+            if (v->iov_len > m->geo.slot_size) {
+                err = -EMSGSIZE; /* ends the batch before it */
+                break;
+            }
+            uint64_t mine;
+            if ((err = slot_take_free(q, &idx[k], &mine)) != 0)
+                break;
+            struct shmq__slot *slot = shmq__slot_at(m, idx[k]);
+            memcpy(slot->payload, v->iov_base, v->iov_len);
+            atomic_store_explicit(&slot->hdr.len, (uint32_t)v->iov_len, memory_order_relaxed);
+            atomic_store_explicit(&slot->hdr.flags, 0, memory_order_relaxed);
+            k++;
+        }
+        if (k == 0 && done == 0 && err == -EAGAIN && deadline != 0) {
+            /* Full before the first message: wait for one slot the usual way, and keep it
+             * in the stash for the next round. */
+            struct shmq_msg one;
+            if ((err = shmq__mpmc_reserve(q, 0, &one, deadline)) != 0)
+                return err;
+            q->outstanding--;
+            q->stash[q->stash_count++] = (uint32_t)(one.priv[SHMQ__MSG_SLOT] - 1);
+            continue;
+        }
+        if (k && (err = publish_run(q, idx, k)) != 0 && done == 0)
+            return err;
+        done += k;
+        if (err) {
+            if (done == 0 && err == -EAGAIN)
+                shmq__count(&q->self->counters.full, 1);
+            return done ? (int)done : err;
+        }
+    }
+    return (int)done;
+}
+
 int shmq__mpmc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline)
 {
+    if (q->map->free_ring)
+        return push_batch_fifo(q, msgs, n, deadline);
     int done = 0;
     for (unsigned i = 0; i < n; i++) {
         struct shmq_msg m = {0};
@@ -462,6 +714,144 @@ int shmq__mpmc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64
         done++;
     }
     return done;
+}
+
+/* True when a FIFO's pop batch may take straight from the ready ring: nothing kept back,
+ * released or delayed waits ahead of the ready messages, and no TTL or delivery limit asks
+ * for a look at each message (all read-only). */
+bool shmq__mpmc_batch_plain(const shmq_t *q)
+{
+    const struct shmq__mapping *m = q->map;
+    return m->ready_ring && q->held == SHMQ__NONE && !m->geo.ttl_ns && !m->geo.max_deliveries &&
+           shmq__scq_empty_hint(m->returned_ring, m->geo.ring_order) && !delayed_waiting(q);
+}
+
+struct pop_batch_ctx {
+    struct iovec *bufs;
+    unsigned n;
+};
+
+/* One message through the claim path, for a batch that found the queue not plain. */
+static int pop_one(shmq_t *q, struct iovec *buf)
+{
+    struct shmq_msg m;
+    int err = try_claim(q, &m);
+    if (err)
+        return err;
+    if (m.len > buf->iov_len) {
+        shmq__mpmc_hold(q, &m);
+        return -EMSGSIZE;
+    }
+    memcpy(buf->iov_base, m.data, m.len);
+    buf->iov_len = m.len;
+    return (err = shmq__mpmc_finish(q, &m, true)) != 0 ? err : 1;
+}
+
+/* Hand k slots we hold on to `ring`, in order, in state `state` (FREE or READY), with one
+ * ring step. The state stores are release, as every state store (for observers); the ring's
+ * R1 publishes the slots to whoever takes them. */
+static void put_run(shmq_t *q, struct shmq__scq *ring, const uint32_t *idx, unsigned k,
+                    uint32_t state)
+{
+    struct shmq__mapping *m = q->map;
+    if (k == 0)
+        return;
+    shmq__op_begin(q);
+    for (unsigned j = 0; j < k; j++) {
+        struct shmq__slot *slot = shmq__slot_at(m, idx[j]);
+        uint64_t mine = atomic_load_explicit(&slot->state, memory_order_relaxed); /* ours */
+        atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, state), memory_order_release);
+    }
+    shmq__scq_enqueue_many(ring, m->geo.ring_order, idx, k);
+    shmq__op_end(q);
+}
+
+/* Give slots we hold READING back as released, in order (the rest of a batch after a message
+ * kept back for -EMSGSIZE: it was not delivered either). */
+static void release_run(shmq_t *q, const uint32_t *idx, unsigned k)
+{
+    put_run(q, q->map->returned_ring, idx, k, SHMQ__SLOT_READY);
+}
+
+/* Free slots we hold, with one free-ring step. */
+static void free_run(shmq_t *q, const uint32_t *idx, unsigned k)
+{
+    put_run(q, q->map->free_ring, idx, k, SHMQ__SLOT_FREE);
+    if (k && shmq__wait_notify(&q->map->waits->not_full))
+        shmq__count(&q->self->counters.wakeups, 1);
+}
+
+/* Take up to BATCH_STEP ready slots with one ring step and hold them READING. Returns how
+ * many are held in idx (in order), or -EAGAIN / -EBADMSG when none is. */
+static int take_run(shmq_t *q, uint32_t *idx, unsigned want)
+{
+    struct shmq__mapping *m = q->map;
+    shmq__op_begin(q);
+    int got = shmq__scq_dequeue_many(m->ready_ring, m->geo.ring_order, idx, want);
+    int held = 0, err = got < 0 ? -EBADMSG : -EAGAIN;
+    for (int k = 0; k < got; k++) {
+        struct shmq__slot *slot = idx[k] < m->geo.capacity ? shmq__slot_at(m, idx[k]) : NULL;
+        /* A4 as in take(). */
+        uint64_t state = slot ? atomic_load_explicit(&slot->state, memory_order_acquire) : 0;
+        if (!slot || shmq__state_kind(state) != SHMQ__SLOT_READY) {
+            err = -EBADMSG; /* an impossible index or state: dropped, as take() does */
+            continue;
+        }
+        atomic_store_explicit(&slot->state, shmq__state_next(state, self_id(q), SHMQ__SLOT_READING),
+                              memory_order_release);
+        idx[held++] = idx[k];
+    }
+    shmq__op_end(q);
+    return held ? held : err;
+}
+
+static int try_pop_batch(shmq_t *q, void *arg)
+{
+    struct pop_batch_ctx *c = arg;
+    if (!shmq__mpmc_batch_plain(q))
+        return pop_one(q, &c->bufs[0]);
+    uint32_t idx[BATCH_STEP], done_idx[BATCH_STEP];
+    int held = take_run(q, idx, c->n < BATCH_STEP ? c->n : BATCH_STEP);
+    if (held < 0)
+        return held;
+    unsigned done = 0;
+    int err = 0;
+    for (int k = 0; k < held; k++) {
+        struct shmq__slot *slot = shmq__slot_at(q->map, idx[k]);
+        struct shmq_msg m;
+        if (shmq__slot_read(q->map, idx[k], slot, &m) != 0) {
+            err = -EBADMSG; /* an inconsistent slot is freed, not handed out (claim_finish) */
+            done_idx[done] = idx[k];
+            free_run(q, &done_idx[done], 1);
+            continue;
+        }
+        struct iovec *b = &c->bufs[done];
+        if (m.len > b->iov_len) {
+            /* Kept back undelivered, and what follows it released behind it in order. */
+            q->held = idx[k];
+            release_run(q, &idx[k + 1], (unsigned)(held - k - 1));
+            err = -EMSGSIZE;
+            break;
+        }
+        memcpy(b->iov_base, m.data, m.len);
+        b->iov_len = m.len;
+        if (m.deliveries > 0)
+            shmq__count(&q->self->counters.redelivered, 1);
+        done_idx[done++] = idx[k];
+    }
+    free_run(q, done_idx, done);
+    return done ? (int)done : err ? err : -EAGAIN;
+}
+
+int shmq__mpmc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
+{
+    struct pop_batch_ctx c = {.bufs = bufs, .n = n};
+    int r = try_pop_batch(q, &c);
+    if (SHMQ__LIKELY(r != -EAGAIN))
+        return r;
+    stash_spill(q, 0); /* idle: as in shmq__mpmc_claim */
+    return shmq__block(q, &q->map->waits->not_empty, deadline, try_pop_batch, &c,
+                       &q->self->counters.empty);
 }
 
 /* ---- inspection and close ---- */
@@ -523,6 +913,7 @@ int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, 
 /* At close: everything this handle still holds goes back, so nothing is lost. */
 void shmq__mpmc_return_all(shmq_t *q)
 {
+    stash_spill(q, 0);
     if (q->held != SHMQ__NONE) {
         uint32_t index = q->held;
         struct shmq__slot *slot = shmq__slot_at(q->map, index);

@@ -428,7 +428,8 @@ int shmq_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t timeout_ns
         return -EINVAL;
     int r = is_spsc(q) && !q->map->geo.ttl_ns && !q->map->geo.max_deliveries
                 ? shmq__spsc_pop_batch(q, bufs, n, deadline)
-                : pop_batch_each(q, bufs, n, deadline);
+            : !is_spsc(q) && shmq__mpmc_batch_plain(q) ? shmq__mpmc_pop_batch(q, bufs, n, deadline)
+                                                       : pop_batch_each(q, bufs, n, deadline);
     if (r > 0) {
         shmq__count(&q->self->counters.popped, (uint64_t)r);
         shmq__count(&q->self->counters.acked, (uint64_t)r);

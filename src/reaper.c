@@ -156,9 +156,9 @@ static void return_held(shmq_t *q, const uint8_t *dead, struct shmq_repair_repor
             if (!atomic_compare_exchange_strong_explicit(
                     &slot->state, &s, mine, memory_order_acq_rel, memory_order_relaxed))
                 continue;
-            uint32_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+            uint32_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
             if (m->geo.max_deliveries && deliveries >= m->geo.max_deliveries) {
-                shmq__dead_letter(q, i, slot, mine, false);
+                shmq__dead_letter(q, i, &slot->hdr, mine, false);
                 r->dead_lettered++;
             } else {
                 /* Counted as a nack: taken, given back (keeps depth and in-flight exact). */

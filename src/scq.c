@@ -14,6 +14,10 @@
 
 #include <errno.h>
 
+#ifndef SHMQ_SCQ_NO_REMAP
+#define SHMQ_SCQ_NO_REMAP 0 /* 1: consecutive positions share lines (an experiment's switch) */
+#endif
+
 #define ENTRY_INDEX_MASK UINT64_C(0xffffffff)
 #define ENTRY_SAFE (UINT64_C(1) << 32)
 #define CYCLE_SHIFT 33
@@ -60,7 +64,7 @@ static inline uint64_t position_entry(uint64_t pos, uint32_t order)
 {
     uint32_t bits = order + 1; /* log2 of the entry count */
     uint64_t j = pos & ((UINT64_C(1) << bits) - 1);
-    if (bits < 4)
+    if (bits < 4 || SHMQ_SCQ_NO_REMAP)
         return j;
     return ((j & 7u) << (bits - 3)) | (j >> 3);
 }
@@ -109,33 +113,69 @@ static inline uint64_t attempts_max(uint32_t order)
     return (UINT64_C(2) << order) * 1024 + 65536;
 }
 
+/* Try to put index into the entry of position tail (taken by our fetch-and-add on tail):
+ * true when it is there. False when the entry is occupied, was already used in this lap, or
+ * was marked unsafe by a consumer that is already past: the position is lost and the caller
+ * takes another. */
+static inline bool put_at(struct shmq__scq *q, uint32_t order, uint64_t tail, uint32_t index)
+{
+    uint32_t tcycle = position_cycle(tail, order);
+    _Atomic uint64_t *slot = &q->entries[position_entry(tail, order)];
+    uint64_t e = atomic_load_explicit(slot, memory_order_seq_cst);
+    for (;;) {
+        if (cycle_diff(entry_cycle(e), tcycle) >= 0 || entry_index(e) != SHMQ__SCQ_BOTTOM)
+            return false; /* occupied or already used in this lap: take the next position */
+        if (!entry_safe(e) &&
+            pos_diff(atomic_load_explicit(&q->head, memory_order_seq_cst), tail) > 0)
+            return false; /* a consumer marked it unsafe and is already past: not ours */
+        /* R1: publishes the index (and, through the caller's release of the slot state
+         * before this call, the slot). Pairs with A1 in take_at. */
+        if (atomic_compare_exchange_weak_explicit(slot, &e, entry_make(tcycle, true, index),
+                                                  memory_order_seq_cst, memory_order_seq_cst))
+            return true;
+    }
+}
+
+/* After an enqueue: consumers may run 3n - 1 more positions before they call the ring empty.
+ * Skipped when the threshold is there already, so that a steady stream does not write it. */
+static inline void threshold_reset(struct shmq__scq *q, uint32_t order)
+{
+    if (atomic_load_explicit(&q->threshold, memory_order_seq_cst) != threshold_full(order))
+        atomic_store_explicit(&q->threshold, threshold_full(order), memory_order_seq_cst);
+}
+
 int shmq__scq_enqueue(struct shmq__scq *q, uint32_t order, uint32_t index)
 {
-    uint64_t attempts = attempts_max(order);
-    while (attempts--) {
+    for (uint64_t attempts = attempts_max(order); attempts; attempts--) {
         uint64_t tail = atomic_fetch_add_explicit(&q->tail, 1, memory_order_seq_cst);
-        uint32_t tcycle = position_cycle(tail, order);
-        _Atomic uint64_t *slot = &q->entries[position_entry(tail, order)];
-        uint64_t e = atomic_load_explicit(slot, memory_order_seq_cst);
-        for (;;) {
-            if (cycle_diff(entry_cycle(e), tcycle) >= 0 || entry_index(e) != SHMQ__SCQ_BOTTOM)
-                break; /* occupied or already used in this lap: take the next position */
-            if (!entry_safe(e) &&
-                pos_diff(atomic_load_explicit(&q->head, memory_order_seq_cst), tail) > 0)
-                break; /* a consumer marked it unsafe and is already past: not ours */
-            /* R1: publishes the index (and, through the caller's release of the slot state
-             * before this call, the slot). Pairs with A1 in shmq__scq_dequeue. */
-            if (atomic_compare_exchange_weak_explicit(slot, &e, entry_make(tcycle, true, index),
-                                                      memory_order_seq_cst, memory_order_seq_cst)) {
-                if (atomic_load_explicit(&q->threshold, memory_order_seq_cst) !=
-                    threshold_full(order))
-                    atomic_store_explicit(&q->threshold, threshold_full(order),
-                                          memory_order_seq_cst);
-                return 0;
-            }
+        if (put_at(q, order, tail, index)) {
+            threshold_reset(q, order);
+            return 0;
         }
     }
     return -EBADMSG;
+}
+
+int shmq__scq_enqueue_many(struct shmq__scq *q, uint32_t order, const uint32_t *index,
+                           unsigned count)
+{
+    if (count == 0)
+        return 0;
+    /* One fetch-and-add for the whole run of positions; the indices go in order into the
+     * positions that take them. A position lost to a consumer that ran ahead costs only that
+     * position: what does not fit in the run goes one by one. */
+    uint64_t tail = atomic_fetch_add_explicit(&q->tail, count, memory_order_seq_cst);
+    unsigned done = 0;
+    for (unsigned k = 0; k < count; k++)
+        done += put_at(q, order, tail + k, index[done]);
+    if (done)
+        threshold_reset(q, order);
+    for (; done < count; done++) {
+        int err = shmq__scq_enqueue(q, order, index[done]);
+        if (err)
+            return err;
+    }
+    return 0;
 }
 
 /* Move tail up to head after consumers ran past an empty ring, so that producers do not fill
@@ -151,56 +191,116 @@ static void catchup(struct shmq__scq *q, uint64_t tail, uint64_t head)
     }
 }
 
-uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order)
+/* Take the index in the entry of position head (taken by our fetch-and-add on head), or
+ * SHMQ__SCQ_BOTTOM when there is none for this position: then the entry is left so that no
+ * late producer of an older lap fills it behind us. */
+static inline uint32_t take_at(struct shmq__scq *q, uint32_t order, uint64_t head)
+{
+    uint32_t hcycle = position_cycle(head, order);
+    _Atomic uint64_t *slot = &q->entries[position_entry(head, order)];
+    uint64_t e = atomic_load_explicit(slot, memory_order_seq_cst);
+    for (;;) {
+        uint32_t ecycle = entry_cycle(e);
+        if (ecycle == hcycle) {
+            /* Ours: take the index, leaving cycle and safe bit. A1: pairs with R1. */
+            uint64_t taken = atomic_fetch_or_explicit(slot, ENTRY_INDEX_MASK, memory_order_seq_cst);
+            return entry_index(taken);
+        }
+        if (cycle_diff(ecycle, hcycle) >= 0)
+            return SHMQ__SCQ_BOTTOM; /* a newer lap already: nothing for this position */
+        /* An older lap. Empty: advance it to our lap so a late producer of that lap cannot
+         * fill it behind us. Full (its consumer is late): mark it unsafe instead — unless a
+         * consumer before us already did (no write for nothing to a line others use). */
+        if (entry_index(e) != SHMQ__SCQ_BOTTOM && !entry_safe(e))
+            return SHMQ__SCQ_BOTTOM;
+        uint64_t next = entry_index(e) == SHMQ__SCQ_BOTTOM
+                            ? entry_make(hcycle, entry_safe(e), SHMQ__SCQ_BOTTOM)
+                            : entry_make(ecycle, false, entry_index(e));
+        if (atomic_compare_exchange_weak_explicit(slot, &e, next, memory_order_seq_cst,
+                                                  memory_order_seq_cst))
+            return SHMQ__SCQ_BOTTOM;
+    }
+}
+
+/* Look before you write: 0 when the threshold has run out or tail is not past head, read
+ * with loads only, so that a consumer polling an empty ring never writes to a line that
+ * producers use; else how many positions lie between head and tail (at most `max`), or -1
+ * for an impossible threshold (a scribbled ring). Head is read before tail: a tail read
+ * later that is not past it means the ring was empty at the second load, which is where an
+ * empty dequeue takes effect. */
+static inline int64_t ready_positions(struct shmq__scq *q, uint32_t order, uint64_t max)
 {
     int64_t threshold = atomic_load_explicit(&q->threshold, memory_order_seq_cst);
     if (threshold < 0)
-        return SHMQ__SCQ_BOTTOM;
+        return 0;
     /* The threshold is only ever set to 3n - 1 and counted down: a larger one was written by
-     * someone else, and would keep this loop going for up to 2^63 rounds. */
+     * someone else, and would keep a dequeue going for up to 2^63 rounds. */
     if (threshold > threshold_full(order))
-        return SHMQ__SCQ_CORRUPT;
+        return -1;
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst);
+    int64_t avail = pos_diff(atomic_load_explicit(&q->tail, memory_order_seq_cst), head);
+    if (avail <= 0)
+        return 0;
+    return (uint64_t)avail < max ? avail : (int64_t)max;
+}
+
+/* After positions [head, head + count) gave nothing: let producers skip what consumers
+ * passed, and count the failures down on the threshold. True when the ring is to be called
+ * empty. */
+static inline bool passed_empty(struct shmq__scq *q, uint64_t head, uint64_t count)
+{
+    uint64_t tail = atomic_load_explicit(&q->tail, memory_order_seq_cst);
+    if (pos_diff(tail, head + count) <= 0) {
+        catchup(q, tail, head + count);
+        atomic_fetch_sub_explicit(&q->threshold, (int64_t)count, memory_order_seq_cst);
+        return true;
+    }
+    /* Empty once the threshold goes below zero (a single failure: its old value was <= 0). */
+    return atomic_fetch_sub_explicit(&q->threshold, (int64_t)count, memory_order_seq_cst) -
+               (int64_t)count <
+           0;
+}
+
+uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order)
+{
+    int64_t ready = ready_positions(q, order, 1);
+    if (ready <= 0)
+        return ready < 0 ? SHMQ__SCQ_CORRUPT : SHMQ__SCQ_BOTTOM;
     for (uint64_t attempts = attempts_max(order); attempts; attempts--) {
         uint64_t head = atomic_fetch_add_explicit(&q->head, 1, memory_order_seq_cst);
-        uint32_t hcycle = position_cycle(head, order);
-        _Atomic uint64_t *slot = &q->entries[position_entry(head, order)];
-        uint64_t e = atomic_load_explicit(slot, memory_order_seq_cst);
-        for (;;) {
-            uint32_t ecycle = entry_cycle(e);
-            if (ecycle == hcycle) {
-                /* Ours: take the index, leaving cycle and safe bit. A1: pairs with R1. */
-                uint64_t taken =
-                    atomic_fetch_or_explicit(slot, ENTRY_INDEX_MASK, memory_order_seq_cst);
-                return entry_index(taken);
-            }
-            if (cycle_diff(ecycle, hcycle) >= 0)
-                break; /* a newer lap already: nothing for this position */
-            /* An older lap. Empty: advance it to our lap so a late producer of that lap cannot
-             * fill it behind us. Full (its consumer is late): mark it unsafe instead. */
-            uint64_t next = entry_index(e) == SHMQ__SCQ_BOTTOM
-                                ? entry_make(hcycle, entry_safe(e), SHMQ__SCQ_BOTTOM)
-                                : entry_make(ecycle, false, entry_index(e));
-            if (atomic_compare_exchange_weak_explicit(slot, &e, next, memory_order_seq_cst,
-                                                      memory_order_seq_cst))
-                break;
-        }
-        uint64_t tail = atomic_load_explicit(&q->tail, memory_order_seq_cst);
-        if (pos_diff(tail, head + 1) <= 0) {
-            catchup(q, tail, head + 1);
-            atomic_fetch_sub_explicit(&q->threshold, 1, memory_order_seq_cst);
-            return SHMQ__SCQ_BOTTOM;
-        }
-        if (atomic_fetch_sub_explicit(&q->threshold, 1, memory_order_seq_cst) <= 0)
+        uint32_t index = take_at(q, order, head);
+        if (index != SHMQ__SCQ_BOTTOM)
+            return index;
+        if (passed_empty(q, head, 1))
             return SHMQ__SCQ_BOTTOM;
     }
     return SHMQ__SCQ_CORRUPT;
+}
+
+int shmq__scq_dequeue_many(struct shmq__scq *q, uint32_t order, uint32_t *index, unsigned max)
+{
+    int64_t ready = ready_positions(q, order, max);
+    if (ready <= 0)
+        return ready < 0 ? -EBADMSG : 0;
+    /* One fetch-and-add for as many positions as the look said are there: never more, so a
+     * batch does not run consumers past the producers. */
+    uint64_t head = atomic_fetch_add_explicit(&q->head, (uint64_t)ready, memory_order_seq_cst);
+    unsigned got = 0;
+    for (uint64_t k = 0; k < (uint64_t)ready; k++) {
+        uint32_t i = take_at(q, order, head + k);
+        if (i != SHMQ__SCQ_BOTTOM)
+            index[got++] = i;
+    }
+    if ((uint64_t)got < (uint64_t)ready)
+        passed_empty(q, head, (uint64_t)ready - got);
+    return (int)got;
 }
 
 /* The position within its lap of entry number e (inverse of position_entry). */
 static inline uint64_t entry_lap_position(uint64_t e, uint32_t order)
 {
     uint32_t bits = order + 1;
-    if (bits < 4)
+    if (bits < 4 || SHMQ_SCQ_NO_REMAP)
         return e;
     uint64_t low = e & ((UINT64_C(1) << (bits - 3)) - 1);
     return (low << 3) | (e >> (bits - 3));
@@ -236,14 +336,16 @@ uint32_t shmq__scq_take_entry(struct shmq__scq *q, uint64_t entry, uint64_t valu
     return entry_index(value);
 }
 
-bool shmq__scq_empty_hint(struct shmq__scq *q)
+uint64_t shmq__scq_positions(struct shmq__scq *q)
 {
-    if (atomic_load_explicit(&q->threshold, memory_order_seq_cst) < 0)
-        return true;
-    /* Head first, then tail: a tail read later that is still not past the head read earlier
-     * means the ring was empty at the moment of the second load. */
     uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst);
-    return pos_diff(atomic_load_explicit(&q->tail, memory_order_seq_cst), head) <= 0;
+    int64_t d = pos_diff(atomic_load_explicit(&q->tail, memory_order_seq_cst), head);
+    return d > 0 ? (uint64_t)d : 0;
+}
+
+bool shmq__scq_empty_hint(struct shmq__scq *q, uint32_t order)
+{
+    return ready_positions(q, order, 1) == 0;
 }
 
 int shmq__scq_foreach(struct shmq__scq *q, uint32_t order, int (*fn)(uint32_t index, void *arg),

@@ -51,15 +51,29 @@ void shmq__scq_init_at(struct shmq__scq *q, uint32_t order, uint64_t start);
  * segment): the attempt is bounded rather than looping forever. */
 int shmq__scq_enqueue(struct shmq__scq *q, uint32_t order, uint32_t index);
 
+/* Add count indices in order (one fetch-and-add for the run of positions). 0 or -EBADMSG as
+ * shmq__scq_enqueue; on -EBADMSG some of them may be in the ring. */
+int shmq__scq_enqueue_many(struct shmq__scq *q, uint32_t order, const uint32_t *index,
+                           unsigned count);
+
 /* Take the oldest index: returns it, SHMQ__SCQ_BOTTOM when the ring is empty, or
  * SHMQ__SCQ_CORRUPT when the ring's state is impossible (a threshold above 3n - 1, or no end
  * to the search within the bound shmq__scq_enqueue also uses). The value is read from shared
  * memory: the caller bounds-checks it, and SHMQ__SCQ_CORRUPT is out of every bound. */
 uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order);
 
+/* Take up to max of the oldest indices into index[], in order; returns how many (0 when
+ * empty), or -EBADMSG for an impossible ring. Takes no more positions than lie between head
+ * and tail when it looks (read-only), so it never makes a failed dequeue past them. */
+int shmq__scq_dequeue_many(struct shmq__scq *q, uint32_t order, uint32_t *index, unsigned max);
+
+/* How many positions lie between head and tail now (0 when tail is not past head): an upper
+ * bound of the indices in the ring, for a caller that visits each of them once. */
+uint64_t shmq__scq_positions(struct shmq__scq *q);
+
 /* True when a dequeue would find nothing now: the threshold has run out, or tail is not past
- * head (read-only: two or three loads, no write to a shared line). */
-bool shmq__scq_empty_hint(struct shmq__scq *q);
+ * head (read-only: three loads, no write to a shared line). */
+bool shmq__scq_empty_hint(struct shmq__scq *q, uint32_t order);
 
 /* Call fn for each index that appears to be in the ring, oldest first (best effort while
  * others work; exact when quiescent). Stops when fn returns non-zero and returns that. */

@@ -99,6 +99,9 @@ int shmq__geometry_derive(const struct shmq_config *cfg, struct shmq__geometry *
     g->slot_size = slot_size;
     g->slot_stride =
         (uint32_t)align_up(sizeof(struct shmq__slot) + (uint64_t)slot_size, SHMQ__CACHELINE);
+    if (shmq__geometry_is_spsc(g))
+        g->slot_stride = (uint32_t)align_up(sizeof(struct shmq__msghdr) + (uint64_t)slot_size,
+                                            SHMQ__SPSC_SLOT_ALIGN);
     g->ring_order = order_for(capacity);
     g->max_participants = parts;
     g->max_deliveries = cfg->max_deliveries;
@@ -218,6 +221,7 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
     }
     if (m.delayed_ring)
         shmq__scq_init_empty(m.delayed_ring, g->ring_order);
+    atomic_init(&h->delayed_due, SHMQ__DUE_NONE << 24);
     if (m.returned_ring)
         shmq__scq_init_empty(m.returned_ring, g->ring_order);
     /* R0: the layout is complete before the magic says so. Pairs with A0 in

@@ -26,7 +26,7 @@ static unsigned char *put_str(unsigned char *p, const char *s, uint8_t len)
     return p + len + 1;
 }
 
-void shmq__meta_write(struct shmq__slot *s, const struct shmq_msg *m, size_t meta_size)
+void shmq__meta_write(struct shmq__msghdr *s, const struct shmq_msg *m, size_t meta_size)
 {
     atomic_store_explicit(&s->len, (uint32_t)m->len, memory_order_relaxed);
     if (meta_size == 0) {
@@ -39,7 +39,7 @@ void shmq__meta_write(struct shmq__slot *s, const struct shmq_msg *m, size_t met
         .correlation_len = (uint8_t)meta_str_len(m->correlation_id),
         .reply_to_len = (uint8_t)meta_str_len(m->reply_to),
     };
-    unsigned char *p = s->payload + shmq__align8(m->len);
+    unsigned char *p = shmq__payload(s) + shmq__align8(m->len);
     memcpy(p, &head, sizeof head);
     p += sizeof head;
     p = put_str(p, m->type, head.type_len);
@@ -59,33 +59,39 @@ static int get_str(const unsigned char *base, size_t limit, size_t *off, uint8_t
     return 0;
 }
 
-int shmq__slot_read(const struct shmq__mapping *map, uint32_t index, struct shmq__slot *s,
-                    struct shmq_msg *m)
+int shmq__msg_read(const struct shmq__mapping *map, struct shmq__msghdr *s, struct shmq_msg *m)
 {
     size_t limit = map->geo.slot_size;
     uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
     uint16_t flags = atomic_load_explicit(&s->flags, memory_order_relaxed);
     if (len > limit || (flags & ~(SHMQ__SLOT_META | SHMQ__SLOT_DELAYED)))
         return -EBADMSG;
-    m->data = s->payload;
+    unsigned char *payload = shmq__payload(s);
+    m->data = payload;
     m->len = len;
     m->timestamp_ns = 0;
     m->type = m->correlation_id = m->reply_to = NULL;
     m->deliveries = atomic_load_explicit(&s->deliveries, memory_order_relaxed);
-    m->id = ((uint64_t)atomic_load_explicit(&s->commit_gen, memory_order_relaxed) << 32) | index;
     if (!(flags & SHMQ__SLOT_META))
         return 0;
     size_t off = shmq__align8(len);
     struct shmq__meta head;
     if (off + sizeof head > limit)
         return -EBADMSG;
-    memcpy(&head, s->payload + off, sizeof head);
+    memcpy(&head, payload + off, sizeof head);
     off += sizeof head;
     m->timestamp_ns = head.timestamp_ns;
     int err;
-    if ((err = get_str(s->payload, limit, &off, head.type_len, &m->type)) ||
-        (err = get_str(s->payload, limit, &off, head.correlation_len, &m->correlation_id)) ||
-        (err = get_str(s->payload, limit, &off, head.reply_to_len, &m->reply_to)))
+    if ((err = get_str(payload, limit, &off, head.type_len, &m->type)) ||
+        (err = get_str(payload, limit, &off, head.correlation_len, &m->correlation_id)) ||
+        (err = get_str(payload, limit, &off, head.reply_to_len, &m->reply_to)))
         return err;
     return 0;
+}
+
+int shmq__slot_read(const struct shmq__mapping *map, uint32_t index, struct shmq__slot *s,
+                    struct shmq_msg *m)
+{
+    m->id = ((uint64_t)atomic_load_explicit(&s->commit_gen, memory_order_relaxed) << 32) | index;
+    return shmq__msg_read(map, &s->hdr, m);
 }

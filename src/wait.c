@@ -42,6 +42,20 @@ uint32_t shmq__wait_prepare(struct shmq__eventcount *ec)
     return key;
 }
 
+bool shmq__wait_prepare_many(struct shmq__eventcount *const *ecs, unsigned n, uint32_t *keys)
+{
+    /* As shmq__wait_prepare: every word armed before the one barrier, the barrier before the
+     * caller re-checks its conditions. */
+    for (unsigned i = 0; i < n; i++)
+        keys[i] = atomic_fetch_or_explicit(&ecs[i]->seq, SHMQ__EC_ARMED, memory_order_seq_cst) |
+                  SHMQ__EC_ARMED;
+    if (waiter_membarrier)
+        syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+    return waiter_membarrier;
+}
+
 int shmq__wait_sleep(struct shmq__eventcount *ec, uint32_t key, int64_t deadline)
 {
     int64_t now = shmq__now_mono();

@@ -40,6 +40,11 @@ extern bool shmq__wait_notifier_fence;
 
 /* Waiter side: arm, then re-check the condition; returns the key to sleep on. */
 uint32_t shmq__wait_prepare(struct shmq__eventcount *ec);
+/* Waiter side for several eventcounts at once (shmq_wait_any): arm each, with one barrier
+ * for all; keys[i] is what to sleep on for ecs[i]. Returns false when this process cannot
+ * force the notifiers' barrier (no membarrier): then sleep at most 1 ms at a time. */
+bool shmq__wait_prepare_many(struct shmq__eventcount *const *ecs, unsigned n, uint32_t *keys);
+
 /* Sleep until the word moves from key, the time `deadline` (CLOCK_MONOTONIC ns) comes, or a
  * signal arrives: -ETIMEDOUT when that time has come, -EINTR for a signal, else 0. The
  * caller may pass a slice's end rather than its own deadline, and compares with the clock. */
@@ -60,6 +65,9 @@ static inline bool shmq__wait_notify(struct shmq__eventcount *ec)
         return false;
     return shmq__wait_notify_slow(ec, seen);
 }
+
+/* waitany.c: true = shmq_wait_any sleeps on one futex at a time (no futex_waitv; tests set it). */
+extern _Atomic bool shmq__wait_any_no_waitv;
 
 /* Spin briefly, for a peer on another CPU that is about to make the condition true. */
 void shmq__wait_spin_pause(void);

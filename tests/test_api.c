@@ -322,6 +322,47 @@ static void batch_api_round_trip(void **state)
     }
 }
 
+/* A message too large for its buffer in the middle of a batch: the batch ends before it, it
+ * is kept back undelivered, and it and the messages behind it come next, in order. */
+static void pop_batch_stops_at_a_small_buffer(void **state)
+{
+    (void)state;
+    FOR_EACH_SHAPE(sh, slot)
+    {
+        if (slot < 8)
+            continue;
+        shmq_t *q = make(sh, slot);
+        unsigned char buf[6][4096];
+        for (uint32_t i = 0; i < 6; i++) {
+            memset(buf[0], (int)(i + 1), 8);
+            ASSERT_OK(shmq_push(q, buf[0], i == 2 || i == 3 ? 8 : 4, 0)); /* 2 and 3 large */
+        }
+        struct iovec iov[6];
+        for (int k = 0; k < 6; k++)
+            iov[k] = (struct iovec){buf[k], 4};
+        int r = shmq_pop_batch(q, iov, 6, 0);
+        /* FIFO stops before message 2; LIFO pops 5 and 4, then stops before 3. */
+        QASSERT_EQ(q, r, 2);
+        for (int k = 0; k < r; k++)
+            QASSERT_EQ(q, buf[k][0], drain_order(sh, (uint32_t)k, 6) + 1);
+        QASSERT_EQ(q, depth_of(q), 4);
+        for (uint32_t k = 2; k < 6; k++) {
+            struct shmq_msg m;
+            ASSERT_OK(shmq_claim(q, &m, 0));
+            QASSERT_EQ(q, ((unsigned char *)m.data)[0], drain_order(sh, k, 6) + 1);
+            QASSERT_EQ(q, m.deliveries, 1); /* kept back or released: not delivered */
+            ASSERT_OK(shmq_ack(q, &m));
+        }
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        QASSERT_EQ(q, st.depth, 0);
+        QASSERT_EQ(q, st.in_flight, 0);
+        char why[256];
+        assert_int_equal(shmq_check(q, why, sizeof why), 0);
+        destroy(q);
+    }
+}
+
 static void zero_copy_round_trip_with_nack(void **state)
 {
     (void)state;
@@ -578,6 +619,27 @@ static void *blocked_push(void *arg)
     return NULL;
 }
 
+/* Until one more caller than `before` has gone to sleep on the queue (a fixed pause is not
+ * enough on a loaded machine: the waiter may still be spinning when the wake-up comes). */
+static void until_asleep(shmq_t *q, uint64_t before)
+{
+    for (int i = 0; i < 5000; i++) {
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        if (st.waits > before)
+            return;
+        usleep(1000);
+    }
+    fail_msg("the blocked caller never went to sleep");
+}
+
+static uint64_t waits_of(shmq_t *q)
+{
+    struct shmq_stat st;
+    ASSERT_OK(shmq_stat(q, &st));
+    return st.waits;
+}
+
 static void waiters_are_woken(void **state)
 {
     (void)state;
@@ -587,8 +649,9 @@ static void waiters_are_woken(void **state)
         struct blocker b = {.result = -1000};
         ASSERT_OK(shmq_open(shmq_name(q), &b.q));
         pthread_t t;
+        uint64_t waits = waits_of(q);
         assert_int_equal(pthread_create(&t, NULL, blocked_pop, &b), 0);
-        usleep(50000); /* let it sleep on the futex */
+        until_asleep(q, waits); /* asleep on the futex */
         ASSERT_OK(shmq_push(q, "wake", 4, 0));
         pthread_join(t, NULL);
         assert_int_equal(b.result, 4);
@@ -598,8 +661,9 @@ static void waiters_are_woken(void **state)
         for (uint32_t i = 0; i < capacity; i++)
             ASSERT_OK(shmq_push(producer, "f", 1, 0));
         struct blocker p = {.q = producer, .result = -1000};
+        waits = waits_of(q);
         assert_int_equal(pthread_create(&t, NULL, blocked_push, &p), 0);
-        usleep(50000);
+        until_asleep(q, waits);
         char buf[8];
         assert_int_equal(shmq_pop(consumer, buf, sizeof buf, 0), 1);
         pthread_join(t, NULL);
@@ -623,6 +687,7 @@ int main(void)
         cmocka_unit_test(single_roles_are_enforced),
         cmocka_unit_test(copy_api_round_trip),
         cmocka_unit_test(batch_api_round_trip),
+        cmocka_unit_test(pop_batch_stops_at_a_small_buffer),
         cmocka_unit_test(zero_copy_round_trip_with_nack),
         cmocka_unit_test(release_gives_back_undelivered_first_in_line),
         cmocka_unit_test(metadata_round_trip),

@@ -28,7 +28,7 @@ static void scq_full_ring_gives_indices_in_order(void **state)
             for (uint32_t i = 0; i < count; i++)
                 assert_int_equal(shmq__scq_dequeue(q, order), i);
             assert_int_equal(shmq__scq_dequeue(q, order), SHMQ__SCQ_BOTTOM);
-            assert_true(shmq__scq_empty_hint(q) || shmq__scq_dequeue(q, order) == SHMQ__SCQ_BOTTOM);
+            assert_true(shmq__scq_empty_hint(q, order) || shmq__scq_dequeue(q, order) == SHMQ__SCQ_BOTTOM);
             free(q);
         }
     }
@@ -132,6 +132,18 @@ static void *conserve_thread(void *arg)
     for (uint32_t i = 0; i < c->rounds; i++) {
         bool forward = rand_r(&seed) & 1;
         struct shmq__scq *from = forward ? c->a : c->b, *to = forward ? c->b : c->a;
+        if (rand_r(&seed) & 2) { /* the batch operations, on the same rings */
+            uint32_t idx[8];
+            int got = shmq__scq_dequeue_many(from, c->order, idx, 1 + rand_r(&seed) % 8);
+            if (got < 0)
+                return (void *)1;
+            for (int k = 0; k < got; k++)
+                if (idx[k] >= (1u << c->order))
+                    return (void *)1;
+            if (shmq__scq_enqueue_many(to, c->order, idx, (unsigned)got) != 0)
+                return (void *)1;
+            continue;
+        }
         uint32_t index = shmq__scq_dequeue(from, c->order);
         if (index == SHMQ__SCQ_BOTTOM)
             continue;
@@ -172,6 +184,51 @@ static void scq_conserves_indices_under_threads(void **state)
         free(seen);
         free(a);
         free(b);
+    }
+}
+
+/* The batch operations keep FIFO order over many laps, take no more than is there, and mix
+ * with the single ones. */
+static void scq_batches_keep_order_over_laps(void **state)
+{
+    (void)state;
+    for (uint32_t order = 0; order <= 5; order++) {
+        uint32_t n = 1u << order;
+        struct shmq__scq *q = ring_new(order);
+        shmq__scq_init_empty(q, order);
+        uint32_t next_in = 0, next_out = 0, idx[40];
+        for (uint32_t step = 0; step < 400 * n; step++) {
+            uint32_t depth = next_in - next_out;
+            unsigned k = 1 + (step * 13u) % 9u;
+            if ((step * 7u) % 3u != 0 && depth < n) {
+                if (k > n - depth)
+                    k = n - depth;
+                for (unsigned j = 0; j < k; j++)
+                    idx[j] = (next_in + j) % n;
+                if (step % 5 == 0 && k == 1)
+                    assert_int_equal(shmq__scq_enqueue(q, order, idx[0]), 0);
+                else
+                    assert_int_equal(shmq__scq_enqueue_many(q, order, idx, k), 0);
+                next_in += k;
+            } else {
+                int got = shmq__scq_dequeue_many(q, order, idx, k);
+                unsigned want = depth < k ? depth : k;
+                assert_int_equal(got, (int)want);
+                for (int j = 0; j < got; j++)
+                    assert_int_equal(idx[j], (next_out + (uint32_t)j) % n);
+                next_out += (uint32_t)got;
+            }
+        }
+        while (next_out != next_in) {
+            assert_int_equal(shmq__scq_dequeue(q, order), next_out % n);
+            next_out++;
+        }
+        assert_int_equal(shmq__scq_dequeue_many(q, order, idx, 8), 0);
+        assert_true(shmq__scq_empty_hint(q, order));
+        unsigned char *seen = calloc(n, 1);
+        assert_int_equal(shmq__scq_check(q, order, n, seen), 0);
+        free(seen);
+        free(q);
     }
 }
 
@@ -287,6 +344,7 @@ int main(void)
         cmocka_unit_test(scq_survives_cycle_wrap),
         cmocka_unit_test(scq_holds_exactly_n),
         cmocka_unit_test(scq_conserves_indices_under_threads),
+        cmocka_unit_test(scq_batches_keep_order_over_laps),
         cmocka_unit_test(stack_pops_newest_first),
         cmocka_unit_test(stack_conserves_indices_under_threads),
     };

@@ -76,6 +76,75 @@ static void dead_consumer_claim_is_delivered_again(void **state)
     }
 }
 
+/* An observer's shmq_stat, shmq_participant_list and shmq_topic_stat never run the reaper
+ * (shmq serve looks at every queue this way, and must change nothing): what a dead consumer
+ * holds stays held however often an observer looks, until a handle that may use the queue
+ * opens it, which the end of each half checks, so that the test can fail. */
+static void observers_never_reap(void **state)
+{
+    (void)state;
+    const char *name = test_name("observe");
+    shmq_t *q, *o;
+    struct shmq_stat st;
+    struct shmq_participant_info parts[4];
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 8}, &q));
+    ASSERT_OK(shmq_push(q, "task", 4, 0));
+    ASSERT_OK(shmq_close(q));
+    die_after(name, claim_one);
+    ASSERT_OK(shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &o));
+    for (int i = 0; i < 5; i++) {
+        ASSERT_OK(shmq_stat(o, &st));
+        QASSERT_EQ(o, st.participants, 1);
+        QASSERT_EQ(o, st.dead, 1);
+        QASSERT_EQ(o, st.in_flight, 1);
+        QASSERT_EQ(o, st.depth, 0);
+        QASSERT_EQ(o, st.recovered, 0);
+        assert_int_equal(shmq_participant_list(o, parts, 4), 1);
+        assert_int_equal(parts[0].alive, 0);
+        assert_int_equal(parts[0].popped, 1);
+    }
+    ASSERT_OK(shmq_open(name, &q)); /* a user's open reaps */
+    ASSERT_OK(shmq_stat(o, &st));
+    QASSERT_EQ(o, st.dead, 0);
+    QASSERT_EQ(o, st.recovered, 1);
+    QASSERT_EQ(o, st.depth, 1);
+    ASSERT_OK(shmq_close(q));
+    ASSERT_OK(shmq_close(o));
+
+    const char *topic = test_name("observe-topic");
+    shmq_topic_t *t, *ot;
+    struct shmq_topic_stat ts;
+    ASSERT_OK(shmq_topic_create(topic, NULL, &t));
+    ASSERT_OK(shmq_topic_close(t));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        shmq_sub_t *sub;
+        CHILD_CHECK(shmq_topic_open(topic, &t) == 0);
+        CHILD_CHECK(shmq_subscribe(t, "#", "g", SHMQ_SUB_DURABLE, &sub) == 0);
+        raise(SIGKILL);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    ASSERT_OK(shmq_topic_open_ex(topic, SHMQ_OPEN_OBSERVE, &ot));
+    ASSERT_OK(shmq_topic_stat(ot, &ts));
+    uint32_t dead = ts.dead, members = ts.members;
+    assert_true(dead >= 1);
+    assert_int_equal(members, 1);
+    for (int i = 0; i < 5; i++) {
+        ASSERT_OK(shmq_topic_stat(ot, &ts));
+        assert_int_equal(ts.dead, dead);
+        assert_int_equal(ts.members, members);
+    }
+    ASSERT_OK(shmq_topic_open(topic, &t)); /* a user's open releases the dead */
+    ASSERT_OK(shmq_topic_stat(ot, &ts));
+    assert_int_equal(ts.dead, 0);
+    assert_int_equal(ts.members, 0);
+    ASSERT_OK(shmq_topic_close(t));
+    ASSERT_OK(shmq_topic_close(ot));
+}
+
 /* A consumer asleep in a long wait looks for dead peers every second: the claim of one that
  * died comes back to it without anyone opening the queue or calling stat. */
 static void a_sleeper_reaps_a_dead_peer(void **state)
@@ -135,6 +204,44 @@ static void dead_producer_reservations_come_back(void **state)
         assert_int_equal(shmq_push(q, "x", 1, 0), -EAGAIN);
         shmq_close(q);
     }
+}
+
+/* A FIFO handle keeps runs of free slots in a stash (held WRITING): a producer that dies
+ * with one loses nothing: the reaper frees them and the whole capacity is usable again. */
+static void push_some_pop_some(shmq_t *q)
+{
+    char buf[8];
+    for (int i = 0; i < 5; i++)
+        CHILD_CHECK(shmq_push(q, "s", 1, 0) == 0);
+    struct iovec iov[3] = {{"a", 1}, {"b", 1}, {"c", 1}};
+    CHILD_CHECK(shmq_push_batch(q, iov, 3, 0) == 3);
+    for (int i = 0; i < 2; i++)
+        CHILD_CHECK(shmq_pop(q, buf, sizeof buf, 0) == 1);
+}
+
+static void dead_producer_stash_comes_back(void **state)
+{
+    (void)state;
+    const uint32_t cap = 256;
+    const char *name = test_name("deadstash");
+    shmq_t *q;
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = cap}, &q));
+    die_after(name, push_some_pop_some);
+    struct shmq_repair_report r;
+    ASSERT_OK(shmq_repair(q, &r));
+    QASSERT_EQ(q, r.dead_participants, 1);
+    QASSERT_EQ(q, r.reservations_freed > 0, 1); /* the stash the child kept */
+    char why[256];
+    assert_int_equal(shmq_check(q, why, sizeof why), 0);
+    uint32_t fit = 0;
+    while (shmq_push(q, "y", 1, 0) == 0)
+        fit++;
+    QASSERT_EQ(q, fit, cap - 6); /* 8 pushed, 2 popped: every other slot is free again */
+    struct shmq_stat st;
+    ASSERT_OK(shmq_stat(q, &st));
+    QASSERT_EQ(q, st.depth, cap);
+    ASSERT_OK(shmq_purge(q));
+    shmq_close(q);
 }
 
 /* A participant whose process start time does not match (its pid was reused) is dead. */
@@ -389,6 +496,51 @@ static void delayed_nack_waits_its_turn(void **state)
     }
 }
 
+/* Many messages waiting far in the future must not hide one due soon (the due word is a
+ * lower bound of them all), and none comes back before its time; in order of time. */
+static void delayed_messages_come_back_in_time_order(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        const char *name = test_name("delays");
+        shmq_t *q;
+        ASSERT_OK(shmq_create(name, &(struct shmq_config){.kind = kind, .capacity = 64}, &q));
+        char who[22];
+        for (int i = 0; i < 22; i++) {
+            char c = (char)('a' + i);
+            ASSERT_OK(shmq_push(q, &c, 1, 0));
+        }
+        int64_t t0 = test_now_ns();
+        /* 20 messages an hour away, one at 300 ms, one at 100 ms (nacked in that order). */
+        for (int i = 0; i < 22; i++) {
+            struct shmq_msg m;
+            ASSERT_OK(shmq_claim(q, &m, 0));
+            char c = ((char *)m.data)[0];
+            int64_t delay = i == 20 ? 300 * MS : i == 21 ? 100 * MS : 3600000 * MS;
+            ASSERT_OK(shmq_nack_delayed(q, &m, delay));
+            who[i] = c; /* which message got which delay */
+        }
+        struct shmq_msg m;
+        assert_int_equal(shmq_claim(q, &m, 0), -EAGAIN);
+        for (int k = 0; k < 2; k++) {
+            int64_t due = k == 0 ? 100 * MS : 300 * MS;
+            ASSERT_OK(shmq_claim(q, &m, 3000 * MS));
+            int64_t waited = test_now_ns() - t0;
+            QASSERT_EQ(q, ((char *)m.data)[0], who[k == 0 ? 21 : 20]);
+            if (waited < due)
+                fail_msg("a %lld ms delay came back after %lld ns", (long long)(due / MS),
+                         (long long)waited);
+            ASSERT_OK(shmq_ack(q, &m));
+        }
+        assert_int_equal(shmq_claim(q, &m, 50 * MS), -ETIMEDOUT); /* the hour-long ones */
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        QASSERT_EQ(q, st.depth, 20);
+        shmq_close(q);
+        ASSERT_OK(shmq_unlink(name));
+    }
+}
+
 /* ---- request-reply ---- */
 
 struct server {
@@ -455,9 +607,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dead_consumer_claim_is_delivered_again),
+        cmocka_unit_test(observers_never_reap),
         cmocka_unit_test(a_sleeper_reaps_a_dead_peer),
         cmocka_unit_test(repair_after_open_reports_what_open_recovered),
         cmocka_unit_test(dead_producer_reservations_come_back),
+        cmocka_unit_test(dead_producer_stash_comes_back),
         cmocka_unit_test(reused_pid_is_not_alive),
         cmocka_unit_test(orphans_are_restored),
         cmocka_unit_test(stranded_ring_entries_are_restored),
@@ -466,6 +620,7 @@ int main(void)
         cmocka_unit_test(without_dead_letter_queue_they_are_dropped_and_counted),
         cmocka_unit_test(expired_messages_are_never_delivered),
         cmocka_unit_test(delayed_nack_waits_its_turn),
+        cmocka_unit_test(delayed_messages_come_back_in_time_order),
         cmocka_unit_test(call_and_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,8 @@
  *     consumer killed;
  *   - nothing wedges: the drain finishes within a deadline;
  *   - the whole capacity is usable again and nothing is left in flight.
- * SHMQ_TORTURE_SECONDS sets the killing time (default 15 s per shape); the figures are printed.
+ * SHMQ_TORTURE_SECONDS sets the killing time (default 15 s per shape), SHMQ_TORTURE_ONLY the
+ * shapes (fifo, lifo, spsc, fifo-tasks, lifo-tasks); the figures are printed.
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -48,6 +49,11 @@ static void complain(struct board *b, const char *what, uint32_t inc, uint32_t s
         fprintf(stderr, "torture: %s (incarnation %u seq %u)\n", what, inc, seq);
 }
 
+/* The task shape: producers push batches too, the queue has a TTL (long enough that nothing
+ * expires), and consumers retry one message in sixteen with a short delayed nack. Set before
+ * the workers fork. */
+static bool task_shape;
+
 static void producer(struct board *b, const char *name)
 {
     shmq_t *q;
@@ -56,7 +62,26 @@ static void producer(struct board *b, const char *name)
     uint32_t inc = atomic_fetch_add(&b->next_incarnation, 1);
     if (inc >= INCARNATIONS)
         _exit(0);
+    unsigned seed = inc;
     for (uint32_t seq = 0; seq < PER_INCARNATION && !atomic_load(&b->stop_producing);) {
+        if (task_shape && rand_r(&seed) % 4 == 0 && seq + 8 <= PER_INCARNATION) {
+            struct message ms[8];
+            struct iovec iov[8];
+            for (uint32_t k = 0; k < 8; k++) {
+                ms[k] = (struct message){inc, seq + k, check_of(inc, seq + k)};
+                iov[k] = (struct iovec){&ms[k], sizeof ms[k]};
+            }
+            int r = shmq_push_batch(q, iov, 8, 20 * MS);
+            if (r == -ETIMEDOUT || r == -EAGAIN)
+                continue;
+            if (r < 0) {
+                complain(b, shmq_strerror(r), inc, seq);
+                break;
+            }
+            seq += (uint32_t)r;
+            atomic_store(&b->confirmed[inc], (int32_t)seq - 1); /* after the push returned */
+            continue;
+        }
         struct message m = {inc, seq, check_of(inc, seq)};
         int err = shmq_push(q, &m, sizeof m, 20 * MS);
         if (err == -ETIMEDOUT || err == -EAGAIN)
@@ -92,6 +117,12 @@ static void consumer(struct board *b, const char *name, unsigned seed)
             continue;
         }
         memcpy(&msg, m.data, sizeof msg);
+        if (task_shape && rand_r(&seed) % 16 == 0) {
+            /* A retry after a short delay: not a delivery either. */
+            if ((err = shmq_nack_delayed(q, &m, 2 * MS)) != 0)
+                complain(b, shmq_strerror(err), 0, 0);
+            continue;
+        }
         if (rand_r(&seed) % 8 == 0) {
             /* Given back undelivered, as an interrupted pipeline does: not a delivery; it
              * must come back (first in line), and kills now also land inside releases. */
@@ -127,8 +158,29 @@ static pid_t spawn(struct board *b, const char *name, int role, unsigned seed)
     return pid;
 }
 
+static const char *shape_name(enum shmq_kind kind, uint32_t flags)
+{
+    return task_shape          ? (kind == SHMQ_LIFO ? "lifo-tasks" : "fifo-tasks")
+           : kind == SHMQ_LIFO ? "lifo"
+           : flags             ? "spsc"
+                               : "fifo";
+}
+
 static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, unsigned consumers)
 {
+    /* SHMQ_TORTURE_ONLY=spsc (a shape name, or several separated by commas) for long runs of
+     * one shape by hand. */
+    const char *only = getenv("SHMQ_TORTURE_ONLY");
+    if (only && only[0]) {
+        char list[128];
+        snprintf(list, sizeof list, ",%s,", only);
+        char want[32];
+        snprintf(want, sizeof want, ",%s,", shape_name(kind, flags));
+        if (!strstr(list, want)) {
+            fprintf(stderr, "  torture %s: skipped (SHMQ_TORTURE_ONLY)\n", shape_name(kind, flags));
+            return;
+        }
+    }
     double seconds = 15;
     const char *env = getenv("SHMQ_TORTURE_SECONDS");
     if (env && atof(env) > 0)
@@ -147,10 +199,13 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
     const char *name = test_name("torture");
     shmq_t *q;
     uint32_t capacity = 64;
-    ASSERT_OK(shmq_create(
-        name,
-        &(struct shmq_config){.kind = kind, .flags = flags, .capacity = capacity, .slot_size = 40},
-        &q));
+    ASSERT_OK(shmq_create(name,
+                          &(struct shmq_config){.kind = kind,
+                                                .flags = flags,
+                                                .capacity = capacity,
+                                                .slot_size = 40,
+                                                .ttl_ns = task_shape ? 3600000 * MS : 0},
+                          &q));
     pid_t pids[WORKERS];
     int roles[WORKERS];
     unsigned n = producers + consumers;
@@ -214,9 +269,7 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
         "  torture %s: %.1f s of killing, %llu kills (%llu consumers), %u producer incarnations, "
         "%llu messages confirmed, %llu deliveries, %llu duplicates, %llu recovered, "
         "%llu redelivered\n",
-        kind == SHMQ_LIFO ? "lifo"
-        : flags           ? "spsc"
-                          : "fifo",
+        shape_name(kind, flags),
         killed_for, (unsigned long long)kills, (unsigned long long)consumer_kills, used,
         (unsigned long long)confirmed, (unsigned long long)atomic_load(&b->deliveries),
         (unsigned long long)duplicates, (unsigned long long)st.recovered,
@@ -262,12 +315,32 @@ static void torture_spsc(void **state)
     torture(SHMQ_FIFO, SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER, 1, 1);
 }
 
+/* With batches, a TTL and delayed retries (the free-slot stash, the delayed ring and its
+ * due word under kills). */
+static void torture_fifo_tasks(void **state)
+{
+    (void)state;
+    task_shape = true;
+    torture(SHMQ_FIFO, 0, PRODUCERS, CONSUMERS);
+    task_shape = false;
+}
+
+static void torture_lifo_tasks(void **state)
+{
+    (void)state;
+    task_shape = true;
+    torture(SHMQ_LIFO, 0, PRODUCERS, CONSUMERS);
+    task_shape = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(torture_fifo),
         cmocka_unit_test(torture_lifo),
         cmocka_unit_test(torture_spsc),
+        cmocka_unit_test(torture_fifo_tasks),
+        cmocka_unit_test(torture_lifo_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,8 +30,12 @@ GROUPS = [
      "message. T is the trivial shared-memory ring; memcpy is one core copying messages into "
      "a ring-sized buffer. `_zc` = zero-copy (reserve/commit, claim/ack)."),
     ("batch32", "One producer and one consumer process, batches of 32",
-     "shmq_push_batch / shmq_pop_batch of 32, against rte_ring bulk (elem API) and T moving "
-     "32 at a time."),
+     "shmq_push_batch / shmq_pop_batch of 32, against rte_ring burst (elem API: as many as "
+     "there are, up to 32, as shmq's batches) and T moving 32 at a time."),
+    ("poll", "A producer while its consumer polls an empty queue",
+     "One producer and one consumer process, one message at a time: `_tight` consumers poll "
+     "again at once after finding the queue empty, `_paused` ones wait ~2000 pause "
+     "instructions first. tight / paused near 1 means polling costs the producer nothing."),
     ("mpmc2x2", "2 producer and 2 consumer processes on 2 CPUs",
      "Four processes on two CPUs (one producer and one consumer on each): a side that finds "
      "the queue full or empty spins 64 times, then yields. `shmq_mpmc_block` sleeps in the "

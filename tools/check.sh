@@ -8,7 +8,9 @@
 #   4. builds the libFuzzer targets and runs each for a bounded time (SHMQ_FUZZ_SECONDS, 30);
 #   5. builds Release with gcc (Debian's default compiler) and runs the unit tests and the
 #      benchmark suite briefly, so both keep building and running;
-#   6. fails if any test left a queue behind in /dev/shm.
+#   6. installs the Python package (python/) into a venv and runs its pytest suite: the API,
+#      kombu, real Celery workers over shmq://, the Flask example (also over amqp://);
+#   7. fails if any test left a queue behind in /dev/shm.
 # Exits non-zero on any failure. Idempotent: build trees live in build/check-*.
 #
 # Environment: SHMQ_STRESS_SCALE=10 for longer stress runs; SHMQ_TEST_TIMEOUT_MULTIPLIER to
@@ -21,10 +23,16 @@ jobs="${SHMQ_CHECK_JOBS:-$(nproc)}"
 start=$(date +%s)
 
 shmq_say "packages"
-# The AMQP bridge's tests need a real broker and a stock Celery worker.
-# The recipes (examples/recipes/) run against a private MariaDB server and ImageMagick.
+# The AMQP bridge's tests need a real broker and a stock Celery worker; shmq serve's tests
+# need Prometheus (promtool and the server) and a headless Chromium (installed, like every
+# package here, without its recommends); the recipes (examples/recipes/) run against a private
+# MariaDB server and ImageMagick.
 shmq_install_packages "${SHMQ_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev python3 \
-    librabbitmq-dev rabbitmq-server python3-celery mariadb-server mariadb-client imagemagick
+    librabbitmq-dev rabbitmq-server python3-celery prometheus chromium mariadb-server \
+    mariadb-client imagemagick
+# The Python package, its kombu transport and its tests (step 6).
+shmq_install_packages python3-dev python3-setuptools python3-venv python3-pytest python3-celery \
+    python3-kombu python3-flask
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -53,7 +61,7 @@ test_segments > build/check.segments-before
 
 shmq_say "ASan+UBSan build, every test"
 configure build/check-asan -DSHMQ_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=address,undefined \
-    -DSHMQ_BUILD_BENCH=OFF -DSHMQ_WITH_AMQP=ON
+    -DSHMQ_BUILD_BENCH=OFF -DSHMQ_WITH_AMQP=ON -DSHMQ_WITH_HTTP=ON
 (cd build/check-asan && ctest --output-on-failure --timeout 600)
 
 shmq_say "TSan build, concurrency tests"
@@ -72,6 +80,20 @@ if [ -f bench/CMakeLists.txt ]; then
         -DSHMQ_BUILD_TESTS=ON
     (cd build/check-release && ctest --output-on-failure -L "unit|bench")
 fi
+
+shmq_say "Python package in a venv: pytest (API, kombu, Celery workers, Flask)"
+# Debian's interpreter (the first python3 on PATH may be another one), with Debian's packages.
+rm -rf build/check-venv
+/usr/bin/python3 -m venv --system-site-packages build/check-venv
+PIP_DISABLE_PIP_VERSION_CHECK=1 build/check-venv/bin/pip install -q --no-build-isolation ./python
+py_rc=0
+(cd python/tests && SHMQ_TEST_AMQP=1 ../../build/check-venv/bin/python -m pytest -q \
+    -p no:cacheprovider -W ignore::DeprecationWarning) || py_rc=$?
+if [ "$py_rc" -eq 5 ]; then
+    echo "pytest collected no tests in python/tests" >&2
+    exit 1
+fi
+[ "$py_rc" -eq 0 ] || exit "$py_rc"
 
 test_segments > build/check.segments-after
 left=$(comm -13 build/check.segments-before build/check.segments-after)
