@@ -33,7 +33,9 @@ mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authenticati
 mariadbd --no-defaults --datadir="$work/data" --socket="$work/sock" --skip-networking \
     --pid-file="$work/pid" --user="$(id -un)" --log-error="$work/server.log" &
 server=$!
-sql() { mariadb --no-defaults -S "$work/sock" -u root "$@"; }
+# The client's character set follows the locale unless told: in the C locale it would be
+# latin1 and the export would not be the UTF-8 the import reads.
+sql() { mariadb --no-defaults -S "$work/sock" -u root --default-character-set=utf8mb4 "$@"; }
 for ((i = 0; i < 300; i++)); do
     sql -e 'SELECT 1' > /dev/null 2>&1 && break
     kill -0 "$server" 2> /dev/null || { cat "$work/server.log" >&2; exit 1; }
