@@ -4,7 +4,8 @@
 #   mariadb-etl.sh [SHMQ] [ROWS]
 #
 # Starts a private MariaDB server (its own datadir and socket, no network), fills a table with
-# ROWS rows (default 20000) holding tabs, newlines, UTF-8 and NULLs, exports it with `mysql -B`
+# ROWS rows (default 20000) holding tabs, newlines, backslashes, UTF-8, NULLs and binary bytes,
+# exports it with `mysql -B`
 # (one tab-separated line per row, special characters escaped), pushes the lines into a queue,
 # transforms them with `shmq work --batch` workers running awk (name upper-cased, amount
 # doubled), and imports the result with LOAD DATA LOCAL INFILE into a second table. Then it
@@ -32,7 +33,9 @@ mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authenticati
 mariadbd --no-defaults --datadir="$work/data" --socket="$work/sock" --skip-networking \
     --pid-file="$work/pid" --user="$(id -un)" --log-error="$work/server.log" &
 server=$!
-sql() { mariadb --no-defaults -S "$work/sock" -u root "$@"; }
+# The client's character set follows the locale unless told: in the C locale it would be
+# latin1 and the export would not be the UTF-8 the import reads.
+sql() { mariadb --no-defaults -S "$work/sock" -u root --default-character-set=utf8mb4 "$@"; }
 for ((i = 0; i < 300; i++)); do
     sql -e 'SELECT 1' > /dev/null 2>&1 && break
     kill -0 "$server" 2> /dev/null || { cat "$work/server.log" >&2; exit 1; }
@@ -40,21 +43,22 @@ for ((i = 0; i < 300; i++)); do
 done
 sql -e 'SELECT 1' > /dev/null
 
-# 2. The source table: tabs, newlines, backslashes, UTF-8 and NULLs in the data.
+# 2. The source table: tabs, newlines, backslashes, UTF-8, NULLs and 16 binary bytes a row
+#    (NUL, tab, newline and backslash among them: mysql -B escapes them all).
 sql <<SQL
 CREATE DATABASE etl CHARACTER SET utf8mb4;
 USE etl;
 CREATE TABLE src (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, note TEXT,
-                  amount DECIMAL(12,2) NOT NULL);
+                  amount DECIMAL(12,2) NOT NULL, digest VARBINARY(16) NOT NULL);
 INSERT INTO src SELECT seq, CONCAT('customer-', seq),
     IF(seq % 7 = 0, NULL, CONCAT('line one\nline two\twith a tab, a \\\\ and é ', seq)),
-    seq * 1.25 FROM seq_1_to_${ROWS};
+    seq * 1.25, UNHEX(MD5(seq)) FROM seq_1_to_${ROWS};
 CREATE TABLE dst LIKE src;
 SQL
 
 # 3. Out with mysql -B, through the queue and the workers, back with LOAD DATA.
 "$SHMQ" create "$q" --capacity $((ROWS + 16)) --slot-size 512
-sql -B -N etl -e 'SELECT id, name, note, amount FROM src ORDER BY id' | "$SHMQ" push "$q"
+sql -B -N etl -e 'SELECT id, name, note, amount, digest FROM src ORDER BY id' | "$SHMQ" push "$q"
 # mysql -B writes NULL as the word NULL; LOAD DATA reads \N as NULL.
 "$SHMQ" work "$q" -j 2 --batch 1000 --drain -- awk -F'\t' -v OFS='\t' '{
     $2 = toupper($2)
@@ -68,9 +72,9 @@ sql --local-infile=1 etl -e "LOAD DATA LOCAL INFILE '$work/out.tsv' INTO TABLE d
 
 # 4. Compare: count, and a checksum of every row against the transform done in SQL.
 want=$(sql -B -N etl -e "SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', id, UPPER(name),
-    IFNULL(note, '<null>'), amount * 2))) FROM src")
+    IFNULL(note, '<null>'), amount * 2, HEX(digest)))) FROM src")
 got=$(sql -B -N etl -e "SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', id, name,
-    IFNULL(note, '<null>'), amount))) FROM dst")
+    IFNULL(note, '<null>'), amount, HEX(digest)))) FROM dst")
 nulls=$(sql -B -N etl -e "SELECT COUNT(*) FROM dst WHERE note IS NULL")
 echo "source: $want; imported: $got; NULL notes: $nulls"
 [[ $want == "$got" && $nulls == $((ROWS / 7)) ]] || { echo "MISMATCH" >&2; exit 1; }

@@ -127,6 +127,16 @@ expect_exit 2 "$SHMQ" push "$csvq" --csv-header < /dev/null
 expect_stderr "shmq push: --csv-header needs --csv"
 expect_eq "nothing pushed by the bad ones" 0 "$(depth "$csvq")"
 
+section "export --csv: the payloads as CSV records, no header; with --keep the queue stays"
+ecsv=$(qname ecsv)
+"$SHMQ" create "$ecsv"
+printf '1,"a\nb"\n2,plain\n' | "$SHMQ" push "$ecsv" --csv
+expect_exit 0 "$SHMQ" export --csv --keep "$ecsv" "$WORK/e.csv"
+expect_eq "csv export" "$(printf '1,"a\nb"\n2,plain')" "$(cat "$WORK/e.csv")"
+expect_eq "kept" 2 "$(depth "$ecsv")"
+expect_exit 0 "$SHMQ" export --csv "$ecsv"
+expect_eq "to stdout, drained" "$(printf '1,"a\nb"\n2,plain')|0" "$(cat "$WORK/out")|$(depth "$ecsv")"
+
 section "push --type-field and pub --subject-field take a value from each JSON record"
 fq=$(qname fields)
 "$SHMQ" create "$fq"

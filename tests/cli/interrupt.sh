@@ -192,8 +192,10 @@ check_queue "$q" "$WORK/expected"
 section "Ctrl-C of the whole process group of 'shmq work --batch -- CMD': nothing lost, nothing twice"
 seq 1 5000 | "$SHMQ" push "$q"
 : > "$WORK/done"
-setsid "$SHMQ" work "$q" -j 2 --batch 50 -- sh -c 'sleep 0.05; cat >> "$0"' "$WORK/done" \
-    > /dev/null 2> "$WORK/err" &
+# A pipeline in a process group of its own, as a shell runs one in the foreground: the
+# command that consumes runs under work (the documented lossless form of 'drain | CMD').
+setsid bash -c '"$0" work "$1" -j 2 --batch 50 -- sh -c "sleep 0.05; cat >> \"\$0\"" "$2" | cat > /dev/null' \
+    "$SHMQ" "$q" "$WORK/done" 2> "$WORK/err" &
 pool=$!
 wait_until 20 '(($(wc -l < "$WORK/done") >= 200))'
 kill -INT -- "-$pool" # what a terminal does: every process of the foreground group

@@ -170,5 +170,21 @@ done
 for option in --batch --batch-wait --output --keep; do
     grep -qF -- "${option//-/\\-}" "$man" || fail "the man page does not document $option"
 done
+# Section 3: every function of the installed header has a page (its group's, or one that
+# points there), and the pages render.
+header=$(find "$prefix" -name shmq.h | head -1)
+[[ -n $header ]] || fail "no installed header under $prefix"
+man3=$(dirname "$man")/../man3
+for fn in $(grep -o '^SHMQ_EXPORT [^(]*(' "$header" | grep -o 'shmq_[a-z_]*(' | tr -d '('); do
+    [[ -f $man3/$fn.3 ]] || fail "no section-3 page for $fn"
+done
+if command -v man > /dev/null; then
+    for page in "$man3"/*.3; do
+        grep -q '^\.so ' "$page" && continue
+        MANWIDTH=80 man --warnings -l "$page" 2>&1 > /dev/null | grep . && fail "$page renders with warnings"
+    done
+    MANWIDTH=80 man -M "$man3/.." 3 shmq_release 2>/dev/null | grep -q "first in line" ||
+        fail "man shmq_release does not lead to the zero-copy page"
+fi
 expect_eq "bridge's directions" "out" "$(bash -c 'source "$1"; COMP_WORDS=("$2" bridge o); COMP_CWORD=2; _shmq; echo "${COMPREPLY[*]}"' _ "$completion" "$SHMQ")"
 echo PASS

@@ -15,12 +15,16 @@
 
 static int run(int argc, char **argv)
 {
-    bool keep = false;
+    bool keep = false, csv = false;
     const struct cli_option options[] = {
         {.name = "keep",
          .kind = CLI_OPTION_FLAG,
          .target = &keep,
          .help = "copy: leave every message in the queue, as it was"},
+        {.name = "csv",
+         .kind = CLI_OPTION_FLAG,
+         .target = &csv,
+         .help = "write the payloads as CSV records instead (no metadata, no header line)"},
     };
     int n, code;
     if (!cli_options_parse(&cli_verb_export, options, CLI_COUNT_OF(options), argc, argv, &n,
@@ -44,7 +48,7 @@ static int run(int argc, char **argv)
         return code;
     }
     /* The first line describes the queue, so that 'shmq import' can make it again. */
-    int err = cli_jsonl_write_header(out, name, &st, keep);
+    int err = csv ? 0 : cli_jsonl_write_header(out, name, &st, keep);
     if (err) {
         if (out != stdout)
             fclose(out);
@@ -57,7 +61,7 @@ static int run(int argc, char **argv)
     cli_progress_start(&progress, label, st.depth, CLI_PROGRESS_MESSAGES);
     struct cli_consume c = {.q = q,
                             .out = out,
-                            .format = CLI_RECORDS_JSONL,
+                            .format = csv ? CLI_RECORDS_CSV : CLI_RECORDS_JSONL,
                             .limit = UINT64_MAX,
                             .wait_ns = 0,
                             .progress = &progress,
@@ -100,7 +104,9 @@ const struct cli_verb cli_verb_export = {
         "\"kind\",\"capacity\",\"slot_size\",\"flags\",\"max_participants\",\"ttl_ns\",\n"
         "\"max_deliveries\",\"dead_letter\",\"mode\" (octal), \"depth\" (messages when it began)}.\n"
         "'shmq import' reads it all back byte for byte, and makes the queue from that first\n"
-        "line when it does not exist. A message leaves the queue only after its line was written;\n"
+        "line when it does not exist. --csv writes each payload as a CSV record instead (as\n"
+        "'shmq drain --csv' does, with --keep and the progress bar): a table, without the\n"
+        "metadata and the header line ('shmq push --csv' reads it back). A message leaves the queue only after its line was written;\n"
         "one that was not written (a full disk, Ctrl-C) stays, with its delivery count as it\n"
         "was, first in line again in its order.\n\n"
         "--keep copies instead: every message is claimed, written, and held until the end,\n"
