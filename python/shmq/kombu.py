@@ -264,7 +264,8 @@ _channels = weakref.WeakSet()  # open channels, for the exit handler below
 def _delete_auto_delete_queues():
     """At exit, remove the auto_delete queues this process declared and still has: a broker
     deletes them when the connection drops, and Celery clients (rpc:// reply queues) exit
-    without closing theirs. A process killed by a signal leaves them (``shmq rm``)."""
+    without closing theirs. Those of a process killed by a signal are removed by the next
+    connection to the namespace (Channel.remove_orphans)."""
     for ch in list(_channels):
         if ch.pid == os.getpid():
             for queue in list(ch._auto_delete):
