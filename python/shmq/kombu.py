@@ -478,11 +478,19 @@ class Channel(virtual.Channel):
             durable = queue not in self.shared.read()["owners"]
             topic = self._topic(exchange)
             try:
-                sub = topic.subscribe(None, group=group_name(queue), durable=durable)
-            except ValueError:
-                # The group exists with the other durability (the queue was declared
-                # differently elsewhere): join it as it is.
-                sub = topic.subscribe(None, group=group_name(queue), durable=not durable)
+                try:
+                    sub = topic.subscribe(None, group=group_name(queue), durable=durable)
+                except ValueError:
+                    # The group exists with the other durability (the queue was declared
+                    # differently elsewhere): join it as it is.
+                    sub = topic.subscribe(None, group=group_name(queue), durable=not durable)
+            except OSError as exc:
+                if exc.errno != errno.EUSERS:
+                    raise
+                raise OSError(errno.EUSERS, "shmq.kombu: fanout exchange %r (topic %s) has no "
+                              "room for the group of queue %r: its group or member table is "
+                              "full (64 groups, 128 members); delete unused queues bound to it"
+                              % (exchange, topic.name, queue)) from exc
             subs[key] = sub
         return sub
 
@@ -655,13 +663,16 @@ class Channel(virtual.Channel):
                 self._subscription(exchange, queue)
             return
 
+        if self.typeof(exchange).type == "fanout":
+            # The group first: it receives from now on, and a full group table leaves no
+            # binding behind.
+            self._subscription(exchange, queue)
+
         def add(data):
             table = data["bindings"].setdefault(exchange, [])
             if meta not in table:
                 table.append(meta)
         self.shared.update(add)
-        if self.typeof(exchange).type == "fanout":
-            self._subscription(exchange, queue)  # the group: it receives from now on
 
     def queue_unbind(self, queue, exchange=None, routing_key="", arguments=None, **kwargs):
         exchange = exchange or "amq.direct"

@@ -198,6 +198,31 @@ def test_fanout_is_a_topic_and_late_subscribers_miss_earlier_broadcasts(name):
     assert not [n for n in shmq.list_queues() if n.startswith(name + ".")]
 
 
+def test_fanout_group_table_full_is_a_clear_error(name):
+    """The 65th queue bound to one fanout exchange finds the topic's group table full: a
+    clear OSError naming the exchange and the queue, and the 64 others still receive. A
+    message too large for the topic's slots is a clear ValueError, not a silent drop."""
+    url = "shmq:///%s" % name
+    ex = kombu.Exchange("many", type="fanout")
+    with kombu.Connection(url, transport_options={"capacity": 2, "slot_size": 1024}) as c:
+        ch = c.default_channel
+        for i in range(64):
+            kombu.Queue("q%d" % i, ex, auto_delete=True)(ch).declare()
+        with pytest.raises(OSError, match="'many'.*no room for the group of queue 'q64'"):
+            kombu.Queue("q64", ex, auto_delete=True)(ch).declare()
+        assert len(shmq.kombu.SharedState(name).read()["bindings"]["many"]) == 64
+        with c.Producer() as p:
+            with pytest.raises(ValueError, match="does not fit the slots of fanout exchange"):
+                p.publish({"big": "x" * 2000}, exchange="many", routing_key="")
+            p.publish({"all": 1}, exchange="many", routing_key="")
+        for i in range(64):
+            assert kombu.Queue("q%d" % i, ex)(ch).get(no_ack=True).payload == {"all": 1}
+        for i in range(65):
+            ch.queue_delete("q%d" % i)
+        ch.exchange_delete("many")
+    assert not [n for n in shmq.list_queues() if n.startswith(name + ".")]
+
+
 def test_auto_delete_queue_of_a_killed_process_goes_at_next_open(name):
     """A process killed by SIGKILL cannot remove its auto_delete queues: the next connection
     to the namespace does (its owners are recorded with their start time). A live owner's
