@@ -317,10 +317,14 @@ def test_delivery_limit_and_dead_letters(name):
             c.default_channel.queue_delete(q)
 
 
-def test_consumer_sleeps_until_a_message_comes(name):
-    """drain_events sleeps in the kernel and wakes at once, not at a polling interval."""
+@pytest.mark.parametrize("fanout", [False, True], ids=["queue", "fanout-topic"])
+def test_consumer_sleeps_until_a_message_comes(name, fanout):
+    """drain_events sleeps in the kernel and wakes at once, not at a polling interval: for a
+    message put in the queue, and for one broadcast to the topic of a fanout exchange it is
+    bound to (wait_any waits on the queue and the group at once)."""
     url = "shmq:///%s" % name
-    q = kombu.Queue("sleepy")
+    ex = kombu.Exchange("fx", type="fanout") if fanout else None
+    q = kombu.Queue("sleepy", ex) if fanout else kombu.Queue("sleepy")
     got = []
     with kombu.Connection(url) as c:
         q(c.default_channel).declare()
@@ -328,8 +332,8 @@ def test_consumer_sleeps_until_a_message_comes(name):
 import time, kombu, shmq.kombu
 time.sleep(0.5)
 with kombu.Connection(%r) as c, c.Producer() as p:
-    p.publish({"t": time.time()}, routing_key="sleepy")
-""" % url])
+    p.publish({"t": time.time()}, exchange=%r, routing_key="sleepy")
+""" % (url, "fx" if fanout else "")])
         with c.Consumer(q, callbacks=[lambda body, m: (got.append((body, time.time())), m.ack())]):
             t0 = cpu_seconds(os.getpid())
             c.drain_events(timeout=20)
@@ -341,6 +345,9 @@ with kombu.Connection(%r) as c, c.Producer() as p:
         with pytest.raises(TimeoutError):
             c.drain_events(timeout=0.1)
         c.default_channel.queue_delete("sleepy")
+        if fanout:
+            c.default_channel.exchange_delete("fx")
+    assert not [n for n in shmq.list_queues() if n.startswith(name + ".")]
 
 
 # ---- a real Celery worker ----
