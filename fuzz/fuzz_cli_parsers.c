@@ -6,9 +6,10 @@
  * buffer limit), the rest is the text. Besides "no crash, no leak, no read past the end"
  * (every string is an exact-size heap copy, so ASan sees a read past its terminator), each
  * parser that accepts something must round-trip it: what the tool writes back, it reads
- * back the same.
+ * back the same (the export's header line too).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,9 @@ enum target {
     T_JSONL_LINE,
     T_BASE64,
     T_JSON,
+    T_HEADER,
+    T_CSV,
+    T_LOOKUP,
     T_TARGETS,
 };
 
@@ -320,6 +324,72 @@ static void json(const uint8_t *p, size_t n)
     free(text);
 }
 
+/* An export's header line: what is accepted is within the library's limits, and a complete
+ * one written back reads back the same. */
+static void header(const uint8_t *p, size_t n)
+{
+    char *line = c_string(p, n);
+    struct cli_export_header h, back;
+    char why[256];
+    int got = cli_jsonl_decode_header(line, n, &h, why, sizeof why);
+    EXPECT(got == 0 || got == 1 || got == -EINVAL || got == -ENOMEM);
+    const struct shmq_config *c = &h.config;
+    if (got == 1) {
+        EXPECT(h.version == 1 && c->capacity <= SHMQ_CAPACITY_MAX && c->mode <= 0777);
+        EXPECT(c->slot_size <= SHMQ_SLOT_SIZE_MAX && c->ttl_ns >= 0);
+        EXPECT(c->max_deliveries <= SHMQ_DELIVERIES_MAX);
+        EXPECT((c->flags & ~(uint32_t)(SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER)) == 0);
+        EXPECT(!c->dead_letter || (c->dead_letter == h.dead_letter && h.dead_letter[0]));
+    }
+    /* Written back only when complete: the writer is given a queue and what stat reports. */
+    if (got == 1 && h.queue[0] && c->capacity && c->slot_size && c->max_participants) {
+        struct shmq_stat st = {.kind = c->kind,
+                               .flags = c->flags,
+                               .capacity = c->capacity,
+                               .slot_size = c->slot_size,
+                               .mode = c->mode,
+                               .max_participants = c->max_participants,
+                               .ttl_ns = c->ttl_ns,
+                               .max_deliveries = c->max_deliveries,
+                               .depth = h.depth};
+        snprintf(st.dead_letter, sizeof st.dead_letter, "%s", h.dead_letter);
+        char *text = NULL;
+        size_t text_len = 0;
+        FILE *out = open_memstream(&text, &text_len);
+        if (!out)
+            abort();
+        EXPECT(cli_jsonl_write_header(out, h.queue, &st, h.keep) == 0);
+        EXPECT(fclose(out) == 0);
+        EXPECT(cli_jsonl_decode_header(text, text_len - 1, &back, why, sizeof why) == 1);
+        EXPECT(memcmp(&back.config, c, offsetof(struct shmq_config, dead_letter)) == 0);
+        EXPECT(strcmp(back.dead_letter, h.dead_letter) == 0 && back.depth == h.depth);
+        EXPECT(back.keep == h.keep);
+        free(text);
+    }
+    free(line);
+}
+
+/* --type-field / --subject-field: the path up to the first NUL, then the document. What
+ * is found is within the limit; a string found is what the reader decodes there. */
+static void lookup(size_t limit, const uint8_t *p, size_t n)
+{
+    const uint8_t *nul = memchr(p, 0, n);
+    if (!nul)
+        return;
+    char *path = c_string(p, (size_t)(nul - p));
+    size_t doc_len = n - (size_t)(nul - p) - 1;
+    char *doc = c_string(nul + 1, doc_len);
+    struct cli_buffer out = {.limit = limit};
+    int got = cli_json_lookup(doc, doc_len, path, &out);
+    EXPECT(got == 1 || got == 0 || got == -ENOMSG || got == -EINVAL || got == -ERANGE ||
+           got == -EMSGSIZE || got == -ENOMEM);
+    if (got == 1)
+        EXPECT(limit == 0 || out.len <= limit);
+    cli_buffer_free(&out);
+    free(doc);
+    free(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
@@ -346,6 +416,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case T_BASE64:
         base64(limit, p, n);
+        break;
+    case T_HEADER:
+        header(p, n);
+        break;
+    case T_CSV:
+        records(CLI_RECORDS_CSV, limit, p, n);
+        break;
+    case T_LOOKUP:
+        lookup(limit, p, n);
         break;
     case T_JSON:
     case T_TARGETS:

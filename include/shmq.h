@@ -278,6 +278,11 @@ SHMQ_EXPORT int shmq_release(shmq_t *q, struct shmq_msg *m);
 
 /* ---- inspection ------------------------------------------------------------------------- */
 
+/* The queue's configuration and counters. On a handle that may use the queue, it first gives
+ * back what dead participants held (the reaper); on an observer's (SHMQ_OPEN_OBSERVE) it never
+ * does and writes nothing: dead participants and what they hold are only reported (what
+ * `shmq stat` and `shmq serve` rely on; tests/test_recovery.c: observers_never_reap). Any
+ * thread, concurrently with any operation; counters are read one by one, without a snapshot. */
 SHMQ_EXPORT int shmq_stat(shmq_t *q, struct shmq_stat *st);
 
 /* Fill up to max entries of out with the participant table's occupied entries; returns how
@@ -609,7 +614,7 @@ struct shmq_topic_stat {
 };
 
 /* Counters are sums over every handle that ever opened the topic. Releases dead members and
- * handles first (unless t is an observer). */
+ * handles first, unless t is an observer's: then it runs no reaper and writes nothing. */
 SHMQ_EXPORT int shmq_topic_stat(shmq_topic_t *t, struct shmq_topic_stat *st);
 /* Fill up to max entries of out with the topic's groups; returns how many there are (which
  * may exceed max). A best-effort snapshot while others run. */

@@ -76,6 +76,75 @@ static void dead_consumer_claim_is_delivered_again(void **state)
     }
 }
 
+/* An observer's shmq_stat, shmq_participant_list and shmq_topic_stat never run the reaper
+ * (shmq serve looks at every queue this way, and must change nothing): what a dead consumer
+ * holds stays held however often an observer looks, until a handle that may use the queue
+ * opens it, which the end of each half checks, so that the test can fail. */
+static void observers_never_reap(void **state)
+{
+    (void)state;
+    const char *name = test_name("observe");
+    shmq_t *q, *o;
+    struct shmq_stat st;
+    struct shmq_participant_info parts[4];
+    ASSERT_OK(shmq_create(name, &(struct shmq_config){.capacity = 8}, &q));
+    ASSERT_OK(shmq_push(q, "task", 4, 0));
+    ASSERT_OK(shmq_close(q));
+    die_after(name, claim_one);
+    ASSERT_OK(shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &o));
+    for (int i = 0; i < 5; i++) {
+        ASSERT_OK(shmq_stat(o, &st));
+        QASSERT_EQ(o, st.participants, 1);
+        QASSERT_EQ(o, st.dead, 1);
+        QASSERT_EQ(o, st.in_flight, 1);
+        QASSERT_EQ(o, st.depth, 0);
+        QASSERT_EQ(o, st.recovered, 0);
+        assert_int_equal(shmq_participant_list(o, parts, 4), 1);
+        assert_int_equal(parts[0].alive, 0);
+        assert_int_equal(parts[0].popped, 1);
+    }
+    ASSERT_OK(shmq_open(name, &q)); /* a user's open reaps */
+    ASSERT_OK(shmq_stat(o, &st));
+    QASSERT_EQ(o, st.dead, 0);
+    QASSERT_EQ(o, st.recovered, 1);
+    QASSERT_EQ(o, st.depth, 1);
+    ASSERT_OK(shmq_close(q));
+    ASSERT_OK(shmq_close(o));
+
+    const char *topic = test_name("observe-topic");
+    shmq_topic_t *t, *ot;
+    struct shmq_topic_stat ts;
+    ASSERT_OK(shmq_topic_create(topic, NULL, &t));
+    ASSERT_OK(shmq_topic_close(t));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        shmq_sub_t *sub;
+        CHILD_CHECK(shmq_topic_open(topic, &t) == 0);
+        CHILD_CHECK(shmq_subscribe(t, "#", "g", SHMQ_SUB_DURABLE, &sub) == 0);
+        raise(SIGKILL);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    ASSERT_OK(shmq_topic_open_ex(topic, SHMQ_OPEN_OBSERVE, &ot));
+    ASSERT_OK(shmq_topic_stat(ot, &ts));
+    uint32_t dead = ts.dead, members = ts.members;
+    assert_true(dead >= 1);
+    assert_int_equal(members, 1);
+    for (int i = 0; i < 5; i++) {
+        ASSERT_OK(shmq_topic_stat(ot, &ts));
+        assert_int_equal(ts.dead, dead);
+        assert_int_equal(ts.members, members);
+    }
+    ASSERT_OK(shmq_topic_open(topic, &t)); /* a user's open releases the dead */
+    ASSERT_OK(shmq_topic_stat(ot, &ts));
+    assert_int_equal(ts.dead, 0);
+    assert_int_equal(ts.members, 0);
+    ASSERT_OK(shmq_topic_close(t));
+    ASSERT_OK(shmq_topic_close(ot));
+}
+
 /* A consumer asleep in a long wait looks for dead peers every second: the claim of one that
  * died comes back to it without anyone opening the queue or calling stat. */
 static void a_sleeper_reaps_a_dead_peer(void **state)
@@ -538,6 +607,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dead_consumer_claim_is_delivered_again),
+        cmocka_unit_test(observers_never_reap),
         cmocka_unit_test(a_sleeper_reaps_a_dead_peer),
         cmocka_unit_test(repair_after_open_reports_what_open_recovered),
         cmocka_unit_test(dead_producer_reservations_come_back),

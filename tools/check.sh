@@ -23,9 +23,13 @@ jobs="${SHMQ_CHECK_JOBS:-$(nproc)}"
 start=$(date +%s)
 
 shmq_say "packages"
-# The AMQP bridge's tests need a real broker and a stock Celery worker.
+# The AMQP bridge's tests need a real broker and a stock Celery worker; shmq serve's tests
+# need Prometheus (promtool and the server) and a headless Chromium (installed, like every
+# package here, without its recommends); the recipes (examples/recipes/) run against a private
+# MariaDB server and ImageMagick.
 shmq_install_packages "${SHMQ_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev python3 \
-    librabbitmq-dev rabbitmq-server python3-celery
+    librabbitmq-dev rabbitmq-server python3-celery prometheus chromium mariadb-server \
+    mariadb-client imagemagick
 # The Python package, its kombu transport and its tests (step 6).
 shmq_install_packages python3-dev python3-setuptools python3-venv python3-pytest python3-celery \
     python3-kombu python3-flask
@@ -57,7 +61,7 @@ test_segments > build/check.segments-before
 
 shmq_say "ASan+UBSan build, every test"
 configure build/check-asan -DSHMQ_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=address,undefined \
-    -DSHMQ_BUILD_BENCH=OFF -DSHMQ_WITH_AMQP=ON
+    -DSHMQ_BUILD_BENCH=OFF -DSHMQ_WITH_AMQP=ON -DSHMQ_WITH_HTTP=ON
 (cd build/check-asan && ctest --output-on-failure --timeout 600)
 
 shmq_say "TSan build, concurrency tests"

@@ -42,7 +42,7 @@ fi
 # The targets this tree defines (fuzz_pattern: once the library has the topics' subject
 # matcher); SHMQ_FUZZ_TARGETS picks some of them.
 available=()
-for t in ${SHMQ_FUZZ_TARGETS:-fuzz_segment fuzz_cli_parsers fuzz_pattern}; do
+for t in ${SHMQ_FUZZ_TARGETS:-fuzz_segment fuzz_cli_parsers fuzz_pattern fuzz_serve_route}; do
     if [ -d "$build/fuzz/CMakeFiles/$t.dir" ]; then
         available+=("$t")
     elif [ -n "${SHMQ_FUZZ_TARGETS:-}" ]; then

@@ -96,4 +96,30 @@ expect_eq "call status after SIGINT" 130 "$status"
 [[ ! -e /dev/shm/shmq.shmq-reply.$caller.$caller ]] || fail "the reply queue was left behind"
 "$SHMQ" purge -q "$q"
 no_reply_queues
+
+section "a Celery result sets the exit status: FAILURE 1 (with the exception's type), SUCCESS 0"
+failure='{"status": "FAILURE", "result": {"exc_type": "ZeroDivisionError", "exc_message": ["division by zero"], "exc_module": "builtins"}, "traceback": "Traceback ...", "children": [], "date_done": "2026-01-01T00:00:00", "task_id": "c0ffee"}'
+success='{"status": "SUCCESS", "result": 42, "traceback": null, "children": [], "date_done": "2026-01-01T00:00:00", "task_id": "c0ffee"}'
+lookalike='{"status": "FAILURE", "note": "no task_id: not a Celery result"}'
+"$SHMQ" create "$(qname big)" --slot-size 1K
+q=$(qname big)
+for case in failure success lookalike; do
+    "$SHMQ" call "$q" x > "$WORK/reply" 2> "$WORK/err" &
+    caller=$!
+    serve printf '%s' "${!case}"
+    status=0
+    wait "$caller" || status=$?
+    expect_eq "the reply is printed ($case)" "${!case}" "$(cat "$WORK/reply")"
+    case $case in
+        failure)
+            expect_eq "status ($case)" 1 "$status"
+            expect_stderr "shmq call: the task did not succeed: Celery status FAILURE, ZeroDivisionError"
+            ;;
+        *)
+            expect_eq "status ($case)" 0 "$status"
+            expect_quiet
+            ;;
+    esac
+done
+no_reply_queues
 echo PASS

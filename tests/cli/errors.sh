@@ -57,9 +57,14 @@ expect_exit 2 "$SHMQ" push "$q" --raw message
 [[ ! -e /dev/shm/shmq.$missing ]] || fail "a refused create left a segment"
 
 section "missing queue: exit 3 from every verb that names one"
-for verb in stat push pop drain peek purge export import watch; do
+# (watch waits for a queue that does not exist yet: tests/cli/output.sh)
+for verb in stat push pop drain peek purge export import; do
     expect_exit 3 "$SHMQ" "$verb" "$missing" < /dev/null
-    expect_stderr "shmq $verb: queue '$missing' does not exist"
+    if [[ $verb == import ]]; then
+        expect_stderr "shmq import: queue '$missing' does not exist, and the input does not describe one (no header line, as 'shmq export' writes): create it first with 'shmq create'"
+    else
+        expect_stderr "shmq $verb: queue '$missing' does not exist"
+    fi
 done
 expect_exit 3 "$SHMQ" rm "$missing"
 expect_stderr "shmq rm: queue '$missing' does not exist"
@@ -115,6 +120,24 @@ expect_stderr "shmq push: message 2 (41 bytes plus metadata) does not fit in a s
 expect_eq "the first message stayed, with its type" '{"deliveries":1,"type":"order","data_b64":"b2s="}' \
     "$("$SHMQ" pop "$meta" --jsonl | sed 's/"id":[0-9]*,//')"
 expect_exit 0 "$SHMQ" push "$meta" "$long"
+long=$(printf "x%.0s" {1..65})
+expect_exit 7 "$SHMQ" push "$meta" "$long"
+expect_stderr "shmq push: message 1 (65 bytes) does not fit in a slot of 64 bytes; nothing was pushed"
+
+section "a full queue on a terminal: after a second push says why it waits, and names --timeout"
+if script -qec true /dev/null > /dev/null 2>&1; then
+    full=$(qname full)
+    "$SHMQ" create "$full" --capacity 2
+    status=0
+    script -qec "seq 1 5 | '$SHMQ' push '$full' --timeout 1500ms" /dev/null > "$WORK/tty" 2>&1 || status=$?
+    expect_eq "exit status through script" 6 "$status"
+    grep -q "shmq push: queue '$full' is full (2 messages): waiting for a consumer to make room (--timeout DURATION gives up instead; Ctrl-C stops, keeping what was pushed)" "$WORK/tty" ||
+        fail "no note on the terminal: $(cat "$WORK/tty")"
+    expect_exit 6 "$SHMQ" push "$full" --timeout 1500ms x
+    expect_stderr "shmq push: queue '$full' stayed full for 1500ms at message 1; nothing was pushed"
+else
+    echo "script(1) cannot make a terminal here: skipped"
+fi
 
 section "full: --timeout bounds the wait, exit 6 with the count"
 small=$(qname small)
@@ -122,7 +145,7 @@ small=$(qname small)
 expect_exit 6 "$SHMQ" push "$small" --timeout 100ms < <(seq 1 10)
 expect_stderr "shmq push: queue '$small' stayed full for 100ms at line 5; the 4 messages before it were pushed and stay in '$small'"
 expect_exit 6 "$SHMQ" push "$small" --timeout 0 more
-expect_stderr "shmq push: queue '$small' stayed full for 0 at message 1; nothing was pushed"
+expect_stderr "shmq push: queue '$small' is full at message 1 (--timeout 0: no wait); nothing was pushed"
 expect_eq "queue content" $'1\n2\n3\n4' "$("$SHMQ" drain "$small")"
 
 section "import into a full LIFO queue: pushed last line first, the count names the lines after it"
@@ -130,7 +153,7 @@ stack=$(qname stack)
 "$SHMQ" create "$stack" --lifo --capacity 2
 printf '%s\n' '{"data":"1"}' '{"data":"2"}' '{"data":"3"}' > "$WORK/three.jsonl"
 expect_exit 6 "$SHMQ" import "$stack" --timeout 0 "$WORK/three.jsonl"
-expect_stderr "shmq import: queue '$stack' stayed full for 0 at line 1; the 2 messages after it were pushed and stay in '$stack'"
+expect_stderr "shmq import: queue '$stack' is full at line 1 (--timeout 0: no wait); the 2 messages after it were pushed and stay in '$stack'"
 expect_eq "the stack delivers the lines in file order" $'2\n3' "$("$SHMQ" drain "$stack")"
 
 section "empty: pop finds nothing (exit 5), or its wait times out (exit 5)"

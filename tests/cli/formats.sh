@@ -37,7 +37,7 @@ section "export then import: byte-exact payloads, metadata kept"
 "$SHMQ" push --raw "$q" < "$WORK/raw-in"
 "$SHMQ" export "$q" "$WORK/export1.jsonl"
 expect_eq "export drains" 0 "$(depth "$q")"
-expect_eq "one line per message" 3000 "$(wc -l < "$WORK/export1.jsonl")"
+expect_eq "a header line, then one line per message" 3001 "$(wc -l < "$WORK/export1.jsonl")"
 copy=$(qname copy)
 "$SHMQ" create "$copy" --capacity 5000 --slot-size 2K
 "$SHMQ" import "$copy" "$WORK/export1.jsonl"
@@ -72,7 +72,11 @@ PY
 "$PY" - "$WORK/meta-in.jsonl" "$WORK/meta-export1.jsonl" "$WORK/meta-export2.jsonl" <<'PY'
 import base64, json, sys
 def load(path):
-    return [json.loads(l) for l in open(path, encoding="utf-8")]
+    lines = [json.loads(l) for l in open(path, encoding="utf-8")]
+    # An export starts with the description of its queue.
+    if lines and "shmq_export" in lines[0]:
+        return lines[1:]
+    return lines
 def meta(m, key):
     if key in m:
         return m[key].encode() if isinstance(m[key], str) else m[key]
@@ -96,13 +100,77 @@ ids = [m["id"] for m in first]
 assert len(set(ids)) == len(ids), "ids are unique"
 PY
 
+section "--csv: RFC 4180 records, quoted newlines and quotes kept, a header skipped, errors named"
+csvq=$(qname csv)
+"$SHMQ" create "$csvq" --slot-size 128
+printf 'id,name,note\r\n1,plain,x\r\n2,"multi\nline","say ""hi"""\n3,,\n"4","a,b",\n' > "$WORK/in.csv"
+expect_exit 0 "$SHMQ" push "$csvq" --csv --csv-header < "$WORK/in.csv"
+expect_eq "four records, not five lines" 4 "$(depth "$csvq")"
+expect_eq "one payload per record" '["1,plain,x", "2,\"multi\nline\",\"say \"\"hi\"\"\"", "3,,", "\"4\",\"a,b\","]' \
+    "$("$SHMQ" peek "$csvq" -n 10 --jsonl | "$PY" -c 'import base64, json, sys
+print(json.dumps([base64.b64decode(json.loads(l)["data_b64"]).decode() for l in sys.stdin]))')"
+"$SHMQ" drain "$csvq" --csv > "$WORK/out.csv"
+expect_eq "drain --csv gives the records back, LF-terminated" "$(tail -n +2 "$WORK/in.csv" | tr -d '\r')" "$(cat "$WORK/out.csv")"
+"$PY" -c 'import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows == [["1", "plain", "x"], ["2", "multi\nline", "say \"hi\""], ["3", "", ""], ["4", "a,b", ""]], rows' "$WORK/out.csv"
+"$SHMQ" push "$csvq" 'not "one" record' $'two\nlines'
+expect_eq "a payload that is not one record is written as one quoted field" \
+    "$(printf '"not ""one"" record"\n"two\nlines"')" "$("$SHMQ" pop "$csvq" -n 2 --csv)"
+for bad in 'a"b,c' '"open' '"x"y' $'a\rb'; do
+    printf '%s\n' "$bad" > "$WORK/bad.csv"
+    expect_exit 7 "$SHMQ" push "$csvq" --csv < "$WORK/bad.csv"
+    grep -q "^shmq push: record 1: byte [0-9]*: .*; nothing was pushed\$" "$WORK/err" || fail "csv '$bad': $(cat "$WORK/err")"
+done
+expect_stderr "shmq push: record 1: byte 2: a carriage return inside a field; nothing was pushed"
+expect_exit 2 "$SHMQ" push "$csvq" --csv-header < /dev/null
+expect_stderr "shmq push: --csv-header needs --csv"
+expect_eq "nothing pushed by the bad ones" 0 "$(depth "$csvq")"
+
+section "push --type-field and pub --subject-field take a value from each JSON record"
+fq=$(qname fields)
+"$SHMQ" create "$fq"
+printf '%s\n' '{"event":{"kind":"created"},"id":1}' '{"event":{"kind":7},"id":2}' '{"id":3}' \
+    '{"items":[{"k":"a"},{"k":"b"}]}' | "$SHMQ" push "$fq" --type-field event.kind --type fallback
+expect_eq "types: a string, a number as written, the fallback" $'created\n7\nfallback\nfallback' \
+    "$("$SHMQ" drain "$fq" --jsonl | "$PY" -c 'import json, sys
+for l in sys.stdin:
+    print(json.loads(l).get("type"))')"
+printf '%s\n' '{"items":[{"k":"a"},{"k":"b"}]}' | "$SHMQ" push "$fq" --type-field items.1.k
+expect_eq "an array index" b "$("$SHMQ" pop "$fq" --jsonl | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["type"])')"
+for bad in '{"event":{"kind":{"x":1}}}' '{"event":{"kind":[1]}}' 'not json' '{"event":{"kind":"a\u0000b"}}'; do
+    printf '%s\n' '{"event":{"kind":"ok"}}' "$bad" > "$WORK/fields"
+    expect_exit 7 "$SHMQ" push "$fq" --type-field event.kind < "$WORK/fields"
+    grep -q "^shmq push: line 2: --type-field: .*; the 1 message before it was pushed and stays in '$fq'\$" "$WORK/err" ||
+        fail "'$bad': $(cat "$WORK/err")"
+    "$SHMQ" purge -q "$fq"
+done
+expect_exit 2 "$SHMQ" push "$fq" --type-field a x
+expect_stderr "shmq push: --type-field reads the records of standard input, not arguments"
+
+t=$(qname ftopic)
+"$SHMQ" topic create "$t"
+"$SHMQ" sub "$t" '#' --count 3 > "$WORK/sub" &
+sub=$!
+for _ in $(seq 100); do
+    [[ $("$SHMQ" stat "$t" 2> /dev/null | grep -c '^group') -ge 1 ]] && break
+    sleep 0.05
+done
+printf '%s\n' '{"region":"eu","v":1}' '{"region":"us.east","v":2}' '{"v":3}' |
+    "$SHMQ" pub "$t" orders.other --subject-field region
+wait "$sub"
+expect_eq "subjects from the field, else SUBJECT" "$(printf 'eu\t{"region":"eu","v":1}\nus.east\t{"region":"us.east","v":2}\norders.other\t{"v":3}')" "$(cat "$WORK/sub")"
+printf '%s\n' '{"region":"not a subject"}' > "$WORK/fields"
+expect_exit 7 "$SHMQ" pub "$t" x --subject-field region < "$WORK/fields"
+expect_stderr "shmq pub: line 1: --subject-field: 'not a subject' is not a subject; 0 published before it"
+
 section "export writes exactly the documented keys"
 "$SHMQ" push "$q" --type order --correlation-id c-1 --reply-to replies hello
 expect_eq "export line" '{"id":ID,"deliveries":1,"type":"order","correlation_id":"c-1","reply_to":"replies","data_b64":"aGVsbG8="}' \
-    "$("$SHMQ" export "$q" | sed 's/"id":[0-9]*/"id":ID/')"
+    "$("$SHMQ" export "$q" | tail -n +2 | sed 's/"id":[0-9]*/"id":ID/')"
 "$SHMQ" push "$q" plain
 expect_eq "export line without metadata" '{"id":ID,"deliveries":1,"data_b64":"cGxhaW4="}' \
-    "$("$SHMQ" export "$q" | sed 's/"id":[0-9]*/"id":ID/')"
+    "$("$SHMQ" export "$q" | tail -n +2 | sed 's/"id":[0-9]*/"id":ID/')"
 
 section "--timestamp stamps messages with the current time"
 before=$(date +%s%N)

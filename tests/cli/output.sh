@@ -86,6 +86,26 @@ awk -F'\t' -v q="$q" 'NR == 1 && !($2 == q && $3 == 0 && $4 == 16 && $5 == "-" &
     NR == 2 && !($5 == 0 && $6 == 0 && $10 == 0 && $11 == 0) { exit 1 }' "$WORK/watch" || fail "watch lines: $(cat "$WORK/watch")"
 grep -q DEPTH "$WORK/watch" && fail "piped watch has a header"
 
+section "watch on a terminal fits \$COLUMNS, dropping columns by priority; a name not yet created has an empty row"
+if script -qec true /dev/null > /dev/null 2>&1; then
+    later=$(qname later)
+    for cols in 60 100 250; do
+        COLUMNS=$cols script -qec "'$SHMQ' watch -n 2 -i 50ms '$q' '$later'" /dev/null |
+            sed 's/\x1b\[[0-9;]*[A-Za-z]//g; s/\r$//' > "$WORK/screen"
+        awk -v c="$cols" 'length($0) > c { print "too wide (" length($0) " > " c "): " $0; bad = 1 } END { exit bad }' "$WORK/screen" ||
+            fail "watch at $cols columns: $(cat "$WORK/screen")"
+        grep -q '^NAME *DEPTH' "$WORK/screen" || fail "no header at $cols columns: $(cat "$WORK/screen")"
+        grep -qE "^$later +- " "$WORK/screen" || fail "no row for the missing queue: $(cat "$WORK/screen")"
+        expect_eq "headers at $cols columns" 2 "$(grep -c '^NAME' "$WORK/screen")"
+    done
+    grep -q 'DROPPED' "$WORK/screen" || fail "250 columns show everything: $(cat "$WORK/screen")"
+    COLUMNS=60 script -qec "'$SHMQ' watch -n 1 '$q'" /dev/null | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' > "$WORK/screen"
+    grep -q 'DROPPED\|EXPIRED\|CAPACITY' "$WORK/screen" && fail "60 columns keep low-priority columns: $(cat "$WORK/screen")"
+    grep -q 'FILL' "$WORK/screen" || fail "60 columns lost the bar: $(cat "$WORK/screen")"
+else
+    echo "script(1) cannot make a terminal here: skipped"
+fi
+
 section "watch --json: one JSON object per update"
 "$SHMQ" watch "$q" "$lifo" --json -n 2 -i 50ms > "$WORK/watch.jsonl"
 expect_eq "json lines" 2 "$(wc -l < "$WORK/watch.jsonl")"
@@ -101,7 +121,7 @@ PY
 
 section "watch on a terminal: a title and a table with a depth bar"
 "$SHMQ" push "$q" x y z w
-script -qec "$(printf '%q ' "$SHMQ" watch "$q" -n 1) 2>/dev/null" /dev/null | tr -d '\r' > "$WORK/watch-tty"
+COLUMNS=250 script -qec "$(printf '%q ' "$SHMQ" watch "$q" -n 1) 2>/dev/null" /dev/null | tr -d '\r' > "$WORK/watch-tty"
 grep -q '^NAME .* FILL .* RETRY PER S .* DEAD .* DEAD LETTERED  DROPPED$' "$WORK/watch-tty" || fail "watch header: $(cat "$WORK/watch-tty")"
 grep -Fq "[#####...............]" "$WORK/watch-tty" || fail "watch bar: $(cat "$WORK/watch-tty")"
 
@@ -138,4 +158,17 @@ result=$(bash -c '
     complete_words "$2" po; complete_words "$2" pop --w; complete_words "$2" stat "$3"
 ' _ "$completion" "$SHMQ" "$PREFIX")
 expect_eq "completions" "$(printf 'pop\n--wait\n%s %s' "$lifo" "$q")" "$result"
+# Every verb of 'shmq --help' has its entry in the man page and is completed; so is each of
+# work's and export's options.
+verbs=$("$SHMQ" --help | sed -n '/^verbs:/,/^$/p' | awk 'NF > 1 { print $1 }')
+[[ $(wc -w <<< "$verbs") -ge 19 ]] || fail "verbs: $verbs"
+completed=$(bash -c 'source "$1"; COMP_WORDS=("$2" ""); COMP_CWORD=1; _shmq; echo "${COMPREPLY[*]}"' _ "$completion" "$SHMQ")
+for verb in $verbs; do
+    grep -qE "^\.(B|BI|BR) \"?$verb( |\"|\$)" "$man" || fail "verb '$verb' has no entry in the man page"
+    grep -qw -- "$verb" <<< "$completed" || fail "verb '$verb' is not completed: $completed"
+done
+for option in --batch --batch-wait --output --keep; do
+    grep -qF -- "${option//-/\\-}" "$man" || fail "the man page does not document $option"
+done
+expect_eq "bridge's directions" "out" "$(bash -c 'source "$1"; COMP_WORDS=("$2" bridge o); COMP_CWORD=2; _shmq; echo "${COMPREPLY[*]}"' _ "$completion" "$SHMQ")"
 echo PASS

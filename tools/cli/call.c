@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "diag.h"
+#include "json.h"
 #include "interrupt.h"
 #include "options.h"
 #include "parse.h"
@@ -97,6 +98,58 @@ static int call_failed(int err, const char *name, int64_t timeout_ns, size_t len
     }
 }
 
+/*
+ * A reply that is a Celery result (what 'shmq bridge' brings back from a Celery worker: a JSON
+ * object with "task_id" and "status") says whether the task succeeded. 0 when it is not such
+ * a result or its status is SUCCESS; otherwise CLI_EXIT_FAILURE, after saying so.
+ */
+static int celery_status(const void *reply, size_t len)
+{
+    struct cli_json_reader r;
+    struct cli_buffer key = {.limit = 64}, status = {.limit = 32}, type = {.limit = 200};
+    bool has_task_id = false, has_status = false;
+    cli_json_reader_init(&r, reply, len);
+    if (cli_json_consume(&r, '{')) {
+        do {
+            key.len = 0;
+            cli_json_skip_space(&r);
+            if (cli_json_read_string(&r, &key) != 0 || !cli_json_consume(&r, ':'))
+                break;
+            cli_json_skip_space(&r);
+            if (key.len == 6 && memcmp(key.data, "status", 6) == 0 && !has_status) {
+                if (cli_json_read_string(&r, &status) != 0)
+                    break;
+                has_status = true;
+                continue;
+            }
+            has_task_id |= key.len == 7 && memcmp(key.data, "task_id", 7) == 0;
+            if (key.len == 6 && memcmp(key.data, "result", 6) == 0) {
+                /* A failure's result: {"exc_type": "...", "exc_message": ..., ...}. */
+                struct cli_json_reader at = r;
+                struct cli_buffer inner = {.limit = 64};
+                if (cli_json_consume(&at, '{') && cli_json_read_string(&at, &inner) == 0 &&
+                    inner.len == 8 && memcmp(inner.data, "exc_type", 8) == 0 &&
+                    cli_json_consume(&at, ':'))
+                    cli_json_read_string(&at, &type);
+                cli_buffer_free(&inner);
+            }
+            if (cli_json_skip_value(&r) != 0)
+                break;
+        } while (cli_json_consume(&r, ','));
+    }
+    int code = 0;
+    if (has_status && has_task_id && !(status.len == 7 && memcmp(status.data, "SUCCESS", 7) == 0)) {
+        cli_error("the task did not succeed: Celery status %.*s%s%.*s", (int)status.len,
+                  status.data ? (const char *)status.data : "", type.len ? ", " : "",
+                  (int)type.len, type.data ? (const char *)type.data : "");
+        code = CLI_EXIT_FAILURE;
+    }
+    cli_buffer_free(&key);
+    cli_buffer_free(&status);
+    cli_buffer_free(&type);
+    return code;
+}
+
 static int run(int argc, char **argv)
 {
     int format = CLI_RECORDS_LINES;
@@ -160,7 +213,7 @@ static int run(int argc, char **argv)
     }
     struct shmq_msg m = {.data = reply, .len = (size_t)got};
     int err = cli_record_write(stdout, (enum cli_record_format)format, &m);
-    code = err ? cli_fail_system(err, "writing the reply") : CLI_EXIT_OK;
+    code = err ? cli_fail_system(err, "writing the reply") : celery_status(reply, (size_t)got);
 out:
     cli_records_free(&in);
     free(copy);
@@ -182,6 +235,9 @@ const struct cli_verb cli_verb_call = {
         "queue of this process (shmq-reply.PID.TID, removed on exit); whoever serves NAME\n"
         "answers on it ('shmq work NAME --reply -- CMD', or shmq_reply() in a program).\n\n"
         "No reply within --timeout is exit code 5; the request may still be in the queue then,\n"
-        "and a reply that comes later is dropped.",
+        "and a reply that comes later is dropped. A reply that is a Celery result (through\n"
+        "'shmq bridge': a JSON object with \"task_id\" and \"status\") is printed, and its status\n"
+        "sets the exit code: SUCCESS 0, anything else (FAILURE, REVOKED) 1, with the\n"
+        "exception's type on stderr.",
     .run = run,
 };

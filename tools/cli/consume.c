@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -36,12 +37,37 @@ static size_t write_all(int fd, const char *buf, size_t len, int *err)
         ssize_t n = write(fd, buf + done, len - done);
         if (n > 0) {
             done += (size_t)n;
+            /* A signal that cut a write short returns the count written, not EINTR: the
+             * next write would block again, so stop here. */
+            if (done < len && cli_interrupted()) {
+                *err = -EINTR;
+                break;
+            }
         } else if (n < 0 && errno == EINTR && !cli_interrupted()) {
             continue;
         } else {
             *err = n < 0 ? -errno : -EIO;
             break;
         }
+    }
+    return done;
+}
+
+/*
+ * A signal cut the write of a batch inside a message: write the rest of that message, so that
+ * the output holds whole records only (the reader may be a moment from reading again). Only
+ * a second signal stops this write, which may then leave the record cut. Returns how many
+ * more bytes were written.
+ */
+static size_t finish_record(int fd, const char *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len && cli_interrupt_count() < 2) {
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n > 0)
+            done += (size_t)n;
+        else if (n == 0 || errno != EINTR)
+            break;
     }
     return done;
 }
@@ -57,9 +83,48 @@ static void encoding_close(struct batch *b)
 }
 
 /*
- * Write the batch out, acknowledge the messages that went out whole, give the others back
- * (newest first, so that a LIFO queue keeps its order). 0, or the error of the output (with
- * c->output_failed set) or of an acknowledgement.
+ * Give back n claimed messages, msgs[0] being the one claimed first, as not delivered
+ * (shmq_release: the delivery count is not raised, nothing is dead-lettered for it) and in
+ * an order that puts them where they were: a FIFO queue serves released messages first, in
+ * the order they were released, so the oldest goes first; a LIFO queue serves the last one
+ * released first, so the newest goes first and the oldest ends on top. 0, or the first
+ * error (the messages not given back stay claimed, and closing the handle gives them back).
+ */
+static int give_back(struct cli_consume *c, struct shmq_msg *msgs, size_t n)
+{
+    int first = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = c->kind == SHMQ_LIFO ? n - 1 - k : k;
+        int err = shmq_release(c->q, &msgs[i]);
+        if (err && !first)
+            first = err;
+    }
+    return first;
+}
+
+/* --keep: hold the messages written (msgs[0..n)) until the end, claimed, so that the next
+ * claim finds the next message; they are all given back then. */
+static int keep(struct cli_consume *c, const struct shmq_msg *msgs, size_t n)
+{
+    if (c->nkept + n > c->kept_cap) {
+        size_t cap = c->kept_cap ? c->kept_cap * 2 : 1024;
+        while (cap < c->nkept + n)
+            cap *= 2;
+        struct shmq_msg *kept = realloc(c->kept, cap * sizeof *kept);
+        if (!kept)
+            return -ENOMEM;
+        c->kept = kept;
+        c->kept_cap = cap;
+    }
+    memcpy(c->kept + c->nkept, msgs, n * sizeof *msgs);
+    c->nkept += n;
+    return 0;
+}
+
+/*
+ * Write the batch out, acknowledge the messages that went out whole (with c->keep: hold
+ * them), give the others back. 0, or the error of the output (with c->output_failed set) or
+ * of an acknowledgement.
  */
 static int settle(struct cli_consume *c, struct batch *b)
 {
@@ -71,21 +136,43 @@ static int settle(struct cli_consume *c, struct batch *b)
         err = -ENOMEM;
     else
         written = write_all(fileno(c->out), b->bytes, b->size, &err);
-    if (err)
+    if (err == -EINTR && written > 0) {
+        size_t boundary = written;
+        for (unsigned k = 0; k < b->n; k++)
+            if (b->end[k] >= written) {
+                boundary = b->end[k];
+                break;
+            }
+        written += finish_record(fileno(c->out), b->bytes + written, boundary - written);
+    }
+    if (err && err != -EINTR)
         c->output_failed = true;
     unsigned i = 0;
-    for (; i < b->n && b->end[i] <= written; i++) {
-        int acked = shmq_ack(c->q, &b->held[i]);
-        if (acked) {
-            /* The rest stay claimed; closing the handle gives them back. */
-            b->n = 0;
-            encoding_close(b);
-            return err ? err : acked;
+    while (i < b->n && b->end[i] <= written)
+        i++;
+    if (c->keep) {
+        int kept = keep(c, b->held, i);
+        if (kept) {
+            /* Not written after all: nothing is counted, everything goes back. */
+            i = 0;
+            err = err ? err : kept;
+        } else {
+            c->count += i;
         }
-        c->count++;
+    } else {
+        for (unsigned k = 0; k < i; k++) {
+            int acked = shmq_ack(c->q, &b->held[k]);
+            if (acked) {
+                /* It stays claimed: closing the handle gives it back. */
+                give_back(c, b->held + k + 1, b->n - k - 1);
+                b->n = 0;
+                encoding_close(b);
+                return err ? err : acked;
+            }
+            c->count++;
+        }
     }
-    while (b->n > i)
-        shmq_nack(c->q, &b->held[--b->n]);
+    give_back(c, b->held + i, b->n - i);
     b->n = 0;
     encoding_close(b);
     return err;
@@ -164,8 +251,20 @@ int cli_consume_run(struct cli_consume *c)
     int64_t deadline = c->wait_ns == SHMQ_FOREVER ? INT64_MAX : cli_monotonic_ns() + c->wait_ns;
     c->count = 0;
     c->output_failed = false;
+    struct shmq_stat st;
+    int err = shmq_stat(c->q, &st);
+    if (err) {
+        free(b);
+        return err;
+    }
+    c->kind = st.kind;
+    if (c->keep && (st.flags & SHMQ_SINGLE_CONSUMER) && (st.flags & SHMQ_SINGLE_PRODUCER)) {
+        /* The ring lets its one consumer hold one message at a time. */
+        free(b);
+        return -EINPROGRESS;
+    }
     /* Whatever the stream holds goes first: from here on, the batches write to its fd. */
-    int err = fflush(c->out) == 0 ? 0 : -errno;
+    err = fflush(c->out) == 0 ? 0 : -errno;
     while (!err && c->count + b->n < c->limit) {
         if (cli_interrupted()) {
             err = -EINTR;
@@ -183,5 +282,13 @@ int cli_consume_run(struct cli_consume *c)
     if (settled && (!err || err == -EAGAIN || err == -ETIMEDOUT || err == -EINTR))
         err = settled;
     free(b);
+    if (c->keep) {
+        settled = give_back(c, c->kept, c->nkept);
+        if (settled && (!err || err == -EAGAIN || err == -ETIMEDOUT || err == -EINTR))
+            err = settled;
+        free(c->kept);
+        c->kept = NULL;
+        c->nkept = c->kept_cap = 0;
+    }
     return err;
 }

@@ -8,14 +8,23 @@
 #include "consume.h"
 #include "diag.h"
 #include "interrupt.h"
+#include "jsonl.h"
 #include "options.h"
 #include "progress.h"
 #include "queue.h"
 
 static int run(int argc, char **argv)
 {
+    bool keep = false;
+    const struct cli_option options[] = {
+        {.name = "keep",
+         .kind = CLI_OPTION_FLAG,
+         .target = &keep,
+         .help = "copy: leave every message in the queue, as it was"},
+    };
     int n, code;
-    if (!cli_options_parse(&cli_verb_export, NULL, 0, argc, argv, &n, &code))
+    if (!cli_options_parse(&cli_verb_export, options, CLI_COUNT_OF(options), argc, argv, &n,
+                           &code))
         return code;
     /* FILE, or standard output for none or "-". The consumer writes its batches to the file
      * descriptor itself: no stdio buffering is involved. */
@@ -34,6 +43,14 @@ static int run(int argc, char **argv)
         shmq_close(q);
         return code;
     }
+    /* The first line describes the queue, so that 'shmq import' can make it again. */
+    int err = cli_jsonl_write_header(out, name, &st, keep);
+    if (err) {
+        if (out != stdout)
+            fclose(out);
+        shmq_close(q);
+        return cli_fail_system(err, "writing %s", path ? path : "standard output");
+    }
     char label[64];
     snprintf(label, sizeof label, "export %s", name);
     struct cli_progress progress;
@@ -43,8 +60,9 @@ static int run(int argc, char **argv)
                             .format = CLI_RECORDS_JSONL,
                             .limit = UINT64_MAX,
                             .wait_ns = 0,
-                            .progress = &progress};
-    int err = cli_consume_run(&c);
+                            .progress = &progress,
+                            .keep = keep};
+    err = cli_consume_run(&c);
     cli_progress_finish(&progress);
     shmq_close(q);
     if (out != stdout && fclose(out) != 0 && (err == 0 || err == -EAGAIN)) {
@@ -56,8 +74,15 @@ static int run(int argc, char **argv)
     if (err == -EINTR)
         return CLI_EXIT_SIGNAL + cli_interrupted();
     if (c.output_failed)
-        return cli_fail_system(err, "writing %s (%llu messages exported, the rest stay in '%s')",
-                               path ? path : "standard output", (unsigned long long)c.count, name);
+        return cli_fail_system(err, "writing %s (%llu messages exported, %s stay in '%s')",
+                               path ? path : "standard output", (unsigned long long)c.count,
+                               keep ? "all" : "the rest", name);
+    if (err == -EINPROGRESS && keep) {
+        cli_error("'%s' is a single-producer/single-consumer ring, which lets its consumer hold "
+                  "one message at a time: --keep cannot copy it (shmq peek shows its messages)",
+                  name);
+        return CLI_EXIT_FAILURE;
+    }
     return cli_fail(err, "exporting '%s'", name);
 }
 
@@ -70,8 +95,19 @@ const struct cli_verb cli_verb_export = {
     .description =
         "Pop every message of NAME and write it to FILE (default: standard output) as one\n"
         "JSON object per line: id, deliveries, the metadata that is set (timestamp_ns, type,\n"
-        "correlation_id, reply_to) and the payload in base64 (data_b64). 'shmq import' reads\n"
-        "it back byte for byte. A message leaves the queue only after its line was written.\n"
+        "correlation_id, reply_to) and the payload in base64 (data_b64). The first line\n"
+        "describes the queue: {\"shmq_export\":1,\"queue\":NAME,\"export\":\"drain\" or \"keep\",\n"
+        "\"kind\",\"capacity\",\"slot_size\",\"flags\",\"max_participants\",\"ttl_ns\",\n"
+        "\"max_deliveries\",\"dead_letter\",\"mode\" (octal), \"depth\" (messages when it began)}.\n"
+        "'shmq import' reads it all back byte for byte, and makes the queue from that first\n"
+        "line when it does not exist. A message leaves the queue only after its line was written;\n"
+        "one that was not written (a full disk, Ctrl-C) stays, with its delivery count as it\n"
+        "was, first in line again in its order.\n\n"
+        "--keep copies instead: every message is claimed, written, and held until the end,\n"
+        "then all are given back as never delivered (delivery counts unchanged) in their\n"
+        "order. Each message present is copied once, consistently, even while others push;\n"
+        "consumers do not get the held messages meanwhile. Not on a ring made with both\n"
+        "--single-producer and --single-consumer.\n\n"
         "On a terminal, a long export shows its progress on stderr.",
     .run = run,
 };

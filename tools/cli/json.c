@@ -527,3 +527,85 @@ int cli_json_skip_value(struct cli_json_reader *r)
 {
     return skip_value_at(r, 0);
 }
+
+/* One step of a path: the segment [seg, seg + n) as an object key, or as an array index. */
+static int lookup_step(struct cli_json_reader *r, const char *seg, size_t n)
+{
+    cli_json_skip_space(r);
+    if (cli_json_consume(r, '{')) {
+        if (cli_json_consume(r, '}'))
+            return 0;
+        struct cli_buffer key = {.limit = 4096};
+        int found = 0;
+        do {
+            key.len = 0;
+            cli_json_skip_space(r);
+            int err = cli_json_read_string(r, &key);
+            if (err || !cli_json_consume(r, ':')) {
+                cli_buffer_free(&key);
+                return err && err != -EMSGSIZE ? err : -EINVAL;
+            }
+            if (key.len == n && (n == 0 || memcmp(key.data, seg, n) == 0)) {
+                found = 1; /* the first of repeated keys, as most readers do */
+                break;
+            }
+            if ((err = cli_json_skip_value(r)) != 0) {
+                cli_buffer_free(&key);
+                return err;
+            }
+        } while (cli_json_consume(r, ','));
+        cli_buffer_free(&key);
+        return found;
+    }
+    if (cli_json_consume(r, '[')) {
+        uint64_t index = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (seg[i] < '0' || seg[i] > '9' || index > UINT32_MAX)
+                return 0; /* not an index: nothing there */
+            index = index * 10 + (uint64_t)(seg[i] - '0');
+        }
+        if (n == 0 || cli_json_consume(r, ']'))
+            return 0;
+        for (uint64_t i = 0; i < index; i++) {
+            int err = cli_json_skip_value(r);
+            if (err)
+                return err;
+            if (!cli_json_consume(r, ','))
+                return 0; /* fewer elements */
+        }
+        return 1;
+    }
+    return 0; /* a scalar has no members */
+}
+
+int cli_json_lookup(const char *text, size_t len, const char *path, struct cli_buffer *out)
+{
+    struct cli_json_reader r;
+    cli_json_reader_init(&r, text, len);
+    out->len = 0;
+    cli_json_skip_space(&r);
+    if (r.p == r.end || (*r.p != '{' && *r.p != '['))
+        return -EINVAL; /* not a JSON document with members */
+    for (const char *seg = path;;) {
+        const char *dot = strchr(seg, '.');
+        size_t n = dot ? (size_t)(dot - seg) : strlen(seg);
+        int found = lookup_step(&r, seg, n);
+        if (found <= 0)
+            return found;
+        if (!dot)
+            break;
+        seg = dot + 1;
+    }
+    cli_json_skip_space(&r);
+    if (r.p < r.end && *r.p == '"') {
+        int err = cli_json_read_string(&r, out);
+        return err ? err : 1;
+    }
+    const char *start = r.p;
+    int err = cli_json_skip_value(&r);
+    if (err)
+        return err;
+    if (*start == '{' || *start == '[' || *start == 'n')
+        return -ENOMSG; /* an object, an array or null: no text to take */
+    return cli_buffer_append(out, start, (size_t)(r.p - start)) ? -ENOMEM : 1;
+}

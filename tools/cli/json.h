@@ -73,6 +73,17 @@ int cli_json_read_i64(struct cli_json_reader *r, int64_t *v);
 int cli_json_read_u64(struct cli_json_reader *r, uint64_t *v);
 /* Skip any one value. */
 int cli_json_skip_value(struct cli_json_reader *r);
+/*
+ * The value at path in the JSON document text[0..len): path is keys separated by dots
+ * ("order.customer.id"); a segment that is a number indexes an array ("items.0.sku"). A string
+ * value is decoded into out; a number, true or false is copied as written. Returns 1 (out
+ * set), 0 when there is no such value (a member missing, or a scalar on the way), -ENOMSG
+ * when the value is an object, an array or null, -EINVAL when the document is not an object
+ * or an array or is malformed on the way, -EMSGSIZE past out->limit, -ENOMEM. Only what lies
+ * on the way is read: the rest of the document is not checked.
+ */
+int cli_json_lookup(const char *text, size_t len, const char *path, struct cli_buffer *out);
+
 /* 1-based column of r->p, for messages. */
 static inline size_t cli_json_column(const struct cli_json_reader *r)
 {

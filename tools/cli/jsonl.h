@@ -56,4 +56,34 @@ void cli_jsonl_message_free(struct cli_jsonl_message *m);
 /* Write m (as claimed or peeked) as one line. 0 or -errno of the stream. */
 int cli_jsonl_write(FILE *out, const struct shmq_msg *m);
 
+/*
+ * The description of the queue that an export starts with, on its first line:
+ *
+ *   {"shmq_export":1,"queue":"jobs","export":"drain","kind":"fifo","capacity":1024,
+ *    "slot_size":256,"flags":["single_producer"],"max_participants":128,"ttl_ns":0,
+ *    "max_deliveries":3,"dead_letter":"jobs.failed","mode":"0600","depth":17}
+ *
+ * "shmq_export" (the format's version, 1) comes first: that is how the line is told from a
+ * message. "flags" lists "single_producer" and "single_consumer"; "dead_letter" is null when
+ * there is none; "mode" is octal; "export" is "drain" or "keep" (how it was made); "depth"
+ * is the number of messages ready when the export began. Reading checks every value against
+ * the library's limits, skips unknown keys and needs only "shmq_export".
+ */
+struct cli_export_header {
+    uint32_t version;
+    char queue[SHMQ_NAME_MAX + 1]; /* "" when absent */
+    bool keep;
+    struct shmq_config config; /* config.dead_letter points to dead_letter below, or NULL */
+    char dead_letter[SHMQ_NAME_MAX + 1];
+    uint64_t depth;
+};
+
+/* Decode line (len bytes) as a header: 1 (h filled), 0 when it is not one (its first key is
+ * not "shmq_export": a message), or -EINVAL with why saying what is wrong. */
+int cli_jsonl_decode_header(const char *line, size_t len, struct cli_export_header *h, char *why,
+                            size_t why_size);
+
+/* Write the header of an export of the queue `name` (st: its shmq_stat) as one line. */
+int cli_jsonl_write_header(FILE *out, const char *name, const struct shmq_stat *st, bool keep);
+
 #endif /* SHMQ_CLI_JSONL_H */

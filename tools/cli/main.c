@@ -16,12 +16,13 @@
 #define STDOUT_BUFFER (256 * 1024) /* large writes when stdout is a pipe or a file */
 
 extern const struct cli_verb cli_verb_bridge; /* cli/bridge.c: the AMQP bridge */
+extern const struct cli_verb cli_verb_serve;  /* cli/serve.c: metrics, JSON API, dashboard */
 
 static const struct cli_verb *const verbs[] = {
     &cli_verb_create, &cli_verb_ls,    &cli_verb_stat,   &cli_verb_push,   &cli_verb_pop,
     &cli_verb_drain,  &cli_verb_peek,  &cli_verb_purge,  &cli_verb_rm,     &cli_verb_export,
     &cli_verb_import, &cli_verb_watch, &cli_verb_repair, &cli_verb_call,   &cli_verb_work,
-    &cli_verb_topic,  &cli_verb_pub,   &cli_verb_sub,    &cli_verb_bridge,
+    &cli_verb_topic,  &cli_verb_pub,   &cli_verb_sub,    &cli_verb_bridge, &cli_verb_serve,
 };
 
 static const struct cli_verb *find_verb(const char *name)

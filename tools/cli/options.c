@@ -154,6 +154,31 @@ static int mark(struct parser *p, const struct cli_option *o)
     return 0;
 }
 
+/* The value of an option whose value is optional, written after it as a separate argument:
+ * "--wait 500ms" and "-w 500ms" mean "--wait=500ms" when the next argument reads as a value of
+ * the option's kind; otherwise (an operand, another option, nothing) the option stands alone
+ * and takes its implicit value. */
+static const char *separate_value(const struct cli_option *o, int argc, char **argv, int *i)
+{
+    if (*i + 1 < argc && argv[*i + 1][0] != '-') {
+        const char *next = argv[*i + 1];
+        int64_t ns;
+        uint64_t v;
+        bool fits = false;
+        if (o->kind == CLI_OPTION_DURATION)
+            fits = cli_parse_duration(next, &ns) == 0;
+        else if (o->kind == CLI_OPTION_COUNT)
+            fits = cli_parse_count(next, &v) == 0;
+        else if (o->kind == CLI_OPTION_SIZE)
+            fits = cli_parse_size(next, &v) == 0;
+        if (fits) {
+            ++*i;
+            return next;
+        }
+    }
+    return o->implicit;
+}
+
 /* "--name", "--name=value" or "--name value" at argv[*i]. */
 static int parse_long(struct parser *p, int argc, char **argv, int *i)
 {
@@ -176,7 +201,7 @@ static int parse_long(struct parser *p, int argc, char **argv, int *i)
     }
     const char *value = eq ? eq + 1 : NULL;
     if (!value && o->implicit)
-        value = o->implicit;
+        value = separate_value(o, argc, argv, i);
     if (!value) {
         if (*i + 1 >= argc)
             return usage_error(p, "%s needs a value (%s)", shown, o->value_name);
@@ -201,7 +226,7 @@ static int parse_short(struct parser *p, int argc, char **argv, int *i)
             continue;
         const char *value = c[1] ? c + 1 : NULL;
         if (!value && o->implicit)
-            value = o->implicit;
+            value = separate_value(o, argc, argv, i);
         if (!value) {
             if (*i + 1 >= argc)
                 return usage_error(p, "%s needs a value (%s)", shown, o->value_name);

@@ -5,7 +5,8 @@
  *
  * Syntax: long options "--name VALUE" or "--name=VALUE", short options "-n VALUE" or "-nVALUE",
  * short flags grouped ("-0v"); options and operands in any order; "--" ends the options; "-"
- * alone is an operand. Every verb also takes -h/--help. A long name is matched whole (no
+ * alone is an operand. An option whose value is optional (pop --wait) takes the next argument
+ * as its value when that reads as one ("--wait 500ms"). Every verb also takes -h/--help. A long name is matched whole (no
  * abbreviations: adding an option must not change what an existing script means).
  */
 #ifndef SHMQ_CLI_OPTIONS_H
@@ -56,9 +57,14 @@ struct cli_option {
          .target = (format),                                                                       \
          .choice = CLI_RECORDS_RAW,                                                                \
          .help = "messages are a 4-byte little-endian length, then the bytes"},                    \
+        {.name = "jsonl",                                                                          \
+         .kind = CLI_OPTION_CHOICE,                                                                \
+         .target = (format),                                                                       \
+         .choice = CLI_RECORDS_JSONL,                                                              \
+         .help = "JSON lines with metadata (the export format)"},                                  \
     {                                                                                              \
-        .name = "jsonl", .kind = CLI_OPTION_CHOICE, .target = (format),                            \
-        .choice = CLI_RECORDS_JSONL, .help = "JSON lines with metadata (the export format)"        \
+        .name = "csv", .kind = CLI_OPTION_CHOICE, .target = (format), .choice = CLI_RECORDS_CSV,   \
+        .help = "RFC 4180 CSV records (quoted fields may hold line breaks)"                        \
     }
 
 /* The metadata options of the verbs that produce (push, pub): the same message type,

@@ -19,22 +19,28 @@
 struct cli_produce {
     shmq_t *q;
     uint32_t slot_size;
+    uint32_t capacity;
     int64_t timeout_ns; /* how long one message may wait for room (SHMQ_FOREVER: no limit) */
     /* metadata for records that carry none of their own (--type, ...; NULL = none) */
     const char *type;
     const char *correlation_id;
     const char *reply_to;
+    const char *type_field; /* --type-field PATH: the type from this JSON field, or NULL */
     bool stamp;    /* give records without a timestamp the current time */
     bool reversed; /* records are pushed last first: messages say "after it" */
     /* out */
     uint64_t pushed;
-    size_t last_len; /* payload bytes of the record last tried, for messages */
+    size_t last_len;        /* payload bytes of the record last tried, for messages */
+    bool last_has_metadata; /* it had a type, ids or a timestamp */
+    bool told_full;         /* the note about a full queue was printed */
+    bool tty;               /* stderr is a terminal (looked up once) */
 };
 
 /* Prepare p for q (reads its slot size). 0, or prints the failure and returns an exit code. */
 int cli_produce_init(struct cli_produce *p, shmq_t *q);
 
-/* Push one record, waiting for room as p->timeout_ns allows. 0, or -EMSGSIZE (payload and
+/* Push one record, waiting for room as p->timeout_ns allows (on a terminal, a wait longer
+ * than a second is explained on stderr once, with --timeout suggested). 0, or -EMSGSIZE (payload and
  * metadata do not fit a slot), -EAGAIN / -ETIMEDOUT (full), -EINTR (a signal), or another
  * error of shmq_push_msg. Nothing is pushed on failure. */
 int cli_produce_one(struct cli_produce *p, const struct cli_record *rec);

@@ -13,7 +13,9 @@
 
 struct publisher {
     shmq_topic_t *t;
-    const char *subject;
+    const char *subject;         /* of the message being published */
+    const char *default_subject; /* SUBJECT */
+    const char *subject_field;   /* --subject-field PATH, or NULL */
     uint32_t slot_size;
     int64_t timeout_ns;
     const char *type, *correlation_id, *reply_to; /* for records without their own */
@@ -111,6 +113,24 @@ static int publish_stream(struct publisher *p, enum cli_record_format format)
             code = cli_fail_system(got, "reading the input");
             break;
         }
+        char subject[SHMQ_SUBJECT_MAX + 1], why[SHMQ_SUBJECT_MAX + 128];
+        p->subject = p->default_subject;
+        if (p->subject_field) {
+            got = cli_record_field(&rec, p->subject_field, subject, SHMQ_SUBJECT_MAX, why,
+                                   sizeof why);
+            if (got == 1 && shmq_subject_check(subject) != 0) {
+                snprintf(why, sizeof why, "'%.*s' is not a subject", SHMQ_SUBJECT_MAX, subject);
+                got = -EINVAL;
+            }
+            if (got < 0) {
+                cli_error("%s %llu: --subject-field: %s; %llu published before it", unit,
+                          (unsigned long long)in.number, why, (unsigned long long)p->published);
+                code = got == -ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_BAD_INPUT;
+                break;
+            }
+            if (got == 1)
+                p->subject = subject;
+        }
         int err = publish(p, &rec);
         if (err) {
             code = publish_failed(p, err, unit, in.number, rec.len);
@@ -134,6 +154,11 @@ static int run(int argc, char **argv)
          .value_name = "DURATION",
          .help = "block policy: give up if the ring stays full this long (default: forever)"},
         CLI_OPTIONS_METADATA(&p.type, &p.correlation_id, &p.reply_to, &p.stamp),
+        {.name = "subject-field",
+         .kind = CLI_OPTION_STRING,
+         .target = &p.subject_field,
+         .value_name = "PATH",
+         .help = "each record is JSON: its subject is the value at PATH (else SUBJECT)"},
     };
     int n, code;
     if (!cli_options_parse(&cli_verb_pub, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
@@ -141,11 +166,15 @@ static int run(int argc, char **argv)
     if ((code = cli_options_check_metadata(p.type, p.correlation_id, p.reply_to)) != 0)
         return code;
     if (n > 2 && format != CLI_RECORDS_LINES) {
-        cli_error("-0, --raw and --jsonl frame standard input: they do not apply to messages "
+        cli_error("-0, --raw, --jsonl and --csv frame standard input: they do not apply to messages "
                   "given as arguments");
         return CLI_EXIT_USAGE;
     }
-    p.subject = argv[2];
+    if (p.subject_field && n > 2) {
+        cli_error("--subject-field reads the records of standard input, not arguments");
+        return CLI_EXIT_USAGE;
+    }
+    p.subject = p.default_subject = argv[2];
     if (shmq_subject_check(p.subject) != 0) {
         cli_error("'%s' is not a subject: words of bytes other than spaces, controls, '.', '*' "
                   "and '#', joined by '.' (at most %d bytes)",
@@ -187,6 +216,10 @@ const struct cli_verb cli_verb_pub = {
         "ring behind (see --timeout); under overwrite it never waits.\n\n"
         "A message fits when its subject (plus one byte, rounded up to 8) and its payload fit\n"
         "in the topic's slot (metadata adds its payload rounded up to 8, 19 bytes and the\n"
-        "strings). A record that does not fit is not published; the ones before it were.",
+        "strings). A record that does not fit is not published; the ones before it were.\n\n"
+        "--subject-field PATH reads each record of standard input as JSON and publishes it\n"
+        "under the text at PATH (keys joined by dots, array indexes as numbers:\n"
+        "'order.region'); a record without it goes under SUBJECT. A value that is not a\n"
+        "subject, an object, an array, or a record that is not JSON stops with exit code 7.",
     .run = run,
 };

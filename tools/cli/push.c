@@ -21,10 +21,11 @@ static int push_arguments(struct cli_produce *p, char **messages, int count)
     return CLI_EXIT_OK;
 }
 
-static int push_stream(struct cli_produce *p, enum cli_record_format format)
+static int push_stream(struct cli_produce *p, enum cli_record_format format, bool header)
 {
     struct cli_records in;
     cli_records_init(&in, stdin, format, p->slot_size);
+    in.skip_header = header;
     int code = cli_produce_stream(p, &in, NULL);
     cli_records_free(&in);
     return code;
@@ -33,9 +34,19 @@ static int push_stream(struct cli_produce *p, enum cli_record_format format)
 static int run(int argc, char **argv)
 {
     int format = CLI_RECORDS_LINES;
+    bool header = false;
     struct cli_produce p = {.timeout_ns = SHMQ_FOREVER};
     const struct cli_option options[] = {
         CLI_OPTIONS_RECORD_FORMAT(&format),
+        {.name = "csv-header",
+         .kind = CLI_OPTION_FLAG,
+         .target = &header,
+         .help = "with --csv: the first record is a header, not a message"},
+        {.name = "type-field",
+         .kind = CLI_OPTION_STRING,
+         .target = &p.type_field,
+         .value_name = "PATH",
+         .help = "each record is JSON: its type is the value at PATH (a.b.0.c; else --type)"},
         {.name = "timeout",
          .letter = 't',
          .kind = CLI_OPTION_DURATION,
@@ -50,8 +61,16 @@ static int run(int argc, char **argv)
     if ((code = cli_options_check_metadata(p.type, p.correlation_id, p.reply_to)) != 0)
         return code;
     if (n > 1 && format != CLI_RECORDS_LINES) {
-        cli_error("-0, --raw and --jsonl frame standard input: they do not apply to messages "
-                  "given as arguments");
+        cli_error("-0, --raw, --jsonl and --csv frame standard input: they do not apply to "
+                  "messages given as arguments");
+        return CLI_EXIT_USAGE;
+    }
+    if (p.type_field && n > 1) {
+        cli_error("--type-field reads the records of standard input, not arguments");
+        return CLI_EXIT_USAGE;
+    }
+    if (header && format != CLI_RECORDS_CSV) {
+        cli_error("--csv-header needs --csv");
         return CLI_EXIT_USAGE;
     }
     shmq_t *q;
@@ -59,7 +78,7 @@ static int run(int argc, char **argv)
         return code;
     if ((code = cli_produce_init(&p, q)) == 0)
         code = n > 1 ? push_arguments(&p, argv + 2, n - 1)
-                     : push_stream(&p, (enum cli_record_format)format);
+                     : push_stream(&p, (enum cli_record_format)format, header);
     shmq_close(q);
     return code;
 }
@@ -73,11 +92,15 @@ const struct cli_verb cli_verb_push = {
     .description =
         "Push each MESSAGE, or without any, every record of standard input: one message per\n"
         "line by default (the newline is not part of it), NUL-terminated with -0, length-\n"
-        "prefixed with --raw, or JSON lines with their metadata with --jsonl. When the queue\n"
-        "is full, push waits (see --timeout).\n\n"
+        "prefixed with --raw, JSON lines with their metadata with --jsonl, or RFC 4180\n"
+        "records with --csv (--csv-header skips the first). When the queue is full, push\n"
+        "waits (see --timeout); on a terminal it says so after a second.\n\n"
         "A record that is malformed or too large for the queue's slots is not pushed; the\n"
         "ones before it stay in the queue, and the error names the record (line N / record N)\n"
         "and says how many were pushed. --type, --correlation-id and --reply-to apply to\n"
-        "records that do not carry their own.",
+        "records that do not carry their own. --type-field PATH reads each record as JSON and\n"
+        "takes its type from the text at PATH (keys joined by dots, array indexes as numbers:\n"
+        "'event.kind'); a record without it gets --type (or none); one that is not JSON, or\n"
+        "whose value is an object, an array or null, stops with exit code 7.",
     .run = run,
 };

@@ -179,6 +179,17 @@ void cli_queue_live_roles(const struct shmq_participant_info *list, unsigned cou
 static void bits_text(uint32_t bits, const uint32_t *bit, const char *const *names, size_t n,
                       char *buf, size_t size);
 
+int64_t cli_topic_dead(const char *name)
+{
+    shmq_topic_t *t;
+    struct shmq_topic_stat st;
+    if (shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &t) != 0)
+        return -1;
+    int err = shmq_topic_stat(t, &st);
+    shmq_topic_close(t);
+    return err ? -1 : (int64_t)st.dead;
+}
+
 int cli_topic_groups(shmq_topic_t *t, struct shmq_group_info **list, unsigned *count,
                      struct cli_topic_totals *totals)
 {

@@ -48,6 +48,10 @@ struct cli_topic_totals {
 int cli_topic_groups(shmq_topic_t *t, struct shmq_group_info **list, unsigned *count,
                      struct cli_topic_totals *totals);
 
+/* The dead handles and members of a topic that an observer sees, or -1 if it cannot be read
+ * (repairs count what they released from before and after: opening to repair releases some). */
+int64_t cli_topic_dead(const char *name);
+
 /* "durable", "private" or "none"; "block" or "overwrite". */
 void cli_topic_group_flags_text(uint32_t flags, char *buf, size_t size);
 const char *cli_topic_policy_name(enum shmq_topic_policy policy);

@@ -7,12 +7,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json.h"
 
 #define READ_CHUNK (256 * 1024)
 /* A JSON line carries its payload escaped (at worst 6 characters a byte, "\u0000") plus
  * metadata and numbers: its length limit follows from the payload's. */
 #define JSON_ESCAPE_RATIO 6
 #define JSON_LINE_SLACK 8192
+/* A header line is short; a longer first line is a message. */
+#define HEADER_LINE_MAX 4096
 
 void cli_records_init(struct cli_records *r, FILE *in, enum cli_record_format format,
                       size_t max_len)
@@ -187,7 +190,19 @@ static int next_jsonl(struct cli_records *r, struct cli_record *rec)
     do {
         if ((got = next_delimited(r, '\n', limit, &line, &len)) <= 0)
             return got;
-    } while (is_blank(line, len));
+        if (!is_blank(line, len)) {
+            /* An export's description of its queue: the first is kept, any other (exports
+             * put end to end) is passed over. */
+            char why[256];
+            struct cli_export_header *h = r->has_header ? &r->spare_header : &r->header;
+            int header = cli_jsonl_decode_header((const char *)line, len, h, why, sizeof why);
+            if (header < 0)
+                return complain(r, header, ": %s", why);
+            if (header == 0)
+                break;
+            r->has_header = true;
+        }
+    } while (true);
     char detail[256];
     int err = cli_jsonl_decode((const char *)line, len, &r->json, detail, sizeof detail);
     if (err == -EINVAL)
@@ -203,6 +218,113 @@ static int next_jsonl(struct cli_records *r, struct cli_record *rec)
     rec->reply_to = r->json.reply_to;
     rec->timestamp_ns = r->json.timestamp_ns;
     return 1;
+}
+
+/*
+ * The end of the CSV record that starts at s (n bytes available): RFC 4180, a record ends at a
+ * line feed outside quotes (a CR before it is part of the terminator). Returns 1 with *len (the
+ * record without its terminator) and *used (with it), 0 when more input is needed, or -EINVAL
+ * with *len at the offending byte. At the end of the input (eof) the rest is the last record.
+ */
+static int csv_record(const unsigned char *s, size_t n, bool eof, size_t *len, size_t *used)
+{
+    enum { FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED } st = FIELD_START;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        switch (st) {
+        case FIELD_START:
+        case UNQUOTED:
+            if (c == '\n') {
+                *len = i > 0 && s[i - 1] == '\r' ? i - 1 : i;
+                *used = i + 1;
+                return 1;
+            }
+            if (c == '\r' && i + 1 == n && !eof)
+                return 0; /* a CRLF, perhaps: the next read says */
+            if (c == '\r' && i + 1 < n && s[i + 1] != '\n') {
+                *len = i;
+                return -EINVAL; /* a CR that does not end the record */
+            }
+            if (c == ',')
+                st = FIELD_START;
+            else if (c == '"' && st == FIELD_START)
+                st = QUOTED;
+            else if (c == '"') {
+                *len = i;
+                return -EINVAL; /* a quote inside an unquoted field */
+            } else
+                st = UNQUOTED;
+            break;
+        case QUOTED:
+            if (c == '"')
+                st = QUOTE_IN_QUOTED;
+            break;
+        case QUOTE_IN_QUOTED:
+            if (c == '"')
+                st = QUOTED; /* "" is a quote */
+            else if (c == ',')
+                st = FIELD_START;
+            else if (c == '\n') {
+                *len = i > 0 && s[i - 1] == '\r' ? i - 1 : i;
+                *used = i + 1;
+                return 1;
+            } else if (c == '\r' && i + 1 == n && !eof) {
+                return 0;
+            } else if (!(c == '\r' && (i + 1 == n || s[i + 1] == '\n'))) {
+                *len = i;
+                return -EINVAL; /* text after a closing quote */
+            }
+            break;
+        }
+    }
+    if (!eof)
+        return 0;
+    if (st == QUOTED) {
+        *len = n;
+        return -EINVAL; /* the input ends inside quotes */
+    }
+    *len = n > 0 && s[n - 1] == '\r' ? n - 1 : n;
+    *used = n;
+    return 1;
+}
+
+static int next_csv(struct cli_records *r, struct cli_record *rec)
+{
+    for (;;) {
+        size_t avail = r->buf.len - r->pos, len = 0, used = 0;
+        const unsigned char *start = avail ? r->buf.data + r->pos : NULL;
+        if (avail == 0 && r->eof)
+            return 0;
+        int got = avail ? csv_record(start, avail, r->eof, &len, &used) : 0;
+        if (got == 1 && len > r->max_len) {
+            r->number++;
+            return complain(r, -EMSGSIZE, " is longer than %zu bytes", r->max_len);
+        }
+        if (got == 1) {
+            r->number++;
+            consume(r, used);
+            if (r->skip_header && r->number == 1)
+                continue;
+            rec->data = start;
+            rec->len = len;
+            return 1;
+        }
+        if (got < 0) {
+            r->number++;
+            return complain(r, got, ": byte %zu: %s", len + 1,
+                            len == avail            ? "the input ends inside a quoted field"
+                            : start[len] == '"'     ? "a quote inside an unquoted field"
+                            : start[len] == '\r'   ? "a carriage return inside a field"
+                                                    : "text after a closing quote");
+        }
+        if (avail > r->max_len + 2) {
+            r->number++;
+            return complain(r, -EMSGSIZE, " is longer than %zu bytes", r->max_len);
+        }
+        int err = fill(r);
+        if (err)
+            return err;
+    }
 }
 
 int cli_records_next(struct cli_records *r, struct cli_record *rec)
@@ -224,6 +346,8 @@ int cli_records_next(struct cli_records *r, struct cli_record *rec)
         return next_raw(r, rec);
     case CLI_RECORDS_JSONL:
         return next_jsonl(r, rec);
+    case CLI_RECORDS_CSV:
+        return next_csv(r, rec);
     }
     return -EINVAL;
 }
@@ -234,10 +358,35 @@ static int write_error(void)
     return errno ? -errno : -EIO;
 }
 
+/* CSV out: a payload that is one well-formed record goes as it is; any other is written as
+ * one quoted field, so that the output always reads back as one record per message. */
+static int write_csv(FILE *out, const struct shmq_msg *m)
+{
+    size_t len = 0, used = 0;
+    const unsigned char *p = m->data;
+    bool whole = m->len == 0 || (csv_record(p, m->len, true, &len, &used) == 1 && len == m->len &&
+                                 used == m->len);
+    if (whole) {
+        if (m->len && fwrite(p, 1, m->len, out) != m->len)
+            return write_error();
+    } else {
+        if (putc('"', out) == EOF)
+            return write_error();
+        for (size_t i = 0; i < m->len; i++)
+            if ((p[i] == '"' && putc('"', out) == EOF) || putc(p[i], out) == EOF)
+                return write_error();
+        if (putc('"', out) == EOF)
+            return write_error();
+    }
+    return putc('\n', out) == EOF ? write_error() : 0;
+}
+
 int cli_record_write(FILE *out, enum cli_record_format format, const struct shmq_msg *m)
 {
     if (format == CLI_RECORDS_JSONL)
         return cli_jsonl_write(out, m);
+    if (format == CLI_RECORDS_CSV)
+        return write_csv(out, m);
     if (format == CLI_RECORDS_RAW) {
         uint32_t n = (uint32_t)m->len;
         unsigned char prefix[4] = {(unsigned char)n, (unsigned char)(n >> 8),
@@ -252,4 +401,80 @@ int cli_record_write(FILE *out, enum cli_record_format format, const struct shmq
     if (format == CLI_RECORDS_NUL && putc('\0', out) == EOF)
         return write_error();
     return 0;
+}
+
+int cli_records_read_header(struct cli_records *r)
+{
+    if (r->format != CLI_RECORDS_JSONL || r->number != 0)
+        return 0;
+    for (;;) {
+        size_t avail = r->buf.len - r->pos;
+        const unsigned char *start = avail ? r->buf.data + r->pos : NULL;
+        const unsigned char *hit = avail ? memchr(start, '\n', avail) : NULL;
+        if (hit || r->eof || avail > HEADER_LINE_MAX) {
+            size_t len = hit ? (size_t)(hit - start) : avail;
+            if (len > HEADER_LINE_MAX || len == 0)
+                return 0; /* a message, or nothing: the next record says */
+            char why[256];
+            int got = cli_jsonl_decode_header((const char *)start, len, &r->header, why,
+                                              sizeof why);
+            if (got <= 0) {
+                if (got < 0) {
+                    r->number++;
+                    return complain(r, got, ": %s", why);
+                }
+                return 0;
+            }
+            r->number++;
+            consume(r, hit ? len + 1 : len);
+            r->has_header = true;
+            return 1;
+        }
+        int err = fill(r);
+        if (err)
+            return err;
+    }
+}
+
+void cli_records_set_max_len(struct cli_records *r, size_t max_len)
+{
+    r->max_len = max_len;
+    r->json.data.limit = max_len;
+}
+
+int cli_record_field(const struct cli_record *rec, const char *path, char *text, size_t max,
+                     char *why, size_t why_size)
+{
+    struct cli_buffer value = {.limit = max};
+    int got = cli_json_lookup(rec->data, rec->len, path, &value);
+    if (got == 1 && value.len && memchr(value.data, 0, value.len))
+        got = -EILSEQ;
+    if (got == 1) {
+        if (value.len)
+            memcpy(text, value.data, value.len);
+        text[value.len] = 0;
+    }
+    switch (got) {
+    case 1:
+    case 0:
+        break;
+    case -ENOMSG:
+        snprintf(why, why_size, "\"%s\" is an object, an array or null, not a text", path);
+        break;
+    case -EMSGSIZE:
+        snprintf(why, why_size, "\"%s\" is longer than %zu bytes", path, max);
+        break;
+    case -EILSEQ:
+        snprintf(why, why_size, "\"%s\" contains a NUL byte", path);
+        break;
+    case -ENOMEM:
+        snprintf(why, why_size, "out of memory");
+        break;
+    default:
+        snprintf(why, why_size, "the record is not valid JSON on the way to \"%s\"", path);
+        got = -EINVAL;
+        break;
+    }
+    cli_buffer_free(&value);
+    return got < 0 ? (got == -ENOMEM ? got : -EINVAL) : got;
 }

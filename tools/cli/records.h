@@ -5,6 +5,10 @@
  *   nul     one message per NUL-terminated record (-0, as xargs -0 and find -print0)
  *   raw     a 4-byte little-endian length, then that many bytes (--raw)
  *   jsonl   one JSON object per line, the export format with metadata (--jsonl, jsonl.h)
+ *   csv     one RFC 4180 record per message (--csv): a quoted field may hold commas, quotes
+ *           ("") and line breaks; the payload is the record's text without its terminator
+ *           (LF or CRLF). Written back as it is, with a LF; a payload that is not one record
+ *           is written as a single quoted field. A malformed record is an error.
  *
  * A last line or NUL record without its terminator still counts; an empty input has no
  * records. Lines are byte-exact: nothing is stripped but the terminator.
@@ -29,6 +33,7 @@ enum cli_record_format {
     CLI_RECORDS_NUL,
     CLI_RECORDS_RAW,
     CLI_RECORDS_JSONL,
+    CLI_RECORDS_CSV,
 };
 
 /* One message read from a stream. Everything points into the reader: valid until the next
@@ -55,7 +60,11 @@ struct cli_records {
     size_t pos;
     size_t scanned; /* bytes after pos already searched for a terminator */
     bool eof;
+    bool skip_header; /* CSV: the first record is a header, not a message */
     struct cli_jsonl_message json;
+    /* JSON lines: the description of the queue an export starts with (jsonl.h) */
+    bool has_header;
+    struct cli_export_header header, spare_header;
 };
 
 /*
@@ -79,6 +88,27 @@ void cli_records_init(struct cli_records *r, FILE *in, enum cli_record_format fo
 int cli_records_next(struct cli_records *r, struct cli_record *rec);
 
 void cli_records_free(struct cli_records *r);
+
+/*
+ * JSON lines, before the first record: read the first line if it is an export's header
+ * (jsonl.h) into r->header, without taking a message line. 1 (r->has_header set), 0 (no
+ * header: the line is left for cli_records_next), or an error as cli_records_next's (a
+ * malformed header: -EINVAL, r->why says what). Later headers (exports put end to end) are
+ * passed over by cli_records_next.
+ */
+int cli_records_read_header(struct cli_records *r);
+
+/*
+ * --type-field, --subject-field: the text at path (json.h, cli_json_lookup) in the record's
+ * payload, read as JSON, into text (max bytes and a NUL). 1 (found), 0 (the record has no
+ * such value), -EINVAL with why saying what is wrong (not JSON on the way, an object, an
+ * array or null, too long, a NUL), -ENOMEM.
+ */
+int cli_record_field(const struct cli_record *rec, const char *path, char *text, size_t max,
+                     char *why, size_t why_size);
+
+/* Change the largest payload accepted (after the header made the queue known). */
+void cli_records_set_max_len(struct cli_records *r, size_t max_len);
 
 /* "line" or "record": what the formats call one record, for messages. */
 const char *cli_records_unit(enum cli_record_format format);

@@ -76,23 +76,11 @@ static void add_row(struct cli_table *t, const char *name, const struct shmq_rep
     cli_table_bool(t, r->busy != 0, "yes", "no");
 }
 
-/* The dead handles and members of a topic that an observer sees, or -1. */
-static int64_t topic_dead(const char *name)
-{
-    shmq_topic_t *t;
-    struct shmq_topic_stat st;
-    if (shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &t) != 0)
-        return -1;
-    int err = shmq_topic_stat(t, &st);
-    shmq_topic_close(t);
-    return err ? -1 : (int64_t)st.dead;
-}
-
 /* A topic: release the handles and members of processes that are gone. As for a queue, the
  * open already releases them; the count comes from before and after when it did. */
 static int repair_topic(const char *name, bool json)
 {
-    int64_t before = topic_dead(name);
+    int64_t before = cli_topic_dead(name);
     shmq_topic_t *t;
     int code = cli_topic_open(name, 0, &t);
     if (code)
@@ -101,7 +89,7 @@ static int repair_topic(const char *name, bool json)
     shmq_topic_close(t);
     if (released < 0)
         return cli_fail(released, "cannot repair '%s'", name);
-    int64_t after = topic_dead(name);
+    int64_t after = cli_topic_dead(name);
     if (before >= 0 && after >= 0 && before - after > released)
         released = (int)(before - after);
     static const struct cli_column topic_columns[] = {{"name"}, {"released"}};

@@ -194,6 +194,31 @@ static int finish(const struct cli_table *t, FILE *out)
     return 0;
 }
 
+/* Drop columns (width 0) until a line fits t->max_width or nothing more may go; returns the
+ * index of the last column kept. */
+static size_t fit_width(const struct cli_table *t, size_t *width)
+{
+    for (;;) {
+        size_t total = 0, kept = 0, worst = SIZE_MAX;
+        for (size_t col = 0; col < t->ncolumns; col++) {
+            if (!width[col])
+                continue;
+            total += width[col] + (kept++ ? COLUMN_GAP : 0);
+            unsigned drop = t->drop ? t->drop[col] : 0;
+            if (drop && (worst == SIZE_MAX || drop >= t->drop[worst]))
+                worst = col;
+        }
+        if (!t->max_width || total <= t->max_width || worst == SIZE_MAX)
+            break;
+        width[worst] = 0;
+    }
+    size_t last = 0;
+    for (size_t col = 0; col < t->ncolumns; col++)
+        if (width[col])
+            last = col;
+    return last;
+}
+
 static void write_aligned(const struct cli_table *t, FILE *out)
 {
     size_t rows = cli_table_rows(t);
@@ -217,18 +242,24 @@ static void write_aligned(const struct cli_table *t, FILE *out)
                 right[col] = false; /* a column is right-aligned when all its values are numbers */
         }
     }
+    /* Too wide: drop the columns of the highest rank first (width 0 marks a dropped one). */
+    size_t last = fit_width(t, width);
     for (size_t col = 0; col < t->ncolumns; col++) {
+        if (!width[col])
+            continue;
         if (col)
             fprintf(out, "%*s", COLUMN_GAP, "");
-        write_header_cell(out, t->columns[col].key, width[col], right[col], col + 1 == t->ncolumns);
+        write_header_cell(out, t->columns[col].key, width[col], right[col], col == last);
     }
     putc('\n', out);
     for (size_t row = 0; row < rows; row++) {
         for (size_t col = 0; col < t->ncolumns; col++) {
+            if (!width[col])
+                continue;
             if (col)
                 fprintf(out, "%*s", COLUMN_GAP, "");
             write_padded(out, shown(&t->cells[row * t->ncolumns + col]), width[col], right[col],
-                         col + 1 == t->ncolumns);
+                         col == last);
         }
         putc('\n', out);
     }

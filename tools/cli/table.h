@@ -47,6 +47,11 @@ struct cli_table {
     /* TSV only: a first field on every row, so that rows of several tables printed one after
      * the other stay apart (`stat` prints "participant" rows after its fields). */
     const char *row_label;
+    /* Tables on a terminal: at most this many characters a line (0: no limit), reached by
+     * dropping columns, the highest rank in drop[] (one per column) first; a rank of 0, or
+     * no drop[], is never dropped. */
+    size_t max_width;
+    const unsigned *drop;
 };
 
 void cli_table_init(struct cli_table *t, const struct cli_column *columns, size_t ncolumns);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,12 +17,29 @@
 
 #define BAR_WIDTH 20
 
-/* On a terminal: a depth bar, no time column (the title has it). */
+/* On a terminal: a depth bar, no time column (the title has it). A terminal narrower than
+ * the table loses columns, the highest `drop` first: the name and depth always stay. */
 static const struct cli_column screen_columns[] = {
     {"name"},      {"depth"},       {"capacity"},      {"fill"},      {"push_per_s"},
     {"pop_per_s"}, {"retry_per_s"}, {"in_flight"},     {"producers"}, {"consumers"},
     {"dead"},      {"expired"},     {"dead_lettered"}, {"dropped"},
 };
+static const unsigned screen_drop[CLI_COUNT_OF(screen_columns)] = {0, 0, 8,  2,  3,  4,  9,
+                                                                    5, 7, 6, 10, 12, 11, 13};
+
+/* The terminal's width: $COLUMNS (what the shell says after a resize), else what the
+ * terminal says, else 80. */
+static size_t screen_width(void)
+{
+    const char *env = getenv("COLUMNS");
+    uint64_t n;
+    if (env && cli_parse_count(env, &n) == 0 && n >= 20 && n <= 10000)
+        return (size_t)n;
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        return ws.ws_col;
+    return 80;
+}
 
 /* Piped and JSON: stable columns, the time of the tick first; new ones go at the end. */
 static const struct cli_column line_columns[] = {
@@ -267,7 +285,13 @@ static int draw_screen(struct watch *w, const struct cli_table *t, const char *t
         return -ENOMEM;
     char every[32];
     cli_format_duration(interval_ns, every, sizeof every);
-    fprintf(mem, "shmq watch  every %s  %s  (Ctrl-C to stop)\n\n", every, time);
+    char title[160];
+    size_t width = t->max_width ? t->max_width : 80;
+    int n = snprintf(title, sizeof title, "shmq watch  every %s  %s  (Ctrl-C to stop)", every, time);
+    if (n > 0 && (size_t)n > width) /* a narrow terminal: the hint goes, then what is past it */
+        n = snprintf(title, sizeof title, "shmq watch  every %s  %s", every, time);
+    fprintf(mem, "%.*s\n\n", (int)(n > 0 && (size_t)n > width ? width : (size_t)(n > 0 ? n : 0)),
+            title);
     if (cli_table_rows(t) == 0)
         fputs("no queues\n", mem);
     else
@@ -276,9 +300,17 @@ static int draw_screen(struct watch *w, const struct cli_table *t, const char *t
     if (w->drawn_lines)
         printf("\033[%dA\033[J", w->drawn_lines);
     fwrite(frame, 1, size, stdout);
+    /* Lines as the terminal shows them: one longer than its width wraps onto more. */
+    size_t column = 0;
     w->drawn_lines = 0;
-    for (size_t i = 0; i < size; i++)
-        w->drawn_lines += frame[i] == '\n';
+    for (size_t i = 0; i < size; i++) {
+        if (frame[i] == '\n') {
+            w->drawn_lines += 1 + (column > 0 ? (int)((column - 1) / width) : 0);
+            column = 0;
+        } else if (((unsigned char)frame[i] & 0xC0) != 0x80) {
+            column++; /* a UTF-8 character (the bar's blocks) takes one column */
+        }
+    }
     free(frame);
     return fflush(stdout) == 0 ? 0 : -errno;
 }
@@ -298,9 +330,11 @@ static int tick(struct watch *w, int64_t interval_ns)
     cli_time_text(cli_realtime_ns(), time, sizeof time);
     int64_t now = cli_monotonic_ns();
     struct cli_table t;
-    if (w->format == CLI_FORMAT_TABLE)
+    if (w->format == CLI_FORMAT_TABLE) {
         cli_table_init(&t, screen_columns, CLI_COUNT_OF(screen_columns));
-    else
+        t.max_width = screen_width();
+        t.drop = screen_drop;
+    } else
         cli_table_init(&t, line_columns, CLI_COUNT_OF(line_columns));
     for (size_t i = 0; i < count; i++)
         add_segment(w, &t, names[i], time, now);
@@ -375,8 +409,17 @@ static int run(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     for (int i = 1; i <= n; i++) {
+        /* A name not created yet (a dead-letter queue made on demand) is watched until it
+         * appears; anything else that keeps it from being opened is said now. */
         shmq_t *q;
         bool topic;
+        if ((code = cli_queue_check_name(argv[i])) != 0)
+            return code;
+        int err = shmq_open_ex(argv[i], SHMQ_OPEN_OBSERVE, &q);
+        if (err == 0)
+            shmq_close(q);
+        if (err == 0 || err == -ENOENT)
+            continue;
         if ((code = cli_queue_or_topic_open(argv[i], SHMQ_OPEN_OBSERVE, &q, &topic)) != 0)
             return code;
         if (!topic)
@@ -418,6 +461,11 @@ const struct cli_verb cli_verb_watch = {
         "A topic shows the largest lag of its groups as its depth, publishes and deliveries\n"
         "per second, its subscriptions as consumers and the messages its groups lost as\n"
         "dropped; each of its groups follows on a row 'TOPIC/GROUP' with its own lag,\n"
-        "deliveries per second, members and losses. What a row does not have is empty.",
+        "deliveries per second, members and losses. What a row does not have is empty; a\n"
+        "named queue that does not exist yet has an empty row until it is created.\n\n"
+        "The table fits the terminal's width ($COLUMNS, else what the terminal says): a\n"
+        "narrow one drops columns, dropped first, then expired, dead-lettered, dead, retries,\n"
+        "capacity, producers, consumers, in flight, pops, pushes and the bar; the name and\n"
+        "the depth always stay.",
     .run = run,
 };

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "worker.h"
 
 #define JOBS_MAX 1024
+#define BATCH_MAX 1000000
 #define DEFAULT_GRACE_NS (2 * 1000000000LL)
 #define RESPAWN_AFTER_NS (1000000000LL) /* a worker is started again at most once a second */
 #define PROGRESS_AFTER_NS (500 * 1000000LL)
@@ -312,6 +314,12 @@ static int prepare(struct pool *p, const char *cpus)
     shmq_close(q);
     if (code)
         return code;
+    if (p->proto.output) {
+        shmq_t *o;
+        if ((code = cli_queue_open(p->proto.output, SHMQ_OPEN_OBSERVE, &o)) != 0)
+            return code;
+        shmq_close(o);
+    }
     if ((st.flags & SHMQ_SINGLE_CONSUMER) && p->jobs > 1) {
         cli_error("'%s' takes one consumer at a time: use -j 1", name);
         return CLI_EXIT_USAGE;
@@ -323,6 +331,14 @@ static int prepare(struct pool *p, const char *cpus)
     if (shared == MAP_FAILED)
         return cli_fail_system(-errno, "starting the workers");
     p->proto.tally = shared; /* zero-filled */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    err = pthread_mutex_init(&p->proto.tally->output_lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    if (err)
+        return cli_fail_system(-err, "starting the workers");
     return 0;
 }
 
@@ -391,7 +407,8 @@ static int parse_reply(const char *text, enum cli_work_reply *reply)
 
 static int run(int argc, char **argv)
 {
-    uint64_t jobs = 1;
+    uint64_t jobs = 1, batch = 1;
+    int format = CLI_RECORDS_LINES;
     const char *reply = NULL, *cpus = NULL;
     struct pool p = {.proto = {.timeout_ns = SHMQ_FOREVER, .grace_ns = DEFAULT_GRACE_NS}};
     const struct cli_option options[] = {
@@ -403,6 +420,25 @@ static int run(int argc, char **argv)
          .min = 1,
          .max = JOBS_MAX,
          .help = "run N workers, each one command at a time (default 1)"},
+        {.name = "batch",
+         .letter = 'b',
+         .kind = CLI_OPTION_COUNT,
+         .target = &batch,
+         .value_name = "N",
+         .min = 1,
+         .max = BATCH_MAX,
+         .help = "give each command up to N messages at once, framed (default 1: the payload)"},
+        {.name = "batch-wait",
+         .kind = CLI_OPTION_DURATION,
+         .target = &p.proto.batch_wait_ns,
+         .value_name = "DURATION",
+         .help = "wait up to DURATION for a batch to fill (default: take what is there)"},
+        {.name = "output",
+         .letter = 'o',
+         .kind = CLI_OPTION_STRING,
+         .target = &p.proto.output,
+         .value_name = "QUEUE",
+         .help = "push each record the command writes to QUEUE, with the correlation id"},
         {.name = "reply",
          .kind = CLI_OPTION_STRING,
          .target = &reply,
@@ -440,6 +476,7 @@ static int run(int argc, char **argv)
          .kind = CLI_OPTION_FLAG,
          .target = &p.proto.quiet,
          .help = "no line for each failed message (the summary stays)"},
+        CLI_OPTIONS_RECORD_FORMAT(&format),
     };
     /* Everything after the first "--" is the command, never options of work. */
     int split = 1;
@@ -460,6 +497,18 @@ static int run(int argc, char **argv)
     if ((code = cli_queue_check_name(argv[1])) != 0 ||
         (code = parse_reply(reply, &p.proto.reply)) != 0)
         return code;
+    if (format != CLI_RECORDS_LINES && batch == 1 && !p.proto.output) {
+        cli_error("-0, --raw and --jsonl frame the messages of --batch and the records of "
+                  "--output: give one of those (see 'shmq work --help')");
+        return CLI_EXIT_USAGE;
+    }
+    if (reply && (batch > 1 || p.proto.output)) {
+        cli_error("--reply answers one message with one command's output: it cannot be used "
+                  "with --batch or --output (see 'shmq work --help')");
+        return CLI_EXIT_USAGE;
+    }
+    if (p.proto.output && (code = cli_queue_check_name(p.proto.output)) != 0)
+        return code;
     if (p.proto.grace_ns == SHMQ_FOREVER) {
         cli_error("--grace must be finite: a command that ignores SIGTERM must be killed");
         return CLI_EXIT_USAGE;
@@ -468,6 +517,12 @@ static int run(int argc, char **argv)
         p.proto.timeout_ns = SHMQ_FOREVER; /* "--timeout 0": none, as for the waits */
     p.proto.queue = argv[1];
     p.proto.argv = argv + split + 1;
+    p.proto.batch = (unsigned)batch;
+    p.proto.format = (enum cli_record_format)format;
+    if (p.proto.batch_wait_ns == SHMQ_FOREVER) {
+        cli_error("--batch-wait must be finite: a batch that never fills would never run");
+        return CLI_EXIT_USAGE;
+    }
     p.jobs = (unsigned)jobs;
     code = prepare(&p, cpus);
     if (!code)
@@ -493,14 +548,26 @@ const struct cli_verb cli_verb_work = {
         "moves it to its dead-letter queue (see 'shmq create --help'; without a limit a message\n"
         "that always fails comes back for ever, and --drain does not end). CMD's standard output\n"
         "and error are work's, unless --reply sends the output to the message's reply-to\n"
-        "queue (what 'shmq call' waits on) before the message is acknowledged.\n\n"
+        "queue (what 'shmq call' waits on) before the message is acknowledged; a message\n"
+        "without a reply-to is acknowledged, its output dropped, with a warning.\n\n"
+        "--batch N gives each command up to N messages at once (those ready, or more within\n"
+        "--batch-wait), framed on its standard input as lines, or -0, --raw, --jsonl; then\n"
+        "exit 0 acknowledges them all and anything else nacks them all (each counts a\n"
+        "delivery). A batch's output is collected and written to standard output in one piece\n"
+        "after the command succeeded (a failed batch's output is dropped: it runs again), so\n"
+        "outputs of concurrent workers never mix. SHMQ_BATCH says how many messages came; the\n"
+        "per-message variables below are not set. --output QUEUE pushes each record of the\n"
+        "output (in the same framing) to QUEUE instead, with the correlation id of the input\n"
+        "(record i of a batch gets message i's), before acknowledging; a record that cannot\n"
+        "be pushed fails the job.\n\n"
         "The environment: SHMQ_QUEUE, SHMQ_WORKER (0 to N-1), SHMQ_ID, SHMQ_DELIVERIES (1 on\n"
         "the first delivery), and when the message has them SHMQ_TYPE, SHMQ_CORRELATION_ID,\n"
         "SHMQ_REPLY_TO and SHMQ_TIMESTAMP_NS. The payload is given as it is, without a\n"
         "newline added. CMD runs in a process group of its own and dies with its worker;\n"
         "--timeout sends SIGTERM to the group, then SIGKILL after --grace.\n\n"
         "Ctrl-C, SIGTERM or SIGHUP stop the workers taking messages and let the commands that\n"
-        "run finish; a second one stops those too and gives their messages back. A worker\n"
+        "run finish; a second one stops those too and gives their messages back as never\n"
+        "delivered (delivery counts unchanged, first in line again). A worker\n"
         "killed by a signal is started again (what it held goes back to the queue). At the\n"
         "end a summary goes to stderr: done, failed, retried, timed out; on a terminal a\n"
         "progress line shows meanwhile. Exit status: as for a signal (130 for Ctrl-C); with\n"

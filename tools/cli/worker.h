@@ -15,10 +15,13 @@
 #ifndef SHMQ_CLI_WORKER_H
 #define SHMQ_CLI_WORKER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "records.h"
 
 /*
  * What the workers did, in memory the parent shares with them (an anonymous shared mapping
@@ -39,6 +42,9 @@ struct cli_work_tally {
      * parent also sends SIGTERM to wake the workers; this word says how far to go, because
      * two SIGTERMs sent while a worker has it blocked arrive as one. */
     _Atomic uint32_t stop;
+    /* --batch: held by a worker while it writes a command's output to standard output, so
+     * that outputs never mix (process-shared and robust: a worker may die holding it). */
+    pthread_mutex_t output_lock;
 };
 
 enum cli_work_reply {
@@ -55,6 +61,10 @@ struct cli_worker {
     char **argv;    /* the command */
     int64_t timeout_ns, grace_ns, retry_delay_ns;
     enum cli_work_reply reply;
+    unsigned batch;          /* messages per run of the command: 1, or --batch N */
+    int64_t batch_wait_ns;   /* --batch-wait: how long to wait for a batch to fill */
+    enum cli_record_format format; /* how a batch and the output are framed */
+    const char *output;      /* --output QUEUE, or NULL */
     bool drain; /* stop when the queue has nothing to claim */
     bool quiet; /* no line for each failed message */
     struct cli_work_tally *tally;

@@ -1,9 +1,9 @@
 # Shared by tools/check.sh, tools/quickstart.sh and tools/bench.sh: installing Debian packages
 # only when missing, and running as root or through sudo. Source it; it defines functions only.
 
-# The packages every build of shmq needs.
+# The packages every build of shmq needs (libmicrohttpd: the HTTP server of `shmq serve`).
 SHMQ_BUILD_PACKAGES=(cmake make gcc g++ pkg-config liburcu-dev libjemalloc-dev libhwloc-dev
-                     hwloc-nox libcmocka-dev libbenchmark-dev)
+                     hwloc-nox libcmocka-dev libbenchmark-dev libmicrohttpd-dev)
 
 shmq_say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
