@@ -8,9 +8,18 @@ virtual host, ``shmq:///myapp``, default ``kombu``; characters shmq does not all
 are escaped as ``_xx``). Exchanges and bindings live in one file per namespace,
 ``/dev/shm/shmq-kombu.<namespace>.state``, read and written under ``flock``, so a binding
 declared by one process routes the messages of every other. Direct and topic exchanges route
-through kombu's own matching; a fanout exchange (Celery's broadcast and remote control) puts
-a copy into every queue bound to it, without waiting (a full queue of a vanished consumer
-drops its copy).
+through kombu's own matching.
+
+Fanout (Celery's broadcast and remote control) goes through shmq topics: a fanout exchange
+is the topic ``<namespace>._xfanout.<exchange>`` (an overwrite topic: a publisher never
+waits), and each queue bound to it is a subscriber group of that topic (named after the
+queue) that gets every message; the consumers of the queue are the group's members, and a
+consumer waits on the queue and on its groups at once. The group is made when the queue is
+bound: a broadcast published before that is not received (as with RabbitMQ). The group of an
+``auto_delete`` queue goes with its last member (a dead process's membership is released by
+the library); the group of any other queue is durable and keeps what is broadcast while
+nobody consumes, up to ``fanout_capacity`` messages (older ones are dropped). A fanout message
+is taken when it is delivered: acks and rejects do not apply to it.
 
 Delivery: a consumer *claims* a message (``shmq_claim``); ``basic_ack`` is ``shmq_ack``,
 ``basic_reject(requeue=True)`` and closing the channel are ``shmq_nack``. A worker killed
@@ -22,12 +31,16 @@ queue it consumes at once (``shmq.wait_any``): no polling interval.
 Transport options (``broker_transport_options``): ``capacity`` (messages per queue, 4096),
 ``slot_size`` (bytes per message, 16384), ``max_deliveries`` (0 = no limit),
 ``dead_letter`` (a kombu queue name), ``small_capacity`` (64, for Celery's pidbox and
-rpc:// reply queues). A queue declared ``auto_delete`` is removed when the consumer that read it
-is cancelled, its channel closes or its process exits (a process killed by a signal leaves it
-behind: ``shmq ls``, ``shmq rm``).
+rpc:// reply queues), ``fanout_capacity`` (256, a power of two: messages a fanout topic keeps;
+64 groups per topic). A queue declared ``auto_delete`` is removed when the consumer that read
+it is cancelled, its channel closes or its process exits; its declaring processes are recorded
+(pid and start time) in the state file, and when all of them are gone (killed by a signal) the
+next connection to the namespace removes it.
 """
 import atexit
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -50,14 +63,58 @@ EXCHANGE_TYPES = ("direct", "topic", "fanout")
 _SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
+def _escape(text):
+    """text with every character shmq names do not allow as '_xx' (its UTF-8 bytes in hex):
+    the result never holds '_x', which the transport's own names use."""
+    return "".join(c if c in _SAFE else "".join("_%02x" % b for b in c.encode()) for c in text)
+
+
+def _shmq_name(prefix, what, kind):
+    name = prefix + _escape(what)
+    if len(name) > shmq._shmq.NAME_MAX:
+        raise ValueError("kombu %s name %r is too long for shmq (%d > %d characters "
+                         "escaped)" % (kind, what, len(name), shmq._shmq.NAME_MAX))
+    return name
+
+
 def queue_name(namespace, queue):
     """The shmq name of a kombu queue: namespace + '.' + the queue name, '_xx'-escaped."""
-    out = [c if c in _SAFE else "".join("_%02x" % b for b in c.encode()) for c in queue]
-    name = namespace + "." + "".join(out)
-    if len(name) > shmq._shmq.NAME_MAX:
-        raise ValueError("kombu queue name %r is too long for shmq (%d > %d characters "
-                         "escaped)" % (queue, len(name), shmq._shmq.NAME_MAX))
-    return name
+    return _shmq_name(namespace + ".", queue, "queue")
+
+
+def fanout_topic_name(namespace, exchange):
+    """The shmq topic of a fanout exchange: namespace + '._xfanout.' + the escaped name."""
+    return _shmq_name(namespace + "._xfanout.", exchange, "exchange")
+
+
+GROUP_NAME_MAX = 63  # SHMQ_GROUP_NAME_MAX
+
+
+def group_name(queue):
+    """The topic group of a kombu queue: its escaped name, or '_x' + a SHA-1 of it when that
+    is too long for a group name (or starts with '.')."""
+    g = _escape(queue)
+    if not g or len(g) > GROUP_NAME_MAX or g.startswith("."):
+        g = "_x" + hashlib.sha1(queue.encode("utf-8", "surrogatepass")).hexdigest()
+    return g
+
+
+def process_start(pid):
+    """The start time of process pid (clock ticks since boot), or None if it is gone (a
+    zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def owner_alive(owner):
+    pid, start = owner
+    return process_start(pid) == start
 
 
 def state_path(namespace):
@@ -76,7 +133,8 @@ class SharedState:
         self.path = state_path(namespace)
         self._key = None
         self._checked = 0.0
-        self._data = {"exchanges": {}, "bindings": {}}
+        self._data = {"exchanges": {}, "bindings": {}, "owners": {}}
+        self._fanout_index = (None, {})
 
     def _open(self, create=True):
         fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o600)
@@ -85,7 +143,7 @@ class SharedState:
     def _parse(self, text):
         """The file's content, checked: it is shared, so anything may be in it."""
         if not text.strip():
-            return {"exchanges": {}, "bindings": {}}
+            return {"exchanges": {}, "bindings": {}, "owners": {}}
         try:
             data = json.loads(text)
         except ValueError as exc:
@@ -103,6 +161,13 @@ class SharedState:
                     for b in table):
                 raise self._corrupt("the bindings of exchange %r are not [key, pattern or "
                                     "null, queue]" % name)
+        owners = data.setdefault("owners", {})
+        if not isinstance(owners, dict) or not all(
+                isinstance(lst, list) and all(
+                    isinstance(o, list) and len(o) == 2 and
+                    all(type(x) is int and 0 < x < 1 << 62 for x in o) for o in lst)
+                for lst in owners.values()):
+            raise self._corrupt("owners is not {queue: [[pid, start time], ...]}")
         return data
 
     def _corrupt(self, why):
@@ -120,13 +185,25 @@ class SharedState:
         if key == self._key and now - self._checked < 1.0:
             return self._data
         if key is None:
-            self._data = {"exchanges": {}, "bindings": {}}
+            self._data = {"exchanges": {}, "bindings": {}, "owners": {}}
         else:
             with self._open() as f:
                 fcntl.flock(f, fcntl.LOCK_SH)
                 self._data = self._parse(f.read())
         self._key, self._checked = key, now
         return self._data
+
+    def fanouts_of(self, queue):
+        """The fanout exchanges queue is bound to (an index rebuilt when the file changes)."""
+        data = self.read()
+        if self._fanout_index[0] is not data:
+            index = {}
+            for ex, table in data["bindings"].items():
+                if data["exchanges"].get(ex, {}).get("type") == "fanout":
+                    for b in table:
+                        index.setdefault(b[2], []).append(ex)
+            self._fanout_index = (data, index)
+        return self._fanout_index[1].get(queue, ())
 
     def update(self, fn, create=True):
         """Apply fn(data) under the exclusive lock and write the result. create=False: a
@@ -187,7 +264,8 @@ _channels = weakref.WeakSet()  # open channels, for the exit handler below
 def _delete_auto_delete_queues():
     """At exit, remove the auto_delete queues this process declared and still has: a broker
     deletes them when the connection drops, and Celery clients (rpc:// reply queues) exit
-    without closing theirs. A process killed by a signal leaves them (``shmq rm``)."""
+    without closing theirs. Those of a process killed by a signal are removed by the next
+    connection to the namespace (Channel.remove_orphans)."""
     for ch in list(_channels):
         if ch.pid == os.getpid():
             for queue in list(ch._auto_delete):
@@ -207,6 +285,7 @@ class Channel(virtual.Channel):
         self.namespace = connection.namespace
         self.capacity = int(opts.get("capacity", 4096))
         self.small_capacity = int(opts.get("small_capacity", 64))
+        self.fanout_capacity = int(opts.get("fanout_capacity", 256))
         self.slot_size = int(opts.get("slot_size", 16384))
         self.max_deliveries = int(opts.get("max_deliveries", 0))
         self.dead_letter = opts.get("dead_letter")
@@ -220,6 +299,9 @@ class Channel(virtual.Channel):
         self.pid = os.getpid()
         super().__init__(connection, **kwargs)
         _channels.add(self)
+        if not getattr(connection, "_swept", False):
+            connection._swept = True
+            self.remove_orphans()
 
     # ---- queues ----
 
@@ -228,6 +310,18 @@ class Channel(virtual.Channel):
         if h is None:
             h = self._local.handles = {}
         return h
+
+    def _topics(self):
+        t = getattr(self._local, "topics", None)
+        if t is None:
+            t = self._local.topics = {}
+        return t
+
+    def _subs(self):
+        s = getattr(self._local, "subs", None)
+        if s is None:
+            s = self._local.subs = {}
+        return s
 
     def _is_small(self, queue):
         return queue.endswith(".pidbox") or "pidbox" in queue or len(queue) >= 32 and \
@@ -268,14 +362,55 @@ class Channel(virtual.Channel):
 
     def queue_declare(self, queue=None, passive=False, **kwargs):
         """Declare a queue. The declare-ok's message count is 0 unless passive: Celery declares
-        its task queue with every publish, and counting (shmq_stat) costs far more than the put."""
+        its task queue with every publish, and counting (shmq_stat) costs far more than the put.
+        An auto_delete queue records this process as an owner first (see remove_orphans)."""
         if not passive:
             queue = queue or "amq.gen-%s" % uuid()
-            self._new_queue(queue, **kwargs)
             if kwargs.get("auto_delete"):
+                self._add_owner(queue)
                 self._auto_delete.add(queue)
+            self._new_queue(queue, **kwargs)
             return queue_declare_ok_t(queue, 0, 0)
         return super().queue_declare(queue, passive=True, **kwargs)
+
+    def _add_owner(self, queue):
+        me = [os.getpid(), process_start(os.getpid())]
+        if me in self.shared.read()["owners"].get(queue, []):
+            return
+
+        def add(data):
+            lst = data["owners"].setdefault(queue, [])
+            if me not in lst:
+                lst.append(me)
+        self.shared.update(add)
+
+    def remove_orphans(self):
+        """Remove the auto_delete queues whose every declaring process is gone (killed by a
+        signal: a process that exits removes its own). Runs once per connection; returns the
+        kombu names of the queues removed."""
+        if all(any(owner_alive(o) for o in lst)
+               for lst in self.shared.read()["owners"].values()):
+            return []
+        removed = []
+
+        def prune(data):
+            owners = data["owners"]
+            for queue in list(owners):
+                live = [o for o in owners[queue] if owner_alive(o)]
+                if live:
+                    owners[queue] = live
+                    continue
+                del owners[queue]
+                removed.append(queue)
+                try:  # under the lock: a process declaring it again waits for us
+                    shmq.unlink(queue_name(self.namespace, queue))
+                except (FileNotFoundError, ValueError):
+                    pass
+            for ex, table in data["bindings"].items():
+                data["bindings"][ex] = [b for b in table if b[2] not in removed]
+        self.shared.update(prune, create=False)
+        # Their topic groups were ephemeral: the library releases a dead process's members.
+        return removed
 
     def _size(self, queue):
         return self._handle(queue).qsize()
@@ -287,6 +422,8 @@ class Channel(virtual.Channel):
         q = self._handles().pop(queue, None)
         if q is not None:
             q.close()
+        for exchange in list(self.shared.fanouts_of(queue)):
+            self._leave_fanout(exchange, queue)
         try:
             shmq.unlink(queue_name(self.namespace, queue))
         except FileNotFoundError:
@@ -295,6 +432,7 @@ class Channel(virtual.Channel):
         def drop(data):
             for ex, table in data["bindings"].items():
                 data["bindings"][ex] = [b for b in table if b[2] != queue]
+            data["owners"].pop(queue, None)
         self.shared.update(drop, create=False)
 
     def _put(self, queue, message, **kwargs):
@@ -308,29 +446,110 @@ class Channel(virtual.Channel):
                                  % (len(body), queue, self.slot_size)) from exc
             raise
 
-    def _put_fanout(self, exchange, message, routing_key, **kwargs):
-        body = kjson.dumps(message).encode("utf-8")
-        for _, _, queue in self.get_table(exchange):
+    # ---- fanout: topics ----
+
+    def _topic(self, exchange, create=True):
+        topics = self._topics()
+        t = topics.get(exchange)
+        if t is None:
+            name = fanout_topic_name(self.namespace, exchange)
             try:
-                self._handle(queue).put_nowait(body)
-            except (shmq.Full, FileNotFoundError):
-                pass  # a consumer that went away: its copy is dropped
+                t = shmq.Topic.open(name)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    # An empty subject takes 8 bytes of a slot: a message that fits a queue
+                    # fits the topic.
+                    t = shmq.Topic.create(name, capacity=self.fanout_capacity,
+                                          slot_size=self.slot_size + 8, overwrite=True)
+                except FileExistsError:
+                    t = shmq.Topic.open(name)
+            topics[exchange] = t
+        return t
+
+    def _subscription(self, exchange, queue):
+        """This thread's membership of queue's group in the exchange's topic (joined now if
+        need be: the group is made by the first member)."""
+        subs = self._subs()
+        key = (exchange, queue)
+        sub = subs.get(key)
+        if sub is None:
+            durable = queue not in self.shared.read()["owners"]
+            topic = self._topic(exchange)
+            try:
+                try:
+                    sub = topic.subscribe(None, group=group_name(queue), durable=durable)
+                except ValueError:
+                    # The group exists with the other durability (the queue was declared
+                    # differently elsewhere): join it as it is.
+                    sub = topic.subscribe(None, group=group_name(queue), durable=not durable)
+            except OSError as exc:
+                if exc.errno != errno.EUSERS:
+                    raise
+                raise OSError(errno.EUSERS, "shmq.kombu: fanout exchange %r (topic %s) has no "
+                              "room for the group of queue %r: its group or member table is "
+                              "full (64 groups, 128 members); delete unused queues bound to it"
+                              % (exchange, topic.name, queue)) from exc
+            subs[key] = sub
+        return sub
+
+    def _leave_fanout(self, exchange, queue):
+        """Stop queue's group receiving the exchange's messages: leave it, and remove it if
+        no other consumer (another thread or process) is still a member."""
+        sub = self._subs().pop((exchange, queue), None)
+        if sub is not None:
+            sub.close()
+        try:
+            self._topic(exchange, create=False).delete_group(group_name(queue))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+
+    def _put_fanout(self, exchange, message, routing_key, **kwargs):
+        """Publish once into the exchange's topic: every bound queue's group gets it."""
+        body = kjson.dumps(message).encode("utf-8")
+        try:
+            topic = self._topic(exchange, create=False)
+        except FileNotFoundError:
+            return  # never bound: nobody to deliver to (a broker drops it too)
+        try:
+            topic.publish("", body, timeout=0)
+        except ValueError as exc:
+            if len(body) > self.slot_size:
+                raise ValueError("shmq.kombu: a message of %d bytes does not fit the slots of "
+                                 "fanout exchange %r (%d bytes): raise the transport option "
+                                 "slot_size" % (len(body), exchange, self.slot_size)) from exc
+            raise
 
     def _next_tag(self):
         self._tag_serial += 1
         return "%d.%d.%d" % (os.getpid(), id(self), self._tag_serial)
 
+    @staticmethod
+    def _decode(raw):
+        """A kombu message's payload and properties, or (None, None) for anything else."""
+        try:
+            payload = kjson.loads(raw)
+            props = payload.get("properties") if isinstance(payload, dict) else None
+            if isinstance(props, dict) and isinstance(props.get("delivery_info"), dict):
+                return payload, props
+        except Exception:  # noqa: BLE001  untrusted bytes: any failure means "not ours"
+            pass
+        return None, None
+
     def _get(self, queue, timeout=None):
         q = self._handle(queue)
         while True:
-            claim = q.claim(timeout=0)  # shmq.Empty is a queue.Empty
             try:
-                payload = kjson.loads(bytes(claim.data))
-                props = payload.get("properties") if isinstance(payload, dict) else None
-                if isinstance(props, dict) and isinstance(props.get("delivery_info"), dict):
-                    break
-            except Exception:
-                pass
+                claim = q.claim(timeout=0)  # shmq.Empty is a queue.Empty
+            except Empty:
+                return self._get_fanout(queue)
+            payload, props = self._decode(bytes(claim.data))
+            if payload is not None:
+                break
             claim.ack()  # not a kombu message: drop it rather than loop on it
         tag = self._next_tag()
         props["delivery_tag"] = tag
@@ -342,6 +561,21 @@ class Channel(virtual.Channel):
         else:
             self._claims[tag] = claim
         return payload
+
+    def _get_fanout(self, queue):
+        """The next message of queue's groups in the fanout topics it is bound to."""
+        for exchange in self.shared.fanouts_of(queue):
+            sub = self._subscription(exchange, queue)
+            while True:
+                try:
+                    delivery = sub.next(timeout=0)
+                except Empty:
+                    break
+                payload, props = self._decode(delivery.data)
+                if payload is not None:
+                    props["delivery_tag"] = self._next_tag()
+                    return payload  # taken from the group: nothing to ack
+        raise Empty()
 
     def basic_consume(self, queue, no_ack, callback, consumer_tag, **kwargs):
         if no_ack:
@@ -395,6 +629,17 @@ class Channel(virtual.Channel):
                                         nowait, passive)
 
     def exchange_delete(self, exchange, if_unused=False, nowait=False):
+        if self.typeof(exchange).type == "fanout":
+            for key in [k for k in self._subs() if k[0] == exchange]:
+                self._subs().pop(key).close()
+            t = self._topics().pop(exchange, None)
+            if t is not None:
+                t.close()
+            try:  # handles other processes hold keep working until they close them
+                shmq.unlink(fanout_topic_name(self.namespace, exchange))
+            except FileNotFoundError:
+                pass
+
         def drop(data):
             data["exchanges"].pop(exchange, None)
             data["bindings"].pop(exchange, None)
@@ -414,7 +659,14 @@ class Channel(virtual.Channel):
         exchange = exchange or "amq.direct"
         meta = list(self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments))
         if meta in self.shared.read()["bindings"].get(exchange, []):
+            if self.typeof(exchange).type == "fanout":
+                self._subscription(exchange, queue)
             return
+
+        if self.typeof(exchange).type == "fanout":
+            # The group first: it receives from now on, and a full group table leaves no
+            # binding behind.
+            self._subscription(exchange, queue)
 
         def add(data):
             table = data["bindings"].setdefault(exchange, [])
@@ -430,6 +682,8 @@ class Channel(virtual.Channel):
             table = data["bindings"].get(exchange, [])
             data["bindings"][exchange] = [b for b in table if b != meta]
         self.shared.update(drop, create=False)
+        if self.typeof(exchange).type == "fanout":
+            self._leave_fanout(exchange, queue)
 
     def queue_delete(self, queue, if_unused=False, if_empty=False, **kwargs):
         if if_empty and self._has_queue(queue) and self._size(queue):
@@ -449,6 +703,12 @@ class Channel(virtual.Channel):
         for q in self._handles().values():
             q.close()
         self._handles().clear()
+        for sub in self._subs().values():
+            sub.close()  # a durable group keeps what comes meanwhile; an ephemeral one goes
+        self._subs().clear()
+        for t in self._topics().values():
+            t.close()
+        self._topics().clear()
 
 
 class Transport(virtual.Transport):
@@ -494,6 +754,8 @@ class Transport(virtual.Transport):
                         waiting.append(channel._handle(queue))
                     except FileNotFoundError:
                         pass
+                    for exchange in channel.shared.fanouts_of(queue):
+                        waiting.append(channel._subscription(exchange, queue))
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise socket.timeout()

@@ -1868,6 +1868,103 @@ static PyObject *topic_exit(TopicObject *self, PyObject *args)
     Py_RETURN_FALSE;
 }
 
+PyDoc_STRVAR(topic_stat_dict_doc,
+             "_stat() -> dict\n\nThe counters of shmq_topic_stat (published, groups, members,\n"
+             "...) and 'group_list': one dict per group (name, pattern, durable, members,\n"
+             "delivered, lost, lag) from shmq_topic_groups.");
+static PyObject *topic_stat_dict(TopicObject *self, PyObject *unused)
+{
+    (void)unused;
+    shmq_topic_t *t = topic_handle(self);
+    if (!t)
+        return NULL;
+    struct shmq_topic_stat st;
+    int r = shmq_topic_stat(t, &st);
+    if (r)
+        return raise_err(r, self->name);
+    /* Groups may come and go between the two calls: ask again while the table grew. */
+    struct shmq_group_info *gi = NULL;
+    int n = 0;
+    for (unsigned cap = 16;; cap = (unsigned)n) {
+        struct shmq_group_info *g2 = PyMem_Realloc(gi, cap * sizeof *gi);
+        if (!g2) {
+            PyMem_Free(gi);
+            return PyErr_NoMemory();
+        }
+        gi = g2;
+        n = shmq_topic_groups(t, gi, cap);
+        if (n < 0) {
+            PyMem_Free(gi);
+            return raise_err(n, self->name);
+        }
+        if ((unsigned)n <= cap)
+            break;
+    }
+    PyObject *d = PyDict_New(), *o, *list = PyList_New(0);
+    if (!d || !list) {
+        Py_XDECREF(d);
+        Py_XDECREF(list);
+        PyMem_Free(gi);
+        return NULL;
+    }
+    PyDict_SetItemString(d, "name", o = PyUnicode_FromString(self->name));
+    Py_XDECREF(o);
+    PyDict_SetItemString(d, "overwrite", st.policy == SHMQ_TOPIC_OVERWRITE ? Py_True : Py_False);
+    STAT_U(capacity);
+    STAT_U(slot_size);
+    STAT_U(max_groups);
+    STAT_U(max_members);
+    STAT_U(groups);
+    STAT_U(members);
+    STAT_U(participants);
+    STAT_U(dead);
+    STAT_U(published);
+    STAT_U(full);
+    STAT_U(waits);
+    STAT_U(overtaken);
+    for (int i = 0; i < n; i++) {
+        /* Names and patterns come from shared memory: bounded, whatever they hold. */
+        PyObject *g = Py_BuildValue(
+            "{s:s#,s:s#,s:O,s:I,s:K,s:K,s:K}", "name", gi[i].name,
+            (Py_ssize_t)strnlen(gi[i].name, sizeof gi[i].name), "pattern", gi[i].pattern,
+            (Py_ssize_t)strnlen(gi[i].pattern, sizeof gi[i].pattern), "durable",
+            (gi[i].flags & SHMQ_SUB_DURABLE) ? Py_True : Py_False, "members", gi[i].members,
+            "delivered", (unsigned long long)gi[i].delivered, "lost",
+            (unsigned long long)gi[i].lost, "lag", (unsigned long long)gi[i].lag);
+        if (!g || PyList_Append(list, g)) {
+            Py_XDECREF(g);
+            break;
+        }
+        Py_DECREF(g);
+    }
+    PyMem_Free(gi);
+    PyDict_SetItemString(d, "group_list", list);
+    Py_DECREF(list);
+    if (PyErr_Occurred()) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+PyDoc_STRVAR(topic_delete_group_doc,
+             "delete_group(group)\n\nRemove a group that has no member (a durable one): its\n"
+             "messages are dropped. FileNotFoundError if there is no such group, OSError with\n"
+             "errno EBUSY while it has a member.");
+static PyObject *topic_delete_group(TopicObject *self, PyObject *args)
+{
+    const char *group;
+    if (!PyArg_ParseTuple(args, "s:delete_group", &group))
+        return NULL;
+    shmq_topic_t *t = topic_handle(self);
+    if (!t)
+        return NULL;
+    int r = shmq_topic_group_delete(t, group);
+    if (r)
+        return raise_err(r, group);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef topic_methods[] = {
     {"create", (PyCFunction)(void (*)(void))topic_create, METH_CLASS | METH_VARARGS | METH_KEYWORDS,
      topic_create_doc},
@@ -1877,6 +1974,8 @@ static PyMethodDef topic_methods[] = {
     {"subscribe", (PyCFunction)(void (*)(void))topic_subscribe, METH_VARARGS | METH_KEYWORDS,
      topic_subscribe_doc},
     {"close", (PyCFunction)topic_close, METH_NOARGS, topic_close_doc},
+    {"_stat", (PyCFunction)topic_stat_dict, METH_NOARGS, topic_stat_dict_doc},
+    {"delete_group", (PyCFunction)topic_delete_group, METH_VARARGS, topic_delete_group_doc},
     {"__reduce__", (PyCFunction)topic_reduce, METH_NOARGS, NULL},
     {"__enter__", (PyCFunction)queue_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)topic_exit, METH_VARARGS, NULL},

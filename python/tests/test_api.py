@@ -1,4 +1,5 @@
 """The shmq Python API's contract: bad arguments and errors first, then each operation."""
+import contextlib
 import errno
 import gc
 import multiprocessing
@@ -461,6 +462,77 @@ def test_gil_released_while_waiting(name):
     shmq.Queue.open(name).put(b"done")
     th.join()
     assert got == [b"done"]
+    q.close()
+
+
+def _stamps_inside(windows, stamps):
+    """How many of the windows (start, end) hold a stamp strictly inside."""
+    return sum(any(a < t < b for t in stamps) for a, b in windows)
+
+
+@contextlib.contextmanager
+def _stamping():
+    """Another thread stamps time.monotonic() and sleeps 0.2 ms (giving the GIL back), while
+    the switch interval is 60 s: the interpreter never takes the GIL from a thread, so the
+    stamper runs only while the test's thread gives the GIL up itself. A stamp strictly
+    inside a call's window proves that the call released the GIL."""
+    stop = threading.Event()
+    stamps = []
+
+    def stamp():
+        while not stop.is_set():
+            stamps.append(time.monotonic())
+            time.sleep(0.0002)
+
+    interval = sys.getswitchinterval()
+    th = threading.Thread(target=stamp)
+    th.start()
+    sys.setswitchinterval(60)
+    try:
+        yield stamps
+    finally:
+        sys.setswitchinterval(interval)
+        stop.set()
+        th.join()
+
+
+def test_gil_released_while_copying_large_payloads(name):
+    """Another thread runs Python code DURING 16 MiB puts and gets; a copy by a C call that
+    keeps the GIL gets no stamp (the control: the measure can fail)."""
+    size = 16 << 20
+    q = mk(name, capacity=2, slot_size=size)
+    payload = bytes(range(256)) * (size // 256)
+    puts, gets, held = [], [], []
+    with _stamping() as stamps:
+        for _ in range(10):
+            t0 = time.monotonic()
+            q.put(payload)
+            t1 = time.monotonic()
+            got = q.get()
+            t2 = time.monotonic()
+            bytearray(got)  # the same copy by a C call that keeps the GIL
+            t3 = time.monotonic()
+            assert got == payload
+            puts.append((t0, t1))
+            gets.append((t1, t2))
+            held.append((t2, t3))
+    assert _stamps_inside(puts, stamps) >= 5, "no other thread ran during 16 MiB puts"
+    assert _stamps_inside(gets, stamps) >= 5, "no other thread ran during 16 MiB gets"
+    assert _stamps_inside(held, stamps) == 0
+    q.close()
+
+
+def test_gil_released_while_blocked_in_get(name):
+    """The same measure for a wait: stamps fall inside a get(timeout=0.5) that times out."""
+    q = mk(name)
+    with _stamping() as stamps:
+        t0 = time.monotonic()
+        with pytest.raises(shmq.Empty):
+            q.get(timeout=0.5)
+        t1 = time.monotonic()
+    assert t1 - t0 >= 0.5
+    inside = [t for t in stamps if t0 < t < t1]
+    assert len(inside) > 100, "the other thread ran %d times in a 0.5 s wait" % len(inside)
     q.close()
 
 

@@ -91,6 +91,9 @@ with kombu.Connection(%r) as c, c.Producer() as p:
         assert queues[2](c.default_channel).get(no_ack=True).payload == {"n": 2}
         for q in queues:
             c.default_channel.queue_delete(q.name)
+        # The fanout exchange is a topic: it stays (as a broker's exchange does) until deleted.
+        assert shmq.kombu.fanout_topic_name(name, "f") in shmq.list_queues()
+        c.default_channel.exchange_delete("f")
     assert not [n for n in shmq.list_queues() if n.startswith(name + ".")]
 
 
@@ -140,6 +143,135 @@ print(sorted(n for n in shmq.list_queues() if n.startswith("%s.")))
     assert sorted(n for n in shmq.list_queues() if n.startswith(name + ".")) == [name + ".durable"]
 
 
+def test_fanout_is_a_topic_and_late_subscribers_miss_earlier_broadcasts(name):
+    """A fanout exchange is one shmq topic, each bound queue a group of it: a publish is one
+    topic message (no copy into the queues); a queue bound after a broadcast does not get it;
+    a durable queue's group keeps at most fanout_capacity messages while nobody reads."""
+    url = "shmq:///%s" % name
+    opts = {"fanout_capacity": 4}
+    ex = kombu.Exchange("bc", type="fanout")
+    with kombu.Connection(url, transport_options=opts) as c, c.Producer() as p:
+        ch = c.default_channel
+        p.publish({"n": 0}, exchange="bc", routing_key="")  # never bound: dropped, no topic
+        assert shmq.kombu.fanout_topic_name(name, "bc") not in shmq.list_queues()
+        early = kombu.Queue("early", ex, auto_delete=True)(ch)
+        early.declare()
+        p.publish({"n": 1}, exchange="bc", routing_key="")
+        late = kombu.Queue("late", ex, auto_delete=True)(ch)
+        late.declare()
+        p.publish({"n": 2}, exchange="bc", routing_key="")
+        assert early.get(no_ack=True).payload == {"n": 1}
+        assert early.get(no_ack=True).payload == {"n": 2}
+        assert early.get(no_ack=True) is None
+        assert late.get(no_ack=True).payload == {"n": 2}  # not n=1: it was not bound yet
+        assert late.get(no_ack=True) is None
+        with shmq.Topic.open(shmq.kombu.fanout_topic_name(name, "bc")) as t:
+            st = t._stat()
+            assert st["overwrite"] and st["capacity"] == 4 and st["published"] == 2
+            groups = {g["name"]: g for g in st["group_list"]}
+            assert set(groups) == {"early", "late"}
+            assert (groups["early"]["delivered"], groups["late"]["delivered"]) == (2, 1)
+            assert not groups["early"]["durable"]
+        for q in ("early", "late"):  # nothing went through the queues themselves
+            assert shmq.Queue.open(shmq.kombu.queue_name(name, q))._stat()["pushed"] == 0
+        # A durable queue keeps receiving with no consumer, up to the ring: the oldest go.
+        kombu.Queue("keeper", ex)(ch).declare()
+    with kombu.Connection(url, transport_options=opts) as c, c.Producer() as p:
+        for i in range(10):
+            p.publish({"k": i}, exchange="bc", routing_key="")
+        keeper = kombu.Queue("keeper", ex)(c.default_channel)
+        got = []
+        while True:
+            m = keeper.get(no_ack=True)
+            if m is None:
+                break
+            got.append(m.payload["k"])
+        assert got == [6, 7, 8, 9]
+        # The auto_delete queues' groups went with the channel that was their member.
+        with shmq.Topic.open(shmq.kombu.fanout_topic_name(name, "bc")) as t:
+            assert [g["name"] for g in t._stat()["group_list"]] == ["keeper"]
+        for q in ("keeper", "early", "late"):
+            c.default_channel.queue_delete(q)
+        with shmq.Topic.open(shmq.kombu.fanout_topic_name(name, "bc")) as t:
+            assert t._stat()["group_list"] == []
+        c.default_channel.exchange_delete("bc")
+    assert not [n for n in shmq.list_queues() if n.startswith(name + ".")]
+
+
+def test_fanout_group_table_full_is_a_clear_error(name):
+    """The 65th queue bound to one fanout exchange finds the topic's group table full: a
+    clear OSError naming the exchange and the queue, and the 64 others still receive. A
+    message too large for the topic's slots is a clear ValueError, not a silent drop."""
+    url = "shmq:///%s" % name
+    ex = kombu.Exchange("many", type="fanout")
+    with kombu.Connection(url, transport_options={"capacity": 2, "slot_size": 1024}) as c:
+        ch = c.default_channel
+        for i in range(64):
+            kombu.Queue("q%d" % i, ex, auto_delete=True)(ch).declare()
+        with pytest.raises(OSError, match="'many'.*no room for the group of queue 'q64'"):
+            kombu.Queue("q64", ex, auto_delete=True)(ch).declare()
+        assert len(shmq.kombu.SharedState(name).read()["bindings"]["many"]) == 64
+        with c.Producer() as p:
+            with pytest.raises(ValueError, match="does not fit the slots of fanout exchange"):
+                p.publish({"big": "x" * 2000}, exchange="many", routing_key="")
+            p.publish({"all": 1}, exchange="many", routing_key="")
+        for i in range(64):
+            assert kombu.Queue("q%d" % i, ex)(ch).get(no_ack=True).payload == {"all": 1}
+        for i in range(65):
+            ch.queue_delete("q%d" % i)
+        ch.exchange_delete("many")
+    assert not [n for n in shmq.list_queues() if n.startswith(name + ".")]
+
+
+def test_auto_delete_queue_of_a_killed_process_goes_at_next_open(name):
+    """A process killed by SIGKILL cannot remove its auto_delete queues: the next connection
+    to the namespace does (its owners are recorded with their start time). A live owner's
+    queue, a durable queue and an owner whose pid was reused are told apart."""
+    url = "shmq:///%s" % name
+    code = """
+import os, signal, kombu, shmq.kombu
+c = kombu.Connection("shmq:///%s")
+ex = kombu.Exchange("bc", type="fanout")
+kombu.Queue("reply-like", auto_delete=True)(c.default_channel).declare()
+kombu.Queue("pidbox-like", ex, auto_delete=True)(c.default_channel).declare()
+kombu.Queue("durable")(c.default_channel).declare()
+print("declared", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+""" % name
+    with kombu.Connection(url) as mine:
+        kombu.Queue("mine", auto_delete=True)(mine.default_channel).declare()
+        r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60)
+        assert r.returncode == -signal.SIGKILL and "declared" in r.stdout, r.stderr
+        left = sorted(n[len(name) + 1:] for n in shmq.list_queues() if n.startswith(name + "."))
+        assert left == ["_xfanout.bc", "durable", "mine", "pidbox-like", "reply-like"]
+        # An owner record whose pid is alive but started at another time (a reused pid).
+        def forge(data):
+            data["owners"]["reused"] = [[os.getpid(), 1]]
+        shmq.kombu.SharedState(name).update(forge)
+        shmq.Queue.create(shmq.kombu.queue_name(name, "reused")).close()
+        with kombu.Connection(url) as c:
+            c.default_channel  # opening the transport removes the orphans
+            left = sorted(n[len(name) + 1:] for n in shmq.list_queues()
+                          if n.startswith(name + "."))
+            assert left == ["_xfanout.bc", "durable", "mine"]
+            data = shmq.kombu.SharedState(name).read()
+            assert list(data["owners"]) == ["mine"]
+            assert data["owners"]["mine"] == [[os.getpid(), shmq.kombu.process_start(os.getpid())]]
+            assert data["bindings"]["bc"] == []  # pidbox-like's binding went too
+            with shmq.Topic.open(shmq.kombu.fanout_topic_name(name, "bc")) as t:
+                assert t._stat()["group_list"] == []  # the dead member's group is released
+            c.default_channel.queue_delete("durable")
+            c.default_channel.exchange_delete("bc")
+        mine.default_channel.queue_delete("mine")
+    # A corrupt owners table is reported, not trusted.
+    def corrupt(data):
+        data["owners"] = {"x": [[-1, "a"]]}
+    with pytest.raises(ValueError, match="owners"):
+        shmq.kombu.SharedState(name).update(corrupt)
+        shmq.kombu.SharedState(name).read()
+    assert not [n for n in shmq.list_queues() if n.startswith(name + ".")]
+
+
 def test_reject_and_close_give_messages_back(name):
     url = "shmq:///%s" % name
     q = kombu.Queue("work")
@@ -185,10 +317,14 @@ def test_delivery_limit_and_dead_letters(name):
             c.default_channel.queue_delete(q)
 
 
-def test_consumer_sleeps_until_a_message_comes(name):
-    """drain_events sleeps in the kernel and wakes at once, not at a polling interval."""
+@pytest.mark.parametrize("fanout", [False, True], ids=["queue", "fanout-topic"])
+def test_consumer_sleeps_until_a_message_comes(name, fanout):
+    """drain_events sleeps in the kernel and wakes at once, not at a polling interval: for a
+    message put in the queue, and for one broadcast to the topic of a fanout exchange it is
+    bound to (wait_any waits on the queue and the group at once)."""
     url = "shmq:///%s" % name
-    q = kombu.Queue("sleepy")
+    ex = kombu.Exchange("fx", type="fanout") if fanout else None
+    q = kombu.Queue("sleepy", ex) if fanout else kombu.Queue("sleepy")
     got = []
     with kombu.Connection(url) as c:
         q(c.default_channel).declare()
@@ -196,8 +332,8 @@ def test_consumer_sleeps_until_a_message_comes(name):
 import time, kombu, shmq.kombu
 time.sleep(0.5)
 with kombu.Connection(%r) as c, c.Producer() as p:
-    p.publish({"t": time.time()}, routing_key="sleepy")
-""" % url])
+    p.publish({"t": time.time()}, exchange=%r, routing_key="sleepy")
+""" % (url, "fx" if fanout else "")])
         with c.Consumer(q, callbacks=[lambda body, m: (got.append((body, time.time())), m.ack())]):
             t0 = cpu_seconds(os.getpid())
             c.drain_events(timeout=20)
@@ -209,6 +345,9 @@ with kombu.Connection(%r) as c, c.Producer() as p:
         with pytest.raises(TimeoutError):
             c.drain_events(timeout=0.1)
         c.default_channel.queue_delete("sleepy")
+        if fanout:
+            c.default_channel.exchange_delete("fx")
+    assert not [n for n in shmq.list_queues() if n.startswith(name + ".")]
 
 
 # ---- a real Celery worker ----
@@ -296,7 +435,49 @@ def test_inspect_ping_and_idle_cpu(celery_env, start_worker):
     assert w.proc.returncode == 0, worker_log(celery_env)
     # Its pidbox queue was auto_delete: gone with its consumer.
     ns = celery_env["SHMQ_BROKER_URL"].rsplit("/", 1)[1]
-    assert not [n for n in shmq.list_queues() if n.startswith(ns + ".") and "pidbox" in n]
+    topic = shmq.kombu.fanout_topic_name(ns, "celery.pidbox")
+    assert not [n for n in shmq.list_queues() if n.startswith(ns + ".") and "pidbox" in n and
+                n != topic]
+    # ... and so was its group in the exchange's topic.
+    with shmq.Topic.open(topic) as t:
+        assert t._stat()["group_list"] == []
+
+
+def test_broadcast_reaches_two_workers_through_one_topic(celery_env, start_worker):
+    """celery inspect ping with two workers: one message in the celery.pidbox topic, one
+    delivery to each worker's group, two pongs; the pidbox queues carry nothing."""
+    workers = [start_worker(), start_worker()]
+    ns = celery_env["SHMQ_BROKER_URL"].rsplit("/", 1)[1]
+
+    def ping():
+        r = subprocess.run([PYTHON, "-m", "celery", "-A", "tasks", "inspect", "ping", "-t", "3"],
+                           cwd=EXAMPLE, env=celery_env, capture_output=True, text=True,
+                           timeout=60)
+        return r.stdout.count("pong")
+
+    wait_for(lambda: ping() == 2, 90, "both workers to answer a ping", interval=0.5)
+    topic = shmq.Topic.open(shmq.kombu.fanout_topic_name(ns, "celery.pidbox"))
+    before = topic._stat()
+    assert len(before["group_list"]) == 2 and all(g["members"] >= 1
+                                                  for g in before["group_list"])
+    assert ping() == 2
+    after = topic._stat()
+    assert after["published"] == before["published"] + 1
+    delivered = {g["name"]: g["delivered"] for g in before["group_list"]}
+    assert sorted(g["delivered"] - delivered[g["name"]] for g in after["group_list"]) == [1, 1]
+    pidbox = [n for n in shmq.list_queues() if n.startswith(ns + ".") and
+              n.endswith(".pidbox") and "_xfanout" not in n]
+    assert len(pidbox) == 2
+    for n in pidbox:
+        assert shmq.Queue.open(n)._stat()["pushed"] == 0
+    # Broadcast shutdown: both go, with their groups.
+    subprocess.run([PYTHON, "-m", "celery", "-A", "tasks", "control", "shutdown", "-t", "1"],
+                   cwd=EXAMPLE, env=celery_env, capture_output=True, text=True, timeout=60)
+    for w in workers:
+        w.proc.wait(timeout=30)
+        assert w.proc.returncode == 0, worker_log(celery_env)
+    assert topic._stat()["group_list"] == []
+    topic.close()
 
 
 def test_flask_example_end_to_end(celery_env, start_worker):
