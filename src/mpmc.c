@@ -99,6 +99,19 @@ static int msg_slot(shmq_t *q, const struct shmq_msg *m, uint32_t kind, uint32_t
     return 0;
 }
 
+/* The slot of a message this handle holds in `kind`, which the caller is about to hand on:
+ * the message is no longer the handle's (outstanding count, m's binding). */
+static int msg_give_up(shmq_t *q, struct shmq_msg *m, uint32_t kind, uint32_t *index,
+                       struct shmq__slot **slot)
+{
+    int err = msg_slot(q, m, kind, index, slot);
+    if (err)
+        return err;
+    q->outstanding--;
+    m->priv[SHMQ__MSG_SLOT] = 0;
+    return 0;
+}
+
 /* ---- reserve / commit / discard ---- */
 
 struct reserve_ctx {
@@ -330,11 +343,9 @@ int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m)
 {
     uint32_t index;
     struct shmq__slot *slot;
-    int err = msg_slot(q, m, SHMQ__SLOT_WRITING, &index, &slot);
+    int err = msg_give_up(q, m, SHMQ__SLOT_WRITING, &index, &slot);
     if (err)
         return err;
-    q->outstanding--;
-    m->priv[SHMQ__MSG_SLOT] = 0;
     return shmq__mpmc_slot_free(q, index, slot, m->priv[SHMQ__MSG_STATE]);
 }
 
@@ -534,11 +545,9 @@ int shmq__mpmc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
 {
     uint32_t index;
     struct shmq__slot *slot;
-    int err = msg_slot(q, m, SHMQ__SLOT_READING, &index, &slot);
+    int err = msg_give_up(q, m, SHMQ__SLOT_READING, &index, &slot);
     if (err)
         return err;
-    q->outstanding--;
-    m->priv[SHMQ__MSG_SLOT] = 0;
     int64_t now = shmq__now_mono();
     atomic_store_explicit(&q->map->extras[index].not_before_ns,
                           delay_ns > INT64_MAX - now ? INT64_MAX : now + delay_ns,
@@ -557,11 +566,9 @@ int shmq__mpmc_release(shmq_t *q, struct shmq_msg *m)
 {
     uint32_t index;
     struct shmq__slot *slot;
-    int err = msg_slot(q, m, SHMQ__SLOT_READING, &index, &slot);
+    int err = msg_give_up(q, m, SHMQ__SLOT_READING, &index, &slot);
     if (err)
         return err;
-    q->outstanding--;
-    m->priv[SHMQ__MSG_SLOT] = 0;
     uint64_t mine = m->priv[SHMQ__MSG_STATE];
     /* Relaxed: we hold the slot; the ring release below publishes the count with it. */
     uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
@@ -591,11 +598,9 @@ int shmq__mpmc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
 {
     uint32_t index;
     struct shmq__slot *slot;
-    int err = msg_slot(q, m, SHMQ__SLOT_READING, &index, &slot);
+    int err = msg_give_up(q, m, SHMQ__SLOT_READING, &index, &slot);
     if (err)
         return err;
-    q->outstanding--;
-    m->priv[SHMQ__MSG_SLOT] = 0;
     uint64_t mine = m->priv[SHMQ__MSG_STATE];
     if (ack && q->map->free_ring && (q->roles & SHMQ_ROLE_PRODUCER))
         return stash_free(q, index, slot, mine); /* it will push: keep the slot for it */
