@@ -20,8 +20,10 @@ shmq_install_packages "${SHMQ_BUILD_PACKAGES[@]}"
 
 shmq_say "building Release in build/release"
 mkdir -p build
+# The examples and the tool said explicitly: build/release may have been configured before
+# without them (tools/serve_bench.py's instructions build the same tree).
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSHMQ_BUILD_TESTS=OFF \
-    -DSHMQ_BUILD_BENCH=OFF > build/release.configure.log 2>&1 || { cat build/release.configure.log; exit 1; }
+    -DSHMQ_BUILD_BENCH=OFF -DSHMQ_BUILD_EXAMPLES=ON -DSHMQ_BUILD_TOOLS=ON > build/release.configure.log 2>&1 || { cat build/release.configure.log; exit 1; }
 cmake --build build/release -j "$(nproc)" > build/release.build.log 2>&1 || { tail -40 build/release.build.log; exit 1; }
 
 bin=build/release/examples
