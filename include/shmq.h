@@ -487,7 +487,9 @@ SHMQ_EXPORT int shmq_publish_msg(shmq_topic_t *t, const char *subject, const str
  * flags) or, with group NULL, a new private group. pattern NULL means "#". Joining an
  * existing group needs the same pattern and the same SHMQ_SUB_DURABLE flag (-EINVAL
  * otherwise: see shmq_topic_groups for a group's pattern). -EUSERS when the member or group
- * table is full, -EPERM on an observer handle. A new group starts at the end of the ring.
+ * table is full, -EPERM on an observer handle, -EBUSY when the group stays half-created or
+ * half-deleted by another process for about 0.7 s (a race lasts microseconds: this is a
+ * stuck or scribbled segment; nothing is taken). A new group starts at the end of the ring.
  * The subscription belongs to t's thread. Lock-free.
  */
 SHMQ_EXPORT int shmq_subscribe(shmq_topic_t *t, const char *pattern, const char *group,

@@ -3,8 +3,8 @@
  *
  * MPMC (FIFO and LIFO): every slot index is in at most one index structure (free, ready,
  * delayed, returned); an index in the free structure has state FREE, in the ready, delayed or
- * returned one READY, owner 0; an index in none of them is held — WRITING or READING with an owner that is
- * a participant entry in use — or is the message a handle keeps back after -EMSGSIZE
+ * returned one READY, owner 0; an index in none of them is held — WRITING or READING with an owner
+ * that is a participant entry in use — or is the message a handle keeps back after -EMSGSIZE
  * (READING too). Each ring satisfies its own invariants (shmq__scq_check,
  * shmq__stack_check). SPSC: 0 <= head - tail <= capacity.
  *
@@ -60,9 +60,8 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
                  {2, m->ready_ring, m->ready_stack},
                  {3, m->delayed_ring, NULL},
                  {4, m->returned_ring, NULL}};
-    static const char *const place[] = {"no structure", "the free structure",
-                                        "the ready structure", "the delayed ring",
-                                        "the returned ring"};
+    static const char *const place[] = {"no structure", "the free structure", "the ready structure",
+                                        "the delayed ring", "the returned ring"};
     for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
         if (!parts[p].ring && !parts[p].stack)
             continue;

@@ -262,8 +262,8 @@ struct shmq__slot_extra {
 _Static_assert(sizeof(struct shmq__slot_extra) == 16, "16 bytes per slot");
 
 /* Slot flags. */
-#define SHMQ__SLOT_META 0x1u    /* a metadata record follows the payload (at align8(len)) */
-#define SHMQ__SLOT_DELAYED 0x2u /* SPSC: nacked with a delay, see extras.not_before_ns */
+#define SHMQ__SLOT_META 0x1u     /* a metadata record follows the payload (at align8(len)) */
+#define SHMQ__SLOT_DELAYED 0x2u  /* SPSC: nacked with a delay, see extras.not_before_ns */
 #define SHMQ__SPSC_SLOT_ALIGN 8u /* SPSC slots are 8 + slot_size bytes rounded up to this */
 
 /* The metadata record: fixed part, then type, correlation id and reply-to, each NUL-ended. */

@@ -415,8 +415,8 @@ static int delayed_put(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint6
     int err = shmq__scq_enqueue(m->delayed_ring, m->geo.ring_order, index);
     shmq__op_end(q);
     /* Relaxed: our own write of not_before_ns (the ring publishes it to others). */
-    uint64_t due = due_of(atomic_load_explicit(&m->extras[index].not_before_ns,
-                                               memory_order_relaxed));
+    uint64_t due =
+        due_of(atomic_load_explicit(&m->extras[index].not_before_ns, memory_order_relaxed));
     uint64_t w = atomic_load_explicit(&m->hdr->delayed_due, memory_order_relaxed);
     uint64_t next;
     do {
@@ -573,7 +573,8 @@ int shmq__mpmc_release(shmq_t *q, struct shmq_msg *m)
     /* Relaxed: we hold the slot; the ring release below publishes the count with it. */
     uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
     if (deliveries > 0) {
-        atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
+        atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries - 1),
+                              memory_order_relaxed);
         if (deliveries > 1) /* claim_finish counted this claim as a redelivery: undo it */
             shmq__count(&q->self->counters.redelivered, UINT64_MAX);
     }

@@ -356,8 +356,9 @@ int shmq__segment_validate(const void *base, size_t size, struct shmq__geometry 
     if (h->slot_stride != g->slot_stride || h->ring_order != g->ring_order ||
         h->segment_size != g->segment_size || h->off_participants != g->off_participants ||
         h->off_waits != g->off_waits || h->off_free != g->off_free ||
-        h->off_ready != g->off_ready || h->off_delayed != g->off_delayed || h->off_returned != g->off_returned ||
-        h->off_extras != g->off_extras || h->off_slots != g->off_slots || size != g->segment_size)
+        h->off_ready != g->off_ready || h->off_delayed != g->off_delayed ||
+        h->off_returned != g->off_returned || h->off_extras != g->off_extras ||
+        h->off_slots != g->off_slots || size != g->segment_size)
         return -EBADMSG;
     return 0;
 }

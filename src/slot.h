@@ -57,8 +57,7 @@ static inline struct shmq__slot *shmq__slot_at(const struct shmq__mapping *m, ui
 
 /* Slot `index` of the SPSC ring: a bare message header, payload 8 bytes on, slots packed (a
  * 64-byte message moves in 72 bytes, not in two whole cache lines). */
-static inline struct shmq__msghdr *shmq__spsc_slot_at(const struct shmq__mapping *m,
-                                                      uint32_t index)
+static inline struct shmq__msghdr *shmq__spsc_slot_at(const struct shmq__mapping *m, uint32_t index)
 {
     return (struct shmq__msghdr *)(m->slots + (size_t)index * m->geo.slot_stride);
 }

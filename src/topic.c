@@ -69,6 +69,7 @@
 
 #define OPEN_WAIT_NS (2 * 1000000000LL) /* how long open waits for a creator to finish */
 #define SPIN_ATTEMPTS 128               /* re-tries before sleeping */
+#define SUBSCRIBE_ATTEMPTS 1000u        /* lost races before shmq_subscribe says -EBUSY (~0.7 s) */
 #define SLICE_NS (100 * 1000000LL)      /* a sleeper looks for dead peers this often */
 #define HOLE_POLLS 1024                 /* not-ready polls between looks at the tail */
 #define HOLE_NS (10 * 1000000LL)        /* a claimed slot unwritten this long: find its writer */
@@ -1361,6 +1362,12 @@ int shmq_subscribe(shmq_topic_t *t, const char *pattern, const char *group, uint
         }
         if (err != -EAGAIN)
             break;
+        /* A group that stays half-created or half-deleted that long is not a race: a word
+         * scribbled into the segment with a live pid says so for ever. Give up, never spin. */
+        if (attempt >= SUBSCRIBE_ATTEMPTS) {
+            err = -EBUSY;
+            break;
+        }
         /* Lost a race with another creator or a deleter: look again, after a short pause
          * that differs between processes so that two creators do not meet again. */
         long pause_ns = 1000 + (long)((uint32_t)pid % 997u) * 10;

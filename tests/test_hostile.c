@@ -508,8 +508,7 @@ static void scribble_rings(struct rogue *r)
         poke(w, 8, r->plausible ? near(peek64(w)) : rnd());
         return;
     }
-    struct shmq__scq *rings[4] = {m->free_ring, m->ready_ring, m->delayed_ring,
-                                  m->returned_ring};
+    struct shmq__scq *rings[4] = {m->free_ring, m->ready_ring, m->delayed_ring, m->returned_ring};
     struct shmq__stack *stacks[2] = {m->free_stack, m->ready_stack};
     unsigned pick = (unsigned)rnd_below(m->returned_ring ? 4 : 3);
     if (m->free_ring || pick == 2) {

@@ -28,7 +28,8 @@ static void scq_full_ring_gives_indices_in_order(void **state)
             for (uint32_t i = 0; i < count; i++)
                 assert_int_equal(shmq__scq_dequeue(q, order), i);
             assert_int_equal(shmq__scq_dequeue(q, order), SHMQ__SCQ_BOTTOM);
-            assert_true(shmq__scq_empty_hint(q, order) || shmq__scq_dequeue(q, order) == SHMQ__SCQ_BOTTOM);
+            assert_true(shmq__scq_empty_hint(q, order) ||
+                        shmq__scq_dequeue(q, order) == SHMQ__SCQ_BOTTOM);
             free(q);
         }
     }

@@ -269,11 +269,10 @@ static void torture(enum shmq_kind kind, uint32_t flags, unsigned producers, uns
         "  torture %s: %.1f s of killing, %llu kills (%llu consumers), %u producer incarnations, "
         "%llu messages confirmed, %llu deliveries, %llu duplicates, %llu recovered, "
         "%llu redelivered\n",
-        shape_name(kind, flags),
-        killed_for, (unsigned long long)kills, (unsigned long long)consumer_kills, used,
-        (unsigned long long)confirmed, (unsigned long long)atomic_load(&b->deliveries),
-        (unsigned long long)duplicates, (unsigned long long)st.recovered,
-        (unsigned long long)st.redelivered);
+        shape_name(kind, flags), killed_for, (unsigned long long)kills,
+        (unsigned long long)consumer_kills, used, (unsigned long long)confirmed,
+        (unsigned long long)atomic_load(&b->deliveries), (unsigned long long)duplicates,
+        (unsigned long long)st.recovered, (unsigned long long)st.redelivered);
     if (missing || atomic_load(&b->failures) || duplicates > consumer_kills) {
         fprintf(stderr, "  missing %llu, failures %u, duplicates %llu > consumer kills %llu?\n",
                 (unsigned long long)missing, atomic_load(&b->failures),
@@ -336,10 +335,8 @@ static void torture_lifo_tasks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(torture_fifo),
-        cmocka_unit_test(torture_lifo),
-        cmocka_unit_test(torture_spsc),
-        cmocka_unit_test(torture_fifo_tasks),
+        cmocka_unit_test(torture_fifo),       cmocka_unit_test(torture_lifo),
+        cmocka_unit_test(torture_spsc),       cmocka_unit_test(torture_fifo_tasks),
         cmocka_unit_test(torture_lifo_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
