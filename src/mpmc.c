@@ -570,14 +570,7 @@ int shmq__mpmc_release(shmq_t *q, struct shmq_msg *m)
     if (err)
         return err;
     uint64_t mine = m->priv[SHMQ__MSG_STATE];
-    /* Relaxed: we hold the slot; the ring release below publishes the count with it. */
-    uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
-    if (deliveries > 0) {
-        atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries - 1),
-                              memory_order_relaxed);
-        if (deliveries > 1) /* claim_finish counted this claim as a redelivery: undo it */
-            shmq__count(&q->self->counters.redelivered, UINT64_MAX);
-    }
+    shmq__delivery_undo(q, &slot->hdr); /* published by the ring release below */
     if (!q->map->returned_ring)
         return shmq__mpmc_slot_requeue(q, index, slot, mine);
     shmq__op_begin(q);

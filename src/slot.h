@@ -97,6 +97,19 @@ static inline int shmq__msg_fits(const struct shmq__mapping *map, const struct s
     return 0;
 }
 
+/* Take back the delivery a claim of the message at h counted (shmq_release): its count, and
+ * the redelivery the claim counted it as. Called by the claim's handle, which holds the slot:
+ * relaxed, published with the slot by whatever hands it on. */
+static inline void shmq__delivery_undo(shmq_t *q, struct shmq__msghdr *h)
+{
+    uint16_t deliveries = atomic_load_explicit(&h->deliveries, memory_order_relaxed);
+    if (deliveries == 0)
+        return;
+    atomic_store_explicit(&h->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
+    if (deliveries > 1)
+        shmq__count(&q->self->counters.redelivered, UINT64_MAX); /* minus one */
+}
+
 /* Private fields of a struct shmq_msg handed out by reserve/claim. */
 #define SHMQ__MSG_SLOT 0  /* priv[0]: slot index + 1 (0 = not from this library) */
 #define SHMQ__MSG_STATE 1 /* priv[1]: the state word the holder set */

@@ -373,19 +373,10 @@ int shmq__spsc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
 /* shmq_release: the message stays at tail, its claim taken back (count and redelivery). */
 int shmq__spsc_release(shmq_t *q, struct shmq_msg *m)
 {
-    if (!q->spsc_claimed || m->priv[SHMQ__MSG_SLOT] != (uint64_t)q->spsc_read_slot + 1 ||
-        m->priv[SHMQ__MSG_STATE] != q->spsc_tail)
-        return -EINVAL;
-    struct shmq__msghdr *slot = slot_of(q, q->spsc_read_slot);
-    /* Relaxed: only the consumer touches the slot at tail. */
-    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
-    if (deliveries > 0) {
-        atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
-        if (deliveries > 1) /* the claim counted a redelivery: undo it */
-            shmq__count(&q->self->counters.redelivered, UINT64_MAX);
-    }
-    m->priv[SHMQ__MSG_SLOT] = 0;
-    q->spsc_claimed = false;
+    int err = shmq__spsc_finish(q, m, false); /* the claim checked and ended, tail kept */
+    if (err)
+        return err;
+    shmq__delivery_undo(q, slot_of(q, q->spsc_read_slot)); /* only the consumer touches it */
     return 0;
 }
 
