@@ -4,10 +4,6 @@
 # mix; --output pushes each output record with the correlation id of its input.
 source "$(dirname "$0")/lib.sh"
 
-field() {
-    "$SHMQ" stat "$1" 2> /dev/null | awk -F'\t' -v k="$2" '$1 == k { print $2 }'
-}
-
 section "usage errors first: framing without --batch/--output, --reply with --batch, a missing output queue"
 q=$(qname q)
 "$SHMQ" create "$q" --capacity 8192 --slot-size 4K

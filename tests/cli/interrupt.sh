@@ -9,19 +9,6 @@ source "$(dirname "$0")/lib.sh"
 
 N=40000 # ~290 KB of lines: far more than a pipe holds, so the consumer blocks mid-stream
 
-field() {
-    "$SHMQ" stat "$1" 2> /dev/null | awk -F'\t' -v k="$2" '$1 == k { print $2 }'
-}
-
-wait_until() {
-    local i
-    for ((i = 0; i < $1 * 20; i++)); do
-        eval "$2" && return 0
-        sleep 0.05
-    done
-    fail "waited ${1}s for: $2"
-}
-
 # A reader that takes 20000 bytes, says so, waits for the go file, then reads to the end. The
 # consumer writes more than 20000 bytes before it blocks, and not on a message boundary.
 cat > "$WORK/reader.py" <<'PY'

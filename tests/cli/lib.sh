@@ -86,6 +86,22 @@ expect_quiet() {
     expect_eq "stderr is empty" "" "$(cat "$WORK/err")"
 }
 
+# field NAME KEY: one value of `shmq stat NAME`'s piped output (empty if NAME cannot be read).
+field() {
+    "$SHMQ" stat "$1" 2> /dev/null | awk -F'\t' -v k="$2" '$1 == k { print $2 }'
+}
+
+# wait_until SECONDS 'CONDITION': poll until the condition (evaluated each time) holds; fail
+# after SECONDS.
+wait_until() {
+    local i
+    for ((i = 0; i < $1 * 20; i++)); do
+        eval "$2" && return 0
+        sleep 0.05
+    done
+    fail "waited ${1}s for: $2"
+}
+
 # depth NAME: messages ready in the queue, from stat's piped output.
 depth() {
     "$SHMQ" stat "$1" | awk -F'\t' '$1 == "depth" { print $2 }'

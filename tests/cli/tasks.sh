@@ -3,11 +3,6 @@
 # --dead-letter, --numa; what stat, ls and watch show of them; repair.
 source "$(dirname "$0")/lib.sh"
 
-# field NAME KEY: one field of stat's piped output.
-field() {
-    "$SHMQ" stat "$1" | awk -F'\t' -v k="$2" '$1 == k { print $2 }'
-}
-
 section "create --ttl --max-deliveries --dead-letter: stat shows them"
 q=$(qname q)
 dl=$(qname q-dead)

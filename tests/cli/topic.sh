@@ -3,23 +3,9 @@
 # losses, signals), and what ls, stat, watch, repair and rm show of them.
 source "$(dirname "$0")/lib.sh"
 
-# field NAME KEY: one field of stat's piped output.
-field() {
-    "$SHMQ" stat "$1" 2> /dev/null | awk -F'\t' -v k="$2" '$1 == k { print $2 }'
-}
-
 # group_field TOPIC GROUP COLUMN: a column (1 = name) of a group's row in stat's piped output.
 group_field() {
     "$SHMQ" stat "$1" 2> /dev/null | awk -F'\t' -v g="$2" -v c="$3" '$1 == "group" && $2 == g { print $(c + 1) }'
-}
-
-wait_until() {
-    local i
-    for ((i = 0; i < $1 * 20; i++)); do
-        eval "$2" && return 0
-        sleep 0.05
-    done
-    fail "waited ${1}s for: $2"
 }
 
 lines_in() {

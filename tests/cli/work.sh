@@ -4,22 +4,6 @@
 # Every message is accounted for: what was done, plus what is left, is what was pushed.
 source "$(dirname "$0")/lib.sh"
 
-# field NAME KEY: one field of stat's piped output.
-field() {
-    "$SHMQ" stat "$1" 2> /dev/null | awk -F'\t' -v k="$2" '$1 == k { print $2 }'
-}
-
-# wait_until SECONDS 'CONDITION': poll until the condition (evaluated each time) holds; fail
-# after SECONDS.
-wait_until() {
-    local i
-    for ((i = 0; i < $1 * 20; i++)); do
-        eval "$2" && return 0
-        sleep 0.05
-    done
-    fail "waited ${1}s for: $2"
-}
-
 lines_in() {
     [[ -f $1 ]] && wc -l < "$1" || echo 0
 }
