@@ -362,7 +362,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         EXPECT(g.segment_size == object_size);
         EXPECT(g.off_slots + (uint64_t)g.capacity * g.slot_stride <= object_size);
         EXPECT(g.slot_stride >= (shmq__geometry_is_spsc(&g) ? sizeof(struct shmq__msghdr)
-                                                             : sizeof(struct shmq__slot)) +
+                                                            : sizeof(struct shmq__slot)) +
                                     g.slot_size);
     }
     if (write_object(image, size < object_size ? size : object_size, object_size) != 0) {

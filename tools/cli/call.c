@@ -140,8 +140,8 @@ static int celery_status(const void *reply, size_t len)
     int code = 0;
     if (has_status && has_task_id && !(status.len == 7 && memcmp(status.data, "SUCCESS", 7) == 0)) {
         cli_error("the task did not succeed: Celery status %.*s%s%.*s", (int)status.len,
-                  status.data ? (const char *)status.data : "", type.len ? ", " : "",
-                  (int)type.len, type.data ? (const char *)type.data : "");
+                  status.data ? (const char *)status.data : "", type.len ? ", " : "", (int)type.len,
+                  type.data ? (const char *)type.data : "");
         code = CLI_EXIT_FAILURE;
     }
     cli_buffer_free(&key);

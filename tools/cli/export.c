@@ -27,8 +27,7 @@ static int run(int argc, char **argv)
          .help = "write the payloads as CSV records instead (no metadata, no header line)"},
     };
     int n, code;
-    if (!cli_options_parse(&cli_verb_export, options, CLI_COUNT_OF(options), argc, argv, &n,
-                           &code))
+    if (!cli_options_parse(&cli_verb_export, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
         return code;
     /* FILE, or standard output for none or "-". The consumer writes its batches to the file
      * descriptor itself: no stdio buffering is involved. */
@@ -102,11 +101,13 @@ const struct cli_verb cli_verb_export = {
         "correlation_id, reply_to) and the payload in base64 (data_b64). The first line\n"
         "describes the queue: {\"shmq_export\":1,\"queue\":NAME,\"export\":\"drain\" or \"keep\",\n"
         "\"kind\",\"capacity\",\"slot_size\",\"flags\",\"max_participants\",\"ttl_ns\",\n"
-        "\"max_deliveries\",\"dead_letter\",\"mode\" (octal), \"depth\" (messages when it began)}.\n"
+        "\"max_deliveries\",\"dead_letter\",\"mode\" (octal), \"depth\" (messages when it "
+        "began)}.\n"
         "'shmq import' reads it all back byte for byte, and makes the queue from that first\n"
         "line when it does not exist. --csv writes each payload as a CSV record instead (as\n"
         "'shmq drain --csv' does, with --keep and the progress bar): a table, without the\n"
-        "metadata and the header line ('shmq push --csv' reads it back). A message leaves the queue only after its line was written;\n"
+        "metadata and the header line ('shmq push --csv' reads it back). A message leaves the "
+        "queue only after its line was written;\n"
         "one that was not written (a full disk, Ctrl-C) stays, with its delivery count as it\n"
         "was, first in line again in its order.\n\n"
         "--keep copies instead: every message is claimed, written, and held until the end,\n"

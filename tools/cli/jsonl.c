@@ -322,8 +322,7 @@ static int read_text(struct decoder *d, const char *key, char *text, size_t max)
 }
 
 /* An unsigned number within [min, max]. */
-static int read_bounded(struct decoder *d, const char *key, uint64_t min, uint64_t max,
-                        uint64_t *v)
+static int read_bounded(struct decoder *d, const char *key, uint64_t min, uint64_t max, uint64_t *v)
 {
     int err = cli_json_read_u64(&d->r, v);
     if (err)
@@ -458,7 +457,7 @@ static int read_header_field(struct decoder *d, const char *key, struct cli_expo
 }
 
 static const char *const header_keys[] = {
-    "shmq_export", "queue",  "export",         "kind",        "capacity", "slot_size", "flags",
+    "shmq_export",      "queue",  "export",         "kind",        "capacity", "slot_size", "flags",
     "max_participants", "ttl_ns", "max_deliveries", "dead_letter", "mode",     "depth",
 };
 
@@ -513,8 +512,9 @@ int cli_jsonl_decode_header(const char *line, size_t len, struct cli_export_head
             if ((err = read_bounded(&d, name, 1, UINT32_MAX, &v)) != 0)
                 break;
             if (v != HEADER_VERSION) {
-                err = complain(&d, -EINVAL, "version %llu of the export format is not known "
-                                            "(this shmq reads version %d)",
+                err = complain(&d, -EINVAL,
+                               "version %llu of the export format is not known "
+                               "(this shmq reads version %d)",
                                (unsigned long long)v, HEADER_VERSION);
                 break;
             }

@@ -6,8 +6,9 @@
  * Syntax: long options "--name VALUE" or "--name=VALUE", short options "-n VALUE" or "-nVALUE",
  * short flags grouped ("-0v"); options and operands in any order; "--" ends the options; "-"
  * alone is an operand. An option whose value is optional (pop --wait) takes the next argument
- * as its value when that reads as one ("--wait 500ms"). Every verb also takes -h/--help. A long name is matched whole (no
- * abbreviations: adding an option must not change what an existing script means).
+ * as its value when that reads as one ("--wait 500ms"). Every verb also takes -h/--help. A long
+ * name is matched whole (no abbreviations: adding an option must not change what an existing script
+ * means).
  */
 #ifndef SHMQ_CLI_OPTIONS_H
 #define SHMQ_CLI_OPTIONS_H

@@ -90,10 +90,10 @@ static int run_drain(int argc, char **argv)
 
 #define DELIVERY_TEXT                                                                              \
     "Messages are acknowledged only after they were written: if the output fails (or a\n"          \
-    "signal arrives), the messages not written go back as never delivered (delivery count\n"      \
-    "unchanged) and first in line, in their order. Closing the pipe early (shmq drain q |\n"     \
-    "head) is not an error. What reached a pipe counts as delivered: Ctrl-C of a whole\n"         \
-    "pipeline loses what the next command had not finished; for a lossless pipeline run the\n"    \
+    "signal arrives), the messages not written go back as never delivered (delivery count\n"       \
+    "unchanged) and first in line, in their order. Closing the pipe early (shmq drain q |\n"       \
+    "head) is not an error. What reached a pipe counts as delivered: Ctrl-C of a whole\n"          \
+    "pipeline loses what the next command had not finished; for a lossless pipeline run the\n"     \
     "command under 'shmq work NAME --batch N -- CMD', which acknowledges on its exit status."
 
 const struct cli_verb cli_verb_pop = {

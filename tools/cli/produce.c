@@ -64,8 +64,8 @@ int cli_produce_one(struct cli_produce *p, const struct cli_record *rec)
                       "room (--timeout DURATION gives up instead; Ctrl-C stops, keeping what "
                       "was pushed)",
                       shmq_name(p->q), p->capacity);
-            int64_t left = p->timeout_ns == SHMQ_FOREVER ? SHMQ_FOREVER
-                                                         : p->timeout_ns - FULL_NOTE_AFTER_NS;
+            int64_t left =
+                p->timeout_ns == SHMQ_FOREVER ? SHMQ_FOREVER : p->timeout_ns - FULL_NOTE_AFTER_NS;
             err = cli_wait_sliced(push_op, &call, left);
         }
     } else {
@@ -107,8 +107,8 @@ int cli_produce_fail(const struct cli_produce *p, int err, const char *unit, uin
     case EAGAIN:
     case ETIMEDOUT:
         if (p->timeout_ns == 0) {
-            cli_error("queue '%s' is full at %s %llu (--timeout 0: no wait); %s",
-                      shmq_name(p->q), unit, at, kept);
+            cli_error("queue '%s' is full at %s %llu (--timeout 0: no wait); %s", shmq_name(p->q),
+                      unit, at, kept);
         } else {
             cli_format_duration(p->timeout_ns, timeout, sizeof timeout);
             cli_error("queue '%s' stayed full for %s at %s %llu; %s", shmq_name(p->q), timeout,

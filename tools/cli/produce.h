@@ -26,8 +26,8 @@ struct cli_produce {
     const char *correlation_id;
     const char *reply_to;
     const char *type_field; /* --type-field PATH: the type from this JSON field, or NULL */
-    bool stamp;    /* give records without a timestamp the current time */
-    bool reversed; /* records are pushed last first: messages say "after it" */
+    bool stamp;             /* give records without a timestamp the current time */
+    bool reversed;          /* records are pushed last first: messages say "after it" */
     /* out */
     uint64_t pushed;
     size_t last_len;        /* payload bytes of the record last tried, for messages */
@@ -40,9 +40,9 @@ struct cli_produce {
 int cli_produce_init(struct cli_produce *p, shmq_t *q);
 
 /* Push one record, waiting for room as p->timeout_ns allows (on a terminal, a wait longer
- * than a second is explained on stderr once, with --timeout suggested). 0, or -EMSGSIZE (payload and
- * metadata do not fit a slot), -EAGAIN / -ETIMEDOUT (full), -EINTR (a signal), or another
- * error of shmq_push_msg. Nothing is pushed on failure. */
+ * than a second is explained on stderr once, with --timeout suggested). 0, or -EMSGSIZE (payload
+ * and metadata do not fit a slot), -EAGAIN / -ETIMEDOUT (full), -EINTR (a signal), or another error
+ * of shmq_push_msg. Nothing is pushed on failure. */
 int cli_produce_one(struct cli_produce *p, const struct cli_record *rec);
 
 /* Print why the push of item `number` (a "line", "record" or "argument") failed with err,

@@ -166,8 +166,9 @@ static int run(int argc, char **argv)
     if ((code = cli_options_check_metadata(p.type, p.correlation_id, p.reply_to)) != 0)
         return code;
     if (n > 2 && format != CLI_RECORDS_LINES) {
-        cli_error("-0, --raw, --jsonl and --csv frame standard input: they do not apply to messages "
-                  "given as arguments");
+        cli_error(
+            "-0, --raw, --jsonl and --csv frame standard input: they do not apply to messages "
+            "given as arguments");
         return CLI_EXIT_USAGE;
     }
     if (p.subject_field && n > 2) {

@@ -312,10 +312,10 @@ static int next_csv(struct cli_records *r, struct cli_record *rec)
         if (got < 0) {
             r->number++;
             return complain(r, got, ": byte %zu: %s", len + 1,
-                            len == avail            ? "the input ends inside a quoted field"
-                            : start[len] == '"'     ? "a quote inside an unquoted field"
-                            : start[len] == '\r'   ? "a carriage return inside a field"
-                                                    : "text after a closing quote");
+                            len == avail         ? "the input ends inside a quoted field"
+                            : start[len] == '"'  ? "a quote inside an unquoted field"
+                            : start[len] == '\r' ? "a carriage return inside a field"
+                                                 : "text after a closing quote");
         }
         if (avail > r->max_len + 2) {
             r->number++;
@@ -364,8 +364,8 @@ static int write_csv(FILE *out, const struct shmq_msg *m)
 {
     size_t len = 0, used = 0;
     const unsigned char *p = m->data;
-    bool whole = m->len == 0 || (csv_record(p, m->len, true, &len, &used) == 1 && len == m->len &&
-                                 used == m->len);
+    bool whole = m->len == 0 ||
+                 (csv_record(p, m->len, true, &len, &used) == 1 && len == m->len && used == m->len);
     if (whole) {
         if (m->len && fwrite(p, 1, m->len, out) != m->len)
             return write_error();
@@ -416,8 +416,8 @@ int cli_records_read_header(struct cli_records *r)
             if (len > HEADER_LINE_MAX || len == 0)
                 return 0; /* a message, or nothing: the next record says */
             char why[256];
-            int got = cli_jsonl_decode_header((const char *)start, len, &r->header, why,
-                                              sizeof why);
+            int got =
+                cli_jsonl_decode_header((const char *)start, len, &r->header, why, sizeof why);
             if (got <= 0) {
                 if (got < 0) {
                     r->number++;

@@ -24,8 +24,8 @@ static const struct cli_column screen_columns[] = {
     {"pop_per_s"}, {"retry_per_s"}, {"in_flight"},     {"producers"}, {"consumers"},
     {"dead"},      {"expired"},     {"dead_lettered"}, {"dropped"},
 };
-static const unsigned screen_drop[CLI_COUNT_OF(screen_columns)] = {0, 0, 8,  2,  3,  4,  9,
-                                                                    5, 7, 6, 10, 12, 11, 13};
+static const unsigned screen_drop[CLI_COUNT_OF(screen_columns)] = {0, 0, 8, 2,  3,  4,  9,
+                                                                   5, 7, 6, 10, 12, 11, 13};
 
 /* The terminal's width: $COLUMNS (what the shell says after a resize), else what the
  * terminal says, else 80. */
@@ -287,7 +287,8 @@ static int draw_screen(struct watch *w, const struct cli_table *t, const char *t
     cli_format_duration(interval_ns, every, sizeof every);
     char title[160];
     size_t width = t->max_width ? t->max_width : 80;
-    int n = snprintf(title, sizeof title, "shmq watch  every %s  %s  (Ctrl-C to stop)", every, time);
+    int n =
+        snprintf(title, sizeof title, "shmq watch  every %s  %s  (Ctrl-C to stop)", every, time);
     if (n > 0 && (size_t)n > width) /* a narrow terminal: the hint goes, then what is past it */
         n = snprintf(title, sizeof title, "shmq watch  every %s  %s", every, time);
     fprintf(mem, "%.*s\n\n", (int)(n > 0 && (size_t)n > width ? width : (size_t)(n > 0 ? n : 0)),

@@ -46,9 +46,8 @@ enum env_var {
 };
 
 static const char *const env_names[ENV_VARS] = {
-    "SHMQ_QUEUE", "SHMQ_WORKER",         "SHMQ_ID",       "SHMQ_DELIVERIES",
-    "SHMQ_TYPE",  "SHMQ_CORRELATION_ID", "SHMQ_REPLY_TO", "SHMQ_TIMESTAMP_NS",
-    "SHMQ_BATCH",
+    "SHMQ_QUEUE",          "SHMQ_WORKER",   "SHMQ_ID",           "SHMQ_DELIVERIES", "SHMQ_TYPE",
+    "SHMQ_CORRELATION_ID", "SHMQ_REPLY_TO", "SHMQ_TIMESTAMP_NS", "SHMQ_BATCH",
 };
 
 struct env {
@@ -328,9 +327,9 @@ static int send_output(struct worker *k, char *why, size_t why_size)
             .len = rec.len,
             .timestamp_ns = rec.timestamp_ns,
             .type = rec.type,
-            .correlation_id = rec.correlation_id ? rec.correlation_id
+            .correlation_id = rec.correlation_id             ? rec.correlation_id
                               : i < k->n || k->w->batch == 1 ? from->correlation_id
-                                                              : NULL,
+                                                             : NULL,
             .reply_to = rec.reply_to,
         };
         if ((err = push_output(k, &m)) != 0) {

@@ -61,12 +61,12 @@ struct cli_worker {
     char **argv;    /* the command */
     int64_t timeout_ns, grace_ns, retry_delay_ns;
     enum cli_work_reply reply;
-    unsigned batch;          /* messages per run of the command: 1, or --batch N */
-    int64_t batch_wait_ns;   /* --batch-wait: how long to wait for a batch to fill */
+    unsigned batch;                /* messages per run of the command: 1, or --batch N */
+    int64_t batch_wait_ns;         /* --batch-wait: how long to wait for a batch to fill */
     enum cli_record_format format; /* how a batch and the output are framed */
-    const char *output;      /* --output QUEUE, or NULL */
-    bool drain; /* stop when the queue has nothing to claim */
-    bool quiet; /* no line for each failed message */
+    const char *output;            /* --output QUEUE, or NULL */
+    bool drain;                    /* stop when the queue has nothing to claim */
+    bool quiet;                    /* no line for each failed message */
     struct cli_work_tally *tally;
 };
 
