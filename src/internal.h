@@ -153,7 +153,6 @@ bool shmq__participant_retire(struct shmq__mapping *m, uint32_t index, uint64_t 
 /* 1 if the entry is LIVE and its process still exists (same pid and start time). */
 int shmq__participant_alive(const struct shmq__participant *p);
 int shmq__pid_alive(int32_t pid, uint64_t start_time);
-int shmq__role_take(shmq_t *q, uint32_t role);
 uint64_t shmq__process_start_time(int32_t pid);
 
 /* Bump one of the caller's own counters: single writer, so a relaxed load and store
@@ -205,7 +204,7 @@ int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__
                 void *ctx, _Atomic uint64_t *miss);
 
 /* ---- spsc.c (the SPSC ring) and mpmc.c (index rings) ---- */
-/* Set up the handle's side of the ring when it takes a role (called by shmq__role_take). */
+/* Set up the handle's side of the ring when it takes a role (called by role_take in queue.c). */
 int shmq__spsc_attach(shmq_t *q, uint32_t role);
 /* shmq_push / shmq_pop without a struct shmq_msg: -EAGAIN when full/empty; pop says
  * -ENOTSUP when the message needs the claim path (delay, TTL, limit, small buffer). */

@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "block.h"
 #include "slot.h"
-#include "wait.h"
 
 #define SPIN_ATTEMPTS 256 /* re-tries before sleeping: a peer on another CPU is often close */
 #define OPEN_WAIT_NS (2 * 1000000000LL) /* how long open waits for a creator to finish */
@@ -33,47 +33,55 @@ static void reap_if_needed(shmq_t *q)
         shmq__reap_quietly(q);
 }
 
+struct queue_wait {
+    shmq_t *q;
+    shmq__attempt_fn fn;
+    void *ctx;
+};
+
+static int wait_attempt(void *arg)
+{
+    struct queue_wait *w = arg;
+    return w->fn(w->q, w->ctx);
+}
+
+/* A dead peer's claims are only given back by a reaper, and delayed messages only become
+ * due by the clock, so a sleeper looks again after a slice. */
+static int64_t wait_slice(void *arg)
+{
+    shmq_t *q = ((struct queue_wait *)arg)->q;
+    bool delayed = is_spsc(q) ? shmq__spsc_delayed_waiting(q) : shmq__mpmc_delayed_waiting(q);
+    return delayed ? DELAY_SLICE_NS : REAP_SLICE_NS;
+}
+
+static void wait_idle(void *arg)
+{
+    reap_if_needed(((struct queue_wait *)arg)->q);
+}
+
+static void wait_woken(void *arg)
+{
+    shmq_t *q = ((struct queue_wait *)arg)->q;
+    /* Relaxed: a liveness hint for observers, written by its owner only. */
+    atomic_store_explicit(&q->self->heartbeat_ns, (uint64_t)shmq__now_mono(), memory_order_relaxed);
+}
+
 int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__attempt_fn fn,
                 void *ctx, _Atomic uint64_t *miss)
 {
     shmq__count(miss, 1);
-    if (deadline == 0)
-        return -EAGAIN;
-    int r;
-    for (int i = 0; i < SPIN_ATTEMPTS; i++) {
-        shmq__wait_spin_pause();
-        if ((r = fn(q, ctx)) != -EAGAIN)
-            return r;
-    }
-    for (;;) {
-        uint32_t key = shmq__wait_prepare(ec);
-        if ((r = fn(q, ctx)) != -EAGAIN)
-            return r; /* the word stays armed: at most one needless wake-up later */
-        shmq__count(&q->self->counters.waits, 1);
-        /* Sleep in slices: a dead peer's claims are only given back by a reaper, and
-         * delayed messages only become due by the clock, so a sleeper looks again. */
-        bool delayed = is_spsc(q) ? shmq__spsc_delayed_waiting(q) : shmq__mpmc_delayed_waiting(q);
-        int64_t slice = shmq__now_mono() + (delayed ? DELAY_SLICE_NS : REAP_SLICE_NS);
-        int slept = shmq__wait_sleep(ec, key, slice < deadline ? slice : deadline);
-        if (slept == -EINTR) {
-            /* Like a blocking system call, a caught signal ends the wait (after one more
-             * look, so that nothing that arrived meanwhile is left waiting). */
-            r = fn(q, ctx);
-            return r == -EAGAIN ? -EINTR : r;
-        }
-        if (slept == -ETIMEDOUT) {
-            reap_if_needed(q);
-            if ((r = fn(q, ctx)) != -EAGAIN)
-                return r;
-            if (shmq__now_mono() >= deadline)
-                return -ETIMEDOUT;
-            continue;
-        }
-        atomic_store_explicit(&q->self->heartbeat_ns, (uint64_t)shmq__now_mono(),
-                              memory_order_relaxed);
-        if ((r = fn(q, ctx)) != -EAGAIN)
-            return r;
-    }
+    struct queue_wait w = {.q = q, .fn = fn, .ctx = ctx};
+    const struct shmq__block b = {
+        .ec = ec,
+        .attempt = wait_attempt,
+        .slice_ns = wait_slice,
+        .idle = wait_idle,
+        .woken = wait_woken,
+        .sleeps = &q->self->counters.waits,
+        .spins = SPIN_ATTEMPTS,
+        .ctx = &w,
+    };
+    return shmq__block_wait(&b, deadline);
 }
 
 /* ---- lifecycle ---- */
@@ -177,6 +185,47 @@ const char *shmq_name(const shmq_t *q)
 
 /* ---- argument checks shared by the operations ---- */
 
+/* Take a role (SHMQ_ROLE_PRODUCER/CONSUMER) for the handle at its first operation of that
+ * kind: a single-producer/-consumer queue admits one live holder. */
+static int role_take(shmq_t *q, uint32_t role)
+{
+    if (q->roles & role)
+        return 0;
+    if (!q->self)
+        return -EPERM;
+    struct shmq__header *h = q->map->hdr;
+    uint32_t single = role == SHMQ_ROLE_PRODUCER ? SHMQ_SINGLE_PRODUCER : SHMQ_SINGLE_CONSUMER;
+    if (q->map->geo.flags & single) {
+        _Atomic uint32_t *word =
+            role == SHMQ_ROLE_PRODUCER ? &h->single_producer : &h->single_consumer;
+        uint32_t me = q->self_index + 1;
+        uint32_t holder = atomic_load_explicit(word, memory_order_acquire);
+        for (;;) {
+            if (holder != 0) {
+                /* The role is taken: only a holder that is gone may be replaced. */
+                if (holder > q->map->geo.max_participants)
+                    return -EBADMSG;
+                if (shmq__participant_alive(&q->map->parts[holder - 1]))
+                    return -EBUSY;
+            }
+            /* Acquire: pairs with the release of the previous holder giving the role up, so
+             * its last writes to the ring counters are visible. */
+            if (atomic_compare_exchange_weak_explicit(word, &holder, me, memory_order_acquire,
+                                                      memory_order_acquire))
+                break;
+        }
+    }
+    if (q->map->spsc) {
+        /* The SPSC side starts from the ring's counters as the previous holder left them. */
+        int err = shmq__spsc_attach(q, role);
+        if (err)
+            return err;
+    }
+    q->roles |= role;
+    atomic_store_explicit(&q->self->roles, q->roles, memory_order_relaxed);
+    return 0;
+}
+
 static inline int writer_check(const shmq_t *q)
 {
     return !q ? -EINVAL : !q->self ? -EPERM : 0;
@@ -187,7 +236,7 @@ static inline int producer_enter(shmq_t *q)
     int err = writer_check(q);
     if (SHMQ__UNLIKELY(err))
         return err;
-    return SHMQ__LIKELY(q->roles & SHMQ_ROLE_PRODUCER) ? 0 : shmq__role_take(q, SHMQ_ROLE_PRODUCER);
+    return SHMQ__LIKELY(q->roles & SHMQ_ROLE_PRODUCER) ? 0 : role_take(q, SHMQ_ROLE_PRODUCER);
 }
 
 static inline int consumer_enter(shmq_t *q)
@@ -195,7 +244,7 @@ static inline int consumer_enter(shmq_t *q)
     int err = writer_check(q);
     if (SHMQ__UNLIKELY(err))
         return err;
-    return SHMQ__LIKELY(q->roles & SHMQ_ROLE_CONSUMER) ? 0 : shmq__role_take(q, SHMQ_ROLE_CONSUMER);
+    return SHMQ__LIKELY(q->roles & SHMQ_ROLE_CONSUMER) ? 0 : role_take(q, SHMQ_ROLE_CONSUMER);
 }
 
 /* ---- zero-copy ---- */
