@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "handle.h"
 #include "numa.h"
 
 /* Loaded at most once (pthread_once orders the store before every later reader); never

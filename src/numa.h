@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "segment.h"
 
 /* hwloc's types, without its header: hwloc_topology_t and hwloc_const_cpuset_t. */
 struct hwloc_topology;

@@ -1,7 +1,9 @@
 /*
- * The public API: handles, argument checks, and dispatch to the SPSC ring (spsc.c) or the
- * MPMC index rings (mpmc.c). Copy operations are the zero-copy ones plus a memcpy: a slot
- * index changes hands and nothing is copied twice.
+ * The public API of queues (layer: facade). Argument checks, roles, and waiting: the queue
+ * core (core.h) does one non-blocking step of each operation, and this file runs it again
+ * under the one blocking loop (block.c) when it says -EAGAIN, with the reaper as the
+ * sleeper's idle duty. Messages a claim finds expired or spent go to the dead-letter layer
+ * (deadletter.c) with the dead-letter queue this file opens for it, outside the core.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,7 +14,10 @@
 #include <unistd.h>
 
 #include "block.h"
-#include "slot.h"
+#include "core.h"
+#include "deadletter.h"
+#include "participant.h"
+#include "reaper.h"
 
 #define SPIN_ATTEMPTS 256 /* re-tries before sleeping: a peer on another CPU is often close */
 #define OPEN_WAIT_NS (2 * 1000000000LL) /* how long open waits for a creator to finish */
@@ -24,7 +29,7 @@ static inline bool is_spsc(const shmq_t *q)
     return q->map->spsc != NULL;
 }
 
-/* ---- blocking ---- */
+/* ---- waiting ---- */
 
 /* Run the reaper if some participant died (cheap when none did: a kill(pid, 0) each). */
 static void reap_if_needed(shmq_t *q)
@@ -33,9 +38,12 @@ static void reap_if_needed(shmq_t *q)
         shmq__reap_quietly(q);
 }
 
+/* One non-waiting attempt of an operation: 0 or a count on success, -EAGAIN to wait. */
+typedef int (*attempt_fn)(shmq_t *q, void *ctx);
+
 struct queue_wait {
     shmq_t *q;
-    shmq__attempt_fn fn;
+    attempt_fn fn;
     void *ctx;
 };
 
@@ -49,9 +57,7 @@ static int wait_attempt(void *arg)
  * due by the clock, so a sleeper looks again after a slice. */
 static int64_t wait_slice(void *arg)
 {
-    shmq_t *q = ((struct queue_wait *)arg)->q;
-    bool delayed = is_spsc(q) ? shmq__spsc_delayed_waiting(q) : shmq__mpmc_delayed_waiting(q);
-    return delayed ? DELAY_SLICE_NS : REAP_SLICE_NS;
+    return shmq__delayed_waiting(((struct queue_wait *)arg)->q) ? DELAY_SLICE_NS : REAP_SLICE_NS;
 }
 
 static void wait_idle(void *arg)
@@ -66,9 +72,17 @@ static void wait_woken(void *arg)
     atomic_store_explicit(&q->self->heartbeat_ns, (uint64_t)shmq__now_mono(), memory_order_relaxed);
 }
 
-int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__attempt_fn fn,
-                void *ctx, _Atomic uint64_t *miss)
+/* Run fn until it stops saying -EAGAIN or the deadline passes. `miss` (full or empty) counts
+ * the calls that found nothing to do at first; ec is what the peers notify. A consumer about
+ * to wait gives back what its handle keeps (shmq__idle) to those who may need it. */
+static int attempt_wait(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, attempt_fn fn,
+                        void *ctx, _Atomic uint64_t *miss, bool consumer)
 {
+    int r = fn(q, ctx);
+    if (SHMQ__LIKELY(r != -EAGAIN))
+        return r;
+    if (consumer)
+        shmq__idle(q);
     shmq__count(miss, 1);
     struct queue_wait w = {.q = q, .fn = fn, .ctx = ctx};
     const struct shmq__block b = {
@@ -82,6 +96,18 @@ int shmq__block(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, shmq__
         .ctx = &w,
     };
     return shmq__block_wait(&b, deadline);
+}
+
+static int wait_not_full(shmq_t *q, int64_t deadline, attempt_fn fn, void *ctx)
+{
+    return attempt_wait(q, &q->map->waits->not_full, deadline, fn, ctx, &q->self->counters.full,
+                        false);
+}
+
+static int wait_not_empty(shmq_t *q, int64_t deadline, attempt_fn fn, void *ctx)
+{
+    return attempt_wait(q, &q->map->waits->not_empty, deadline, fn, ctx, &q->self->counters.empty,
+                        true);
 }
 
 /* ---- lifecycle ---- */
@@ -166,7 +192,8 @@ int shmq_close(shmq_t *q)
         return -EINVAL;
     if (q->dead_letter_q)
         shmq_close(q->dead_letter_q);
-    shmq__request_close(q);
+    if (q->reply_q) /* shmq_reply's last reply-to queue */
+        shmq_close(q->reply_q);
     if (q->self) {
         if (!is_spsc(q))
             shmq__mpmc_return_all(q);
@@ -183,7 +210,7 @@ const char *shmq_name(const shmq_t *q)
     return q ? q->name : NULL;
 }
 
-/* ---- argument checks shared by the operations ---- */
+/* ---- roles and argument checks ---- */
 
 /* Take a role (SHMQ_ROLE_PRODUCER/CONSUMER) for the handle at its first operation of that
  * kind: a single-producer/-consumer queue admits one live holder. */
@@ -247,7 +274,60 @@ static inline int consumer_enter(shmq_t *q)
     return SHMQ__LIKELY(q->roles & SHMQ_ROLE_CONSUMER) ? 0 : role_take(q, SHMQ_ROLE_CONSUMER);
 }
 
+/* ---- dead letters ---- */
+
+/* The dead-letter queue of q's queue, opened (made on first use, with this queue's kind,
+ * capacity, slot size and mode) here in the facade, so that the dead-letter layer below only
+ * pushes into an open handle. NULL when there is none or it cannot be opened (the message is
+ * then dropped and counted). */
+static shmq_t *dead_letter_queue(shmq_t *q)
+{
+    if (q->dead_letter_q)
+        return q->dead_letter_q;
+    const char *name = q->map->dead_letter;
+    if (!name[0])
+        return NULL;
+    struct shmq_config cfg = {
+        .kind = (enum shmq_kind)q->map->geo.kind,
+        .capacity = q->map->geo.capacity,
+        .slot_size = q->map->geo.slot_size,
+        .mode = q->map->hdr->mode & 0777u,
+    };
+    shmq_t *dlq;
+    int err = shmq_open(name, &dlq);
+    if (err == -ENOENT) {
+        err = shmq_create(name, &cfg, &dlq);
+        if (err == -EEXIST) /* another process made it first */
+            err = shmq_open(name, &dlq);
+    }
+    if (err)
+        return NULL;
+    if ((err = role_take(dlq, SHMQ_ROLE_PRODUCER)) != 0) {
+        shmq_close(dlq);
+        return NULL;
+    }
+    return q->dead_letter_q = dlq;
+}
+
+/* A claim attempt that dead-letters what must not be delivered and looks again: each round
+ * consumes a message, so it is bounded by the queue's depth. */
+static int claim_attempt(shmq_t *q, void *arg)
+{
+    struct shmq_msg *m = arg;
+    for (;;) {
+        int r = shmq__try_claim(q, m);
+        if (SHMQ__LIKELY(r <= 0))
+            return r;
+        shmq__dead_letter(q, dead_letter_queue(q), m, r == SHMQ__CLAIM_EXPIRED);
+    }
+}
+
 /* ---- zero-copy ---- */
+
+static int reserve_attempt(shmq_t *q, void *ctx)
+{
+    return shmq__try_reserve(q, ctx);
+}
 
 int shmq_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t timeout_ns)
 {
@@ -259,9 +339,8 @@ int shmq_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t timeout_ns)
         return -EINVAL;
     if (len > q->map->geo.slot_size)
         return -EMSGSIZE;
-    memset(m, 0, sizeof *m);
-    return is_spsc(q) ? shmq__spsc_reserve(q, len, m, deadline)
-                      : shmq__mpmc_reserve(q, len, m, deadline);
+    struct shmq__reserve_ctx c = {.len = len, .m = m};
+    return wait_not_full(q, deadline, reserve_attempt, &c);
 }
 
 int shmq_commit(shmq_t *q, struct shmq_msg *m)
@@ -269,7 +348,7 @@ int shmq_commit(shmq_t *q, struct shmq_msg *m)
     int err = writer_check(q);
     if (err || !m)
         return err ? err : -EINVAL;
-    return is_spsc(q) ? shmq__spsc_commit(q, m) : shmq__mpmc_commit(q, m);
+    return shmq__commit(q, m);
 }
 
 int shmq_discard(shmq_t *q, struct shmq_msg *m)
@@ -277,7 +356,7 @@ int shmq_discard(shmq_t *q, struct shmq_msg *m)
     int err = writer_check(q);
     if (err || !m)
         return err ? err : -EINVAL;
-    return is_spsc(q) ? shmq__spsc_discard(q, m) : shmq__mpmc_discard(q, m);
+    return shmq__discard(q, m);
 }
 
 static int claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns)
@@ -288,7 +367,7 @@ static int claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns)
         return err;
     if (!m)
         return -EINVAL;
-    return is_spsc(q) ? shmq__spsc_claim(q, m, deadline) : shmq__mpmc_claim(q, m, deadline);
+    return wait_not_empty(q, deadline, claim_attempt, m);
 }
 
 int shmq_claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns)
@@ -304,7 +383,7 @@ static int finish(shmq_t *q, struct shmq_msg *m, bool ack)
     int err = writer_check(q);
     if (err || !m)
         return err ? err : -EINVAL;
-    err = is_spsc(q) ? shmq__spsc_finish(q, m, ack) : shmq__mpmc_finish(q, m, ack);
+    err = shmq__finish(q, m, ack);
     if (err == 0)
         shmq__count(ack ? &q->self->counters.acked : &q->self->counters.nacked, 1);
     return err;
@@ -324,8 +403,7 @@ int shmq_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
     int err = writer_check(q);
     if (err || !m || delay_ns < 0)
         return err ? err : -EINVAL;
-    err = is_spsc(q) ? shmq__spsc_nack_delayed(q, m, delay_ns)
-                     : shmq__mpmc_nack_delayed(q, m, delay_ns);
+    err = shmq__nack_delayed(q, m, delay_ns);
     if (err == 0)
         shmq__count(&q->self->counters.nacked, 1);
     return err;
@@ -336,7 +414,7 @@ int shmq_release(shmq_t *q, struct shmq_msg *m)
     int err = writer_check(q);
     if (err || !m)
         return err ? err : -EINVAL;
-    err = is_spsc(q) ? shmq__spsc_release(q, m) : shmq__mpmc_release(q, m);
+    err = shmq__release(q, m);
     if (err == 0)
         shmq__count(&q->self->counters.released, 1);
     return err;
@@ -344,27 +422,22 @@ int shmq_release(shmq_t *q, struct shmq_msg *m)
 
 /* ---- copy ---- */
 
+static int push_msg_attempt(shmq_t *q, void *src)
+{
+    return shmq__try_push_msg(q, src);
+}
+
 int shmq_push_msg(shmq_t *q, const struct shmq_msg *src, int64_t timeout_ns)
 {
     if (!src || (src->len && !src->data))
         return -EINVAL;
-    struct shmq_msg m;
-    int err = shmq_reserve(q, src->len, &m, timeout_ns);
-    if (err)
+    int64_t deadline;
+    int err = producer_enter(q);
+    if (err || (err = shmq__deadline(timeout_ns, &deadline)))
         return err;
-    size_t meta;
-    m.len = src->len;
-    m.timestamp_ns = src->timestamp_ns;
-    m.type = src->type;
-    m.correlation_id = src->correlation_id;
-    m.reply_to = src->reply_to;
-    if ((err = shmq__msg_fits(q->map, &m, &meta)) != 0) {
-        shmq_discard(q, &m);
-        return err;
-    }
-    if (src->len)
-        memcpy(m.data, src->data, src->len);
-    return shmq_commit(q, &m);
+    if (src->len > q->map->geo.slot_size)
+        return -EMSGSIZE;
+    return wait_not_full(q, deadline, push_msg_attempt, (void *)src);
 }
 
 int shmq_push(shmq_t *q, const void *data, size_t len, int64_t timeout_ns)
@@ -386,7 +459,21 @@ int shmq_push(shmq_t *q, const void *data, size_t len, int64_t timeout_ns)
     if (SHMQ__UNLIKELY(err))
         return err;
     memcpy(m.data, data, len);
-    return shmq_commit(q, &m);
+    return shmq__commit(q, &m);
+}
+
+/* Copy a claimed message out and ack it, or keep it back undelivered when buf is too small.
+ * 1 with buf->iov_len set, -EMSGSIZE, or an error of the ack. */
+static int copy_out(shmq_t *q, struct shmq_msg *m, struct iovec *buf)
+{
+    if (m->len > buf->iov_len) {
+        shmq__hold(q, m);
+        return -EMSGSIZE;
+    }
+    memcpy(buf->iov_base, m->data, m->len);
+    buf->iov_len = m->len;
+    int err = shmq__finish(q, m, true);
+    return err ? err : 1;
 }
 
 ssize_t shmq_pop(shmq_t *q, void *buf, size_t cap, int64_t timeout_ns)
@@ -410,20 +497,17 @@ ssize_t shmq_pop(shmq_t *q, void *buf, size_t cap, int64_t timeout_ns)
     int err = claim(q, &m, timeout_ns);
     if (SHMQ__UNLIKELY(err))
         return err;
-    if (m.len > cap) {
-        if (is_spsc(q))
-            shmq__spsc_hold(q, &m);
-        else
-            shmq__mpmc_hold(q, &m);
-        return -EMSGSIZE;
-    }
-    memcpy(buf, m.data, m.len);
-    err = is_spsc(q) ? shmq__spsc_finish(q, &m, true) : shmq__mpmc_finish(q, &m, true);
-    if (err)
+    struct iovec v = {.iov_base = buf, .iov_len = cap};
+    if ((err = copy_out(q, &m, &v)) < 0)
         return err;
     shmq__count(&q->self->counters.popped, 1);
     shmq__count(&q->self->counters.acked, 1);
     return (ssize_t)m.len;
+}
+
+static int push_batch_attempt(shmq_t *q, void *ctx)
+{
+    return shmq__try_push_batch(q, ctx);
 }
 
 int shmq_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t timeout_ns)
@@ -434,33 +518,24 @@ int shmq_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t tim
         return err;
     if (!msgs || n == 0 || n > INT32_MAX)
         return -EINVAL;
-    if (is_spsc(q))
-        return shmq__spsc_push_batch(q, msgs, n, deadline);
-    return shmq__mpmc_push_batch(q, msgs, n, deadline);
+    struct shmq__batch_ctx c = {.in = msgs, .n = n};
+    return wait_not_full(q, deadline, push_batch_attempt, &c);
 }
 
-/* A batch as single claims: for the MPMC queue, and for an SPSC ring whose messages need the
- * claim's checks (TTL, delivery limit). */
-static int pop_batch_each(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
+/* A pop batch: straight from the ring when the core says it may, else as single claims
+ * (the first one waited for, the rest taken while there are any). */
+static int pop_batch_attempt(shmq_t *q, void *ctx)
 {
+    struct shmq__batch_ctx *c = ctx;
+    if (shmq__batch_plain(q))
+        return shmq__try_pop_batch(q, c);
     int done = 0;
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < c->n; i++) {
         struct shmq_msg m;
-        int64_t wait = i == 0 ? deadline : 0;
-        int err = is_spsc(q) ? shmq__spsc_claim(q, &m, wait) : shmq__mpmc_claim(q, &m, wait);
-        if (err)
-            return done ? done : err;
-        if (m.len > bufs[i].iov_len) {
-            if (is_spsc(q))
-                shmq__spsc_hold(q, &m);
-            else
-                shmq__mpmc_hold(q, &m);
-            return done ? done : -EMSGSIZE;
-        }
-        memcpy(bufs[i].iov_base, m.data, m.len);
-        bufs[i].iov_len = m.len;
-        err = is_spsc(q) ? shmq__spsc_finish(q, &m, true) : shmq__mpmc_finish(q, &m, true);
-        if (err)
+        int err = claim_attempt(q, &m);
+        if (!err)
+            err = copy_out(q, &m, &c->out[i]);
+        if (err < 0)
             return done ? done : err;
         done++;
     }
@@ -475,10 +550,8 @@ int shmq_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t timeout_ns
         return err;
     if (!bufs || n == 0 || n > INT32_MAX)
         return -EINVAL;
-    int r = is_spsc(q) && !q->map->geo.ttl_ns && !q->map->geo.max_deliveries
-                ? shmq__spsc_pop_batch(q, bufs, n, deadline)
-            : !is_spsc(q) && shmq__mpmc_batch_plain(q) ? shmq__mpmc_pop_batch(q, bufs, n, deadline)
-                                                       : pop_batch_each(q, bufs, n, deadline);
+    struct shmq__batch_ctx c = {.out = bufs, .n = n};
+    int r = wait_not_empty(q, deadline, pop_batch_attempt, &c);
     if (r > 0) {
         shmq__count(&q->self->counters.popped, (uint64_t)r);
         shmq__count(&q->self->counters.acked, (uint64_t)r);

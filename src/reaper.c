@@ -54,6 +54,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core.h"
+#include "deadletter.h"
+#include "participant.h"
+#include "pool.h"
+#include "reaper.h"
 #include "scq.h"
 #include "slot.h"
 #include "stack.h"
@@ -157,13 +162,19 @@ static void return_held(shmq_t *q, const uint8_t *dead, struct shmq_repair_repor
                     &slot->state, &s, mine, memory_order_acq_rel, memory_order_relaxed))
                 continue;
             uint32_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
-            if (m->geo.max_deliveries && deliveries >= m->geo.max_deliveries) {
-                shmq__dead_letter(q, i, &slot->hdr, mine, false);
+            /* Spent: dead-lettered now when this handle has the dead-letter queue open (or
+             * the queue has none: dropped); else requeued, and the next claim dead-letters it
+             * (a claim checks the limit), so the reaper never opens a queue. */
+            if (m->geo.max_deliveries && deliveries >= m->geo.max_deliveries &&
+                (q->dead_letter_q || !m->dead_letter[0])) {
+                struct shmq_msg held;
+                shmq__mpmc_adopt(q, i, mine, &held);
+                shmq__dead_letter(q, q->dead_letter_q, &held, false);
                 r->dead_lettered++;
             } else {
                 /* Counted as a nack: taken, given back (keeps depth and in-flight exact). */
                 shmq__count(&q->self->counters.nacked, 1);
-                shmq__mpmc_slot_requeue(q, i, slot, mine);
+                shmq__pool_requeue(q, i, slot, mine);
             }
             r->claims_returned++;
         } else if (kind == SHMQ__SLOT_WRITING) {
@@ -171,7 +182,7 @@ static void return_held(shmq_t *q, const uint8_t *dead, struct shmq_repair_repor
             if (!atomic_compare_exchange_strong_explicit(
                     &slot->state, &s, mine, memory_order_acq_rel, memory_order_relaxed))
                 continue;
-            shmq__mpmc_slot_free(q, i, slot, mine);
+            shmq__pool_free(q, i, slot, mine);
             r->reservations_freed++;
         }
     }
@@ -316,9 +327,9 @@ static void restore(shmq_t *q, uint32_t index, uint64_t s)
                                                  memory_order_relaxed))
         return;
     if (kind == SHMQ__SLOT_READY)
-        shmq__mpmc_slot_requeue(q, index, slot, mine);
+        shmq__pool_requeue(q, index, slot, mine);
     else
-        shmq__mpmc_slot_free(q, index, slot, mine);
+        shmq__pool_free(q, index, slot, mine);
 }
 
 static int recover_orphans(shmq_t *q, struct shmq_repair_report *r)

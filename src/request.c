@@ -174,10 +174,3 @@ int shmq_reply(shmq_t *q, const struct shmq_msg *req, const void *data, size_t l
     /* Never wait: a reply queue that is full belongs to a caller that has gone away. */
     return shmq_push_msg(q->reply_q, &m, 0);
 }
-
-void shmq__request_close(shmq_t *q)
-{
-    if (q->reply_q)
-        shmq_close(q->reply_q);
-    q->reply_q = NULL;
-}

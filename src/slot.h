@@ -18,7 +18,7 @@
 
 #include <string.h>
 
-#include "internal.h"
+#include "handle.h"
 
 enum shmq__slot_state {
     SHMQ__SLOT_FREE = 0, /* zero so that a freshly allocated segment is all free slots */

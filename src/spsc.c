@@ -19,6 +19,7 @@
  *
  * Invariant: 0 <= head - tail <= capacity.
  */
+#include "core.h"
 #include "slot.h"
 #include "wait.h"
 
@@ -141,14 +142,10 @@ ssize_t shmq__spsc_pop_copy(shmq_t *q, void *buf, size_t cap)
 
 /* ---- producer ---- */
 
-struct reserve_ctx {
-    size_t len;
-    struct shmq_msg *m;
-};
-
-static int try_reserve(shmq_t *q, void *arg)
+int shmq__spsc_try_reserve(shmq_t *q, struct shmq__reserve_ctx *c)
 {
-    struct reserve_ctx *c = arg;
+    if (q->spsc_reserved)
+        return -EINPROGRESS; /* one reservation at a time: commit or discard it first */
     if (room(q, 1) == 0)
         return -EAGAIN;
     struct shmq__msghdr *slot = slot_of(q, q->spsc_write_slot);
@@ -160,18 +157,6 @@ static int try_reserve(shmq_t *q, void *arg)
     c->m->priv[SHMQ__MSG_STATE] = q->spsc_head;
     q->spsc_reserved = true;
     return 0;
-}
-
-int shmq__spsc_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t deadline)
-{
-    if (q->spsc_reserved)
-        return -EINPROGRESS; /* one reservation at a time: commit or discard it first */
-    struct reserve_ctx c = {.len = len, .m = m};
-    int r = try_reserve(q, &c);
-    if (SHMQ__LIKELY(r != -EAGAIN))
-        return r;
-    return shmq__block(q, &q->map->waits->not_full, deadline, try_reserve, &c,
-                       &q->self->counters.full);
 }
 
 static int check_reserved(shmq_t *q, const struct shmq_msg *m)
@@ -212,14 +197,10 @@ int shmq__spsc_discard(shmq_t *q, struct shmq_msg *m)
     return 0;
 }
 
-struct push_batch_ctx {
-    const struct iovec *msgs;
-    unsigned n;
-};
-
-static int try_push_batch(shmq_t *q, void *arg)
+int shmq__spsc_try_push_batch(shmq_t *q, struct shmq__batch_ctx *c)
 {
-    struct push_batch_ctx *c = arg;
+    if (q->spsc_reserved)
+        return -EINPROGRESS;
     uint64_t free_slots = room(q, c->n);
     if (free_slots == 0)
         return -EAGAIN;
@@ -227,11 +208,11 @@ static int try_push_batch(shmq_t *q, void *arg)
     uint32_t slot_index = q->spsc_write_slot;
     unsigned done = 0;
     for (; done < count; done++) {
-        size_t len = c->msgs[done].iov_len;
+        size_t len = c->in[done].iov_len;
         if (len > q->map->geo.slot_size)
             break;
         struct shmq__msghdr *slot = slot_of(q, slot_index);
-        memcpy(shmq__payload(slot), c->msgs[done].iov_base, len);
+        memcpy(shmq__payload(slot), c->in[done].iov_base, len);
         atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
         atomic_store_explicit(&slot->flags, 0, memory_order_relaxed);
         atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
@@ -245,18 +226,6 @@ static int try_push_batch(shmq_t *q, void *arg)
     q->spsc_write_slot = slot_index;
     publish(q, done);
     return (int)done;
-}
-
-int shmq__spsc_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t deadline)
-{
-    if (q->spsc_reserved)
-        return -EINPROGRESS;
-    struct push_batch_ctx c = {.msgs = msgs, .n = n};
-    int r = try_push_batch(q, &c);
-    if (SHMQ__LIKELY(r != -EAGAIN))
-        return r;
-    return shmq__block(q, &q->map->waits->not_full, deadline, try_push_batch, &c,
-                       &q->self->counters.full);
 }
 
 /* ---- consumer ---- */
@@ -283,60 +252,52 @@ bool shmq__spsc_delayed_waiting(shmq_t *q)
            SHMQ__SLOT_DELAYED;
 }
 
-static int try_claim(shmq_t *q, void *arg)
+/* Hand out the message at tail as claimed by us (m bound to it, so that finish, release and
+ * hold recognize it). */
+static void claim_bind(shmq_t *q, struct shmq_msg *m)
 {
-    struct shmq_msg *m = arg;
-    struct shmq__mapping *map = q->map;
-    /* Each round consumes the head (delivered, expired or dead-lettered): bounded. */
-    for (;;) {
-        if (available(q, 1) == 0)
-            return -EAGAIN;
-        struct shmq__msghdr *slot = slot_of(q, q->spsc_read_slot);
-        if (SHMQ__UNLIKELY(head_delayed(q, slot)))
-            return -EAGAIN;
-        /* The consumer owns the slot at tail: it may record the delivery in it. */
-        uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
-        bool expired =
-            map->geo.ttl_ns &&
-            shmq__expired(shmq__now_mono(),
-                          atomic_load_explicit(&map->extras[q->spsc_read_slot].enqueued_ns,
-                                               memory_order_relaxed),
-                          map->geo.ttl_ns);
-        if (SHMQ__UNLIKELY(expired ||
-                           (map->geo.max_deliveries && deliveries >= map->geo.max_deliveries))) {
-            shmq__count(&q->self->counters.popped, 1);
-            shmq__dead_letter(q, q->spsc_read_slot, slot, 0, expired);
-            q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
-            consume(q, 1);
-            continue;
-        }
-        atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
-        int err = shmq__msg_read(map, slot, m);
-        if (err) {
-            /* A message that does not read back sanely is dropped, not handed out. */
-            q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
-            consume(q, 1);
-            return err;
-        }
-        if (deliveries > 0)
-            shmq__count(&q->self->counters.redelivered, 1);
-        m->id = q->spsc_tail;
-        m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc_read_slot + 1;
-        m->priv[SHMQ__MSG_STATE] = q->spsc_tail;
-        q->spsc_claimed = true;
-        return 0;
-    }
+    m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc_read_slot + 1;
+    m->priv[SHMQ__MSG_STATE] = q->spsc_tail;
+    q->spsc_claimed = true;
 }
 
-int shmq__spsc_claim(shmq_t *q, struct shmq_msg *m, int64_t deadline)
+int shmq__spsc_try_claim(shmq_t *q, struct shmq_msg *m)
 {
+    struct shmq__mapping *map = q->map;
     if (q->spsc_claimed)
         return -EINPROGRESS; /* one claim at a time: ack or nack it first */
-    int r = try_claim(q, m);
-    if (SHMQ__LIKELY(r != -EAGAIN))
-        return r;
-    return shmq__block(q, &q->map->waits->not_empty, deadline, try_claim, m,
-                       &q->self->counters.empty);
+    if (available(q, 1) == 0)
+        return -EAGAIN;
+    struct shmq__msghdr *slot = slot_of(q, q->spsc_read_slot);
+    if (SHMQ__UNLIKELY(head_delayed(q, slot)))
+        return -EAGAIN;
+    /* The consumer owns the slot at tail: it may record the delivery in it. */
+    uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
+    bool expired = map->geo.ttl_ns &&
+                   shmq__expired(shmq__now_mono(),
+                                 atomic_load_explicit(&map->extras[q->spsc_read_slot].enqueued_ns,
+                                                      memory_order_relaxed),
+                                 map->geo.ttl_ns);
+    if (SHMQ__UNLIKELY(expired ||
+                       (map->geo.max_deliveries && deliveries >= map->geo.max_deliveries))) {
+        /* Not delivered: handed to the caller to dead-letter (dead_letter.c). */
+        shmq__count(&q->self->counters.popped, 1);
+        claim_bind(q, m);
+        return expired ? SHMQ__CLAIM_EXPIRED : SHMQ__CLAIM_SPENT;
+    }
+    atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
+    int err = shmq__msg_read(map, slot, m);
+    if (err) {
+        /* A message that does not read back sanely is dropped, not handed out. */
+        q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
+        consume(q, 1);
+        return err;
+    }
+    if (deliveries > 0)
+        shmq__count(&q->self->counters.redelivered, 1);
+    m->id = q->spsc_tail;
+    claim_bind(q, m);
+    return 0;
 }
 
 int shmq__spsc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
@@ -390,14 +351,10 @@ void shmq__spsc_hold(shmq_t *q, struct shmq_msg *m)
     q->spsc_claimed = false;
 }
 
-struct pop_batch_ctx {
-    struct iovec *bufs;
-    unsigned n;
-};
-
-static int try_pop_batch(shmq_t *q, void *arg)
+int shmq__spsc_try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c)
 {
-    struct pop_batch_ctx *c = arg;
+    if (q->spsc_claimed)
+        return -EINPROGRESS;
     uint64_t avail = available(q, c->n);
     if (avail == 0)
         return -EAGAIN;
@@ -418,12 +375,12 @@ static int try_pop_batch(shmq_t *q, void *arg)
             err = -EBADMSG;
             break;
         }
-        if (len > c->bufs[done].iov_len) {
+        if (len > c->out[done].iov_len) {
             err = -EMSGSIZE;
             break;
         }
-        memcpy(c->bufs[done].iov_base, shmq__payload(slot), len);
-        c->bufs[done].iov_len = len;
+        memcpy(c->out[done].iov_base, shmq__payload(slot), len);
+        c->out[done].iov_len = len;
         slot_index = next_slot(q, slot_index);
     }
     if (done == 0)
@@ -431,18 +388,6 @@ static int try_pop_batch(shmq_t *q, void *arg)
     q->spsc_read_slot = slot_index;
     consume(q, done);
     return (int)done;
-}
-
-int shmq__spsc_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t deadline)
-{
-    if (q->spsc_claimed)
-        return -EINPROGRESS;
-    struct pop_batch_ctx c = {.bufs = bufs, .n = n};
-    int r = try_pop_batch(q, &c);
-    if (SHMQ__LIKELY(r != -EAGAIN))
-        return r;
-    return shmq__block(q, &q->map->waits->not_empty, deadline, try_pop_batch, &c,
-                       &q->self->counters.empty);
 }
 
 /* ---- inspection ---- */

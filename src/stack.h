@@ -26,7 +26,7 @@
 
 #include <stdint.h>
 
-#include "internal.h"
+#include "segment.h"
 
 #define SHMQ__STACK_NIL UINT32_MAX
 

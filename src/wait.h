@@ -28,7 +28,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "base.h"
+#include "layout.h"
 
 /* Once per process, at the first open: query and register membarrier. */
 void shmq__wait_process_init(void);

@@ -1,0 +1,25 @@
+/*
+ * Layer: segment. The participant table: one entry per writable handle, with the identity
+ * (pid and process start time) by which the reaper tells the dead from the living.
+ */
+#ifndef SHMQ_PARTICIPANT_H
+#define SHMQ_PARTICIPANT_H
+
+#include "segment.h"
+
+/* ---- participant.c ---- */
+int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out);
+/* Fill in the identity of entry `index`, which the caller holds in OPENING, and mark it
+ * LIVE. */
+void shmq__participant_init(struct shmq__mapping *m, uint32_t index);
+/* Fold an entry's counters into the header's retired totals and give up its roles. */
+void shmq__participant_fold(struct shmq__mapping *m, uint32_t index);
+/* Fold, then free the entry if its word is still `word` (the caller's own at close, or the
+ * dead owner's as the reaper saw it). */
+bool shmq__participant_retire(struct shmq__mapping *m, uint32_t index, uint64_t word);
+/* 1 if the entry is LIVE and its process still exists (same pid and start time). */
+int shmq__participant_alive(const struct shmq__participant *p);
+int shmq__pid_alive(int32_t pid, uint64_t start_time);
+uint64_t shmq__process_start_time(int32_t pid);
+
+#endif /* SHMQ_PARTICIPANT_H */
