@@ -67,7 +67,7 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
             continue;
         memset(seen, 0, n);
         err = parts[p].ring ? shmq__scq_check(parts[p].ring, m->geo.ring_order, n, seen)
-                            : shmq__stack_check(m, parts[p].stack, seen);
+                            : shmq__stack_check(&m->links, parts[p].stack, seen);
         if (err) {
             err = fail(why, cap, "%s breaks its invariants", place[parts[p].tag]);
             goto out;

@@ -330,7 +330,7 @@ int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, 
     if (r == 0 && !c.full)
         r = q->map->ready_ring
                 ? shmq__scq_foreach(q->map->ready_ring, q->map->geo.ring_order, peek_one, &c)
-                : shmq__stack_foreach(q->map, q->map->ready_stack, peek_one, &c);
+                : shmq__stack_foreach(&q->map->links, q->map->ready_stack, peek_one, &c);
     free(c.copy);
     if (c.full)
         r = 0; /* our own stop, not the callback's */

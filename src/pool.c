@@ -30,7 +30,7 @@ static int64_t free_take(shmq_t *q)
     struct shmq__mapping *m = q->map;
     if (m->free_ring)
         return shmq__scq_dequeue(m->free_ring, m->geo.ring_order);
-    int64_t r = shmq__stack_pop(m, m->free_stack);
+    int64_t r = shmq__stack_pop(&m->links, m->free_stack);
     return r == SHMQ__STACK_NIL ? SHMQ__NONE : r;
 }
 
@@ -39,7 +39,7 @@ static int free_put(shmq_t *q, uint32_t index)
     struct shmq__mapping *m = q->map;
     if (m->free_ring)
         return shmq__scq_enqueue(m->free_ring, m->geo.ring_order, index);
-    shmq__stack_push(m, m->free_stack, index);
+    shmq__stack_push(&m->links, m->free_stack, index);
     return 0;
 }
 
@@ -49,7 +49,7 @@ static int64_t ready_take(shmq_t *q)
     struct shmq__mapping *m = q->map;
     if (m->ready_ring)
         return shmq__scq_dequeue(m->ready_ring, m->geo.ring_order);
-    int64_t r = shmq__stack_pop(m, m->ready_stack);
+    int64_t r = shmq__stack_pop(&m->links, m->ready_stack);
     return r == SHMQ__STACK_NIL ? SHMQ__NONE : r;
 }
 
@@ -58,7 +58,7 @@ int shmq__pool_ready_put(shmq_t *q, uint32_t index)
     struct shmq__mapping *m = q->map;
     if (m->ready_ring)
         return shmq__scq_enqueue(m->ready_ring, m->geo.ring_order, index);
-    shmq__stack_push(m, m->ready_stack, index);
+    shmq__stack_push(&m->links, m->ready_stack, index);
     return 0;
 }
 

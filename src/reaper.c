@@ -276,9 +276,9 @@ static int snapshot(shmq_t *q, struct scan *sc,
                                &nbehind[r], BEHIND_MAX);
     }
     int err = 0;
-    if (m->free_stack && (err = shmq__stack_snapshot(m, m->free_stack, sc->present)) != 0)
+    if (m->free_stack && (err = shmq__stack_snapshot(&m->links, m->free_stack, sc->present)) != 0)
         return err;
-    if (m->ready_stack && (err = shmq__stack_snapshot(m, m->ready_stack, sc->present)) != 0)
+    if (m->ready_stack && (err = shmq__stack_snapshot(&m->links, m->ready_stack, sc->present)) != 0)
         return err;
     return 0;
 }

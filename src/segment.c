@@ -145,6 +145,8 @@ void shmq__mapping_derive(struct shmq__mapping *m)
     m->parts = (struct shmq__participant *)(b + g->off_participants);
     m->waits = (struct shmq__waits *)(b + g->off_waits);
     m->slots = b + g->off_slots;
+    m->links = (struct shmq__stack_links){
+        .slots = m->slots, .stride = g->slot_stride, .capacity = g->capacity};
     /* Validated to be NUL-terminated (or written by us), but read again here, where a writer
      * may have taken the NUL away since: copied once with a bound, trusted after (a name
      * scribbled meanwhile fails shmq_open's name check when it is used). */
@@ -216,7 +218,7 @@ static void segment_init(void *base, const char *name, const struct shmq__geomet
         /* Slot 0 on top: a fresh LIFO fills its slots in order. */
         shmq__stack_init(m.free_stack);
         for (uint32_t i = g->capacity; i-- > 0;)
-            shmq__stack_push(&m, m.free_stack, i);
+            shmq__stack_push(&m.links, m.free_stack, i);
         shmq__stack_init(m.ready_stack);
     }
     if (m.delayed_ring)

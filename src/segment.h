@@ -8,6 +8,7 @@
 
 #include "base.h"
 #include "layout.h"
+#include "stack.h"
 #include "shmq.h"
 
 /*
@@ -72,7 +73,8 @@ struct shmq__mapping {
     struct shmq__scq *returned_ring; /* FIFO MPMC: released claims, taken first */
     struct shmq__slot_extra *extras;
     unsigned char *slots;
-    char dead_letter[208]; /* trusted copy of the header's; "" = none */
+    struct shmq__stack_links links; /* the slots as the Treiber stacks see them */
+    char dead_letter[208];          /* trusted copy of the header's; "" = none */
 
     void *registry_node; /* registry.c's hash node */
 };

@@ -1,9 +1,15 @@
 /* Treiber stack of slot indices (see stack.h for the ABA bound and the invariants). */
 #include "stack.h"
 
-#include "slot.h"
+#include <errno.h>
+#include <string.h>
 
 #include <stdlib.h>
+
+static inline struct shmq__slot *slot_at(const struct shmq__stack_links *l, uint32_t index)
+{
+    return (struct shmq__slot *)(l->slots + (uint64_t)index * l->stride);
+}
 
 static inline uint64_t head_make(uint32_t tag, uint32_t index)
 {
@@ -23,9 +29,9 @@ void shmq__stack_init(struct shmq__stack *s)
     atomic_init(&s->head, head_make(0, SHMQ__STACK_NIL));
 }
 
-void shmq__stack_push(const struct shmq__mapping *m, struct shmq__stack *s, uint32_t index)
+void shmq__stack_push(const struct shmq__stack_links *l, struct shmq__stack *s, uint32_t index)
 {
-    struct shmq__slot *slot = shmq__slot_at(m, index);
+    struct shmq__slot *slot = slot_at(l, index);
     uint64_t head = atomic_load_explicit(&s->head, memory_order_relaxed);
     for (;;) {
         /* Relaxed: the link is published by the release CAS below. */
@@ -39,7 +45,7 @@ void shmq__stack_push(const struct shmq__mapping *m, struct shmq__stack *s, uint
     }
 }
 
-int64_t shmq__stack_pop(const struct shmq__mapping *m, struct shmq__stack *s)
+int64_t shmq__stack_pop(const struct shmq__stack_links *l, struct shmq__stack *s)
 {
     /* A2: pairs with R2 in shmq__stack_push: the link of the top index is visible. */
     uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
@@ -47,11 +53,11 @@ int64_t shmq__stack_pop(const struct shmq__mapping *m, struct shmq__stack *s)
         uint32_t index = head_index(head);
         if (index == SHMQ__STACK_NIL)
             return SHMQ__STACK_NIL;
-        if (index >= m->geo.capacity)
+        if (index >= l->capacity)
             return -EBADMSG;
         /* Relaxed: if the slot was popped and reused meanwhile, the tag makes the CAS fail
          * and the value is discarded. */
-        uint32_t next = atomic_load_explicit(&shmq__slot_at(m, index)->next, memory_order_relaxed);
+        uint32_t next = atomic_load_explicit(&slot_at(l, index)->next, memory_order_relaxed);
         /* A2 again on success (acquire), and on failure for the next round's link read. */
         if (atomic_compare_exchange_weak_explicit(&s->head, &head,
                                                   head_make(head_tag(head) + 1, next),
@@ -60,25 +66,25 @@ int64_t shmq__stack_pop(const struct shmq__mapping *m, struct shmq__stack *s)
     }
 }
 
-int shmq__stack_foreach(const struct shmq__mapping *m, struct shmq__stack *s,
+int shmq__stack_foreach(const struct shmq__stack_links *l, struct shmq__stack *s,
                         int (*fn)(uint32_t index, void *arg), void *arg)
 {
     uint32_t index = head_index(atomic_load_explicit(&s->head, memory_order_acquire));
     /* A concurrent pop can send the walk into a recycled chain: bound it by the capacity. */
-    for (uint32_t steps = 0; index != SHMQ__STACK_NIL && steps < m->geo.capacity; steps++) {
-        if (index >= m->geo.capacity)
+    for (uint32_t steps = 0; index != SHMQ__STACK_NIL && steps < l->capacity; steps++) {
+        if (index >= l->capacity)
             return 0;
         int r = fn(index, arg);
         if (r)
             return r;
-        index = atomic_load_explicit(&shmq__slot_at(m, index)->next, memory_order_acquire);
+        index = atomic_load_explicit(&slot_at(l, index)->next, memory_order_acquire);
     }
     return 0;
 }
 
-int shmq__stack_snapshot(const struct shmq__mapping *m, struct shmq__stack *s, uint8_t *present)
+int shmq__stack_snapshot(const struct shmq__stack_links *l, struct shmq__stack *s, uint8_t *present)
 {
-    uint32_t capacity = m->geo.capacity;
+    uint32_t capacity = l->capacity;
     uint8_t *seen = calloc(capacity, 1);
     if (!seen)
         return -ENOMEM;
@@ -89,7 +95,7 @@ int shmq__stack_snapshot(const struct shmq__mapping *m, struct shmq__stack *s, u
         uint32_t steps = 0;
         while (index != SHMQ__STACK_NIL && index < capacity && steps++ < capacity) {
             seen[index] = 1;
-            index = atomic_load_explicit(&shmq__slot_at(m, index)->next, memory_order_acquire);
+            index = atomic_load_explicit(&slot_at(l, index)->next, memory_order_acquire);
         }
         /* Every push and pop moves the tag: an unchanged head means the walk saw one state.
          * Acquire fence: the link reads above complete before the head is read again. */
@@ -105,14 +111,14 @@ int shmq__stack_snapshot(const struct shmq__mapping *m, struct shmq__stack *s, u
     return -EBUSY;
 }
 
-int shmq__stack_check(const struct shmq__mapping *m, struct shmq__stack *s, unsigned char *seen)
+int shmq__stack_check(const struct shmq__stack_links *l, struct shmq__stack *s, unsigned char *seen)
 {
     uint32_t index = head_index(atomic_load_explicit(&s->head, memory_order_acquire));
     while (index != SHMQ__STACK_NIL) {
-        if (index >= m->geo.capacity || seen[index])
+        if (index >= l->capacity || seen[index])
             return -EBADMSG;
         seen[index] = 1;
-        index = atomic_load_explicit(&shmq__slot_at(m, index)->next, memory_order_acquire);
+        index = atomic_load_explicit(&slot_at(l, index)->next, memory_order_acquire);
     }
     return 0;
 }

@@ -26,28 +26,38 @@
 
 #include <stdint.h>
 
-#include "segment.h"
+#include "layout.h"
 
 #define SHMQ__STACK_NIL UINT32_MAX
+
+/* Where the links live: the `next` word of slot i is at slots + i * stride (a struct
+ * shmq__slot); every index must be < capacity. The stack knows nothing else of a segment. */
+struct shmq__stack_links {
+    unsigned char *slots;
+    uint64_t stride;
+    uint32_t capacity;
+};
 
 void shmq__stack_init(struct shmq__stack *s);
 
 /* Push index (< capacity; its slot's next word is overwritten). */
-void shmq__stack_push(const struct shmq__mapping *m, struct shmq__stack *s, uint32_t index);
+void shmq__stack_push(const struct shmq__stack_links *l, struct shmq__stack *s, uint32_t index);
 
 /* Pop the most recently pushed index, SHMQ__STACK_NIL when empty, or -EBADMSG (as a negative
  * int64) when the head or a link is out of bounds. */
-int64_t shmq__stack_pop(const struct shmq__mapping *m, struct shmq__stack *s);
+int64_t shmq__stack_pop(const struct shmq__stack_links *l, struct shmq__stack *s);
 
 /* Call fn for each index from the top (best effort while others work). */
-int shmq__stack_foreach(const struct shmq__mapping *m, struct shmq__stack *s,
+int shmq__stack_foreach(const struct shmq__stack_links *l, struct shmq__stack *s,
                         int (*fn)(uint32_t index, void *arg), void *arg);
 
 /* For the reaper: mark present[index] for every index on the stack, from a walk that no push
  * or pop interrupted (the head's tag did not move). -EBUSY if none could be had. */
-int shmq__stack_snapshot(const struct shmq__mapping *m, struct shmq__stack *s, uint8_t *present);
+int shmq__stack_snapshot(const struct shmq__stack_links *l, struct shmq__stack *s,
+                         uint8_t *present);
 
 /* Verify the invariants of a quiescent stack. seen must have capacity bytes, zeroed. */
-int shmq__stack_check(const struct shmq__mapping *m, struct shmq__stack *s, unsigned char *seen);
+int shmq__stack_check(const struct shmq__stack_links *l, struct shmq__stack *s,
+                      unsigned char *seen);
 
 #endif /* SHMQ_STACK_H */

@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 #include "scq.h"
+#include "segment.h"
 #include "stack.h"
 
 static struct shmq__scq *ring_new(uint32_t order)
@@ -249,6 +250,8 @@ static void fake_map_init(struct fake_map *f, uint32_t capacity)
     f->slots = aligned_alloc(64, (size_t)capacity * 64);
     memset(f->slots, 0, (size_t)capacity * 64);
     f->map.slots = f->slots;
+    f->map.links =
+        (struct shmq__stack_links){.slots = f->slots, .stride = 64, .capacity = capacity};
     shmq__stack_init(&f->stack);
 }
 
@@ -257,14 +260,14 @@ static void stack_pops_newest_first(void **state)
     (void)state;
     struct fake_map f;
     fake_map_init(&f, 100);
-    assert_int_equal(shmq__stack_pop(&f.map, &f.stack), SHMQ__STACK_NIL);
+    assert_int_equal(shmq__stack_pop(&f.map.links, &f.stack), SHMQ__STACK_NIL);
     for (uint32_t i = 0; i < 100; i++)
-        shmq__stack_push(&f.map, &f.stack, i);
+        shmq__stack_push(&f.map.links, &f.stack, i);
     unsigned char seen[100] = {0};
-    assert_int_equal(shmq__stack_check(&f.map, &f.stack, seen), 0);
+    assert_int_equal(shmq__stack_check(&f.map.links, &f.stack, seen), 0);
     for (uint32_t i = 100; i-- > 0;)
-        assert_int_equal(shmq__stack_pop(&f.map, &f.stack), i);
-    assert_int_equal(shmq__stack_pop(&f.map, &f.stack), SHMQ__STACK_NIL);
+        assert_int_equal(shmq__stack_pop(&f.map.links, &f.stack), i);
+    assert_int_equal(shmq__stack_pop(&f.map.links, &f.stack), SHMQ__STACK_NIL);
     free(f.slots);
 }
 
@@ -273,13 +276,13 @@ static void stack_rejects_out_of_bounds_links(void **state)
     (void)state;
     struct fake_map f;
     fake_map_init(&f, 4);
-    shmq__stack_push(&f.map, &f.stack, 2);
+    shmq__stack_push(&f.map.links, &f.stack, 2);
     /* Scribble the link of index 2 and the head. */
     atomic_store(&((struct shmq__slot *)(f.slots + 2 * 64))->next, 77);
-    assert_int_equal(shmq__stack_pop(&f.map, &f.stack), 2); /* pops, head now 77 */
-    assert_int_equal(shmq__stack_pop(&f.map, &f.stack), -EBADMSG);
+    assert_int_equal(shmq__stack_pop(&f.map.links, &f.stack), 2); /* pops, head now 77 */
+    assert_int_equal(shmq__stack_pop(&f.map.links, &f.stack), -EBADMSG);
     unsigned char seen[4] = {0};
-    assert_int_equal(shmq__stack_check(&f.map, &f.stack, seen), -EBADMSG);
+    assert_int_equal(shmq__stack_check(&f.map.links, &f.stack, seen), -EBADMSG);
     free(f.slots);
 }
 
@@ -296,7 +299,7 @@ static void *stack_thread(void *arg)
     for (uint32_t r = 0; r < c->rounds; r++) {
         int got = 0;
         for (; got < 8; got++) {
-            mine[got] = shmq__stack_pop(&c->f->map, &c->f->stack);
+            mine[got] = shmq__stack_pop(&c->f->map.links, &c->f->stack);
             if (mine[got] == SHMQ__STACK_NIL)
                 break;
             if (mine[got] < 0) {
@@ -305,7 +308,7 @@ static void *stack_thread(void *arg)
             }
         }
         while (got > 0)
-            shmq__stack_push(&c->f->map, &c->f->stack, (uint32_t)mine[--got]);
+            shmq__stack_push(&c->f->map.links, &c->f->stack, (uint32_t)mine[--got]);
     }
     return NULL;
 }
@@ -316,7 +319,7 @@ static void stack_conserves_indices_under_threads(void **state)
     struct fake_map f;
     fake_map_init(&f, 16);
     for (uint32_t i = 0; i < 16; i++)
-        shmq__stack_push(&f.map, &f.stack, i);
+        shmq__stack_push(&f.map.links, &f.stack, i);
     enum { THREADS = 4 };
     pthread_t t[THREADS];
     struct stack_ctx c[THREADS];
@@ -329,7 +332,7 @@ static void stack_conserves_indices_under_threads(void **state)
         assert_int_equal(c[i].failed, 0);
     }
     unsigned char seen[16] = {0};
-    assert_int_equal(shmq__stack_check(&f.map, &f.stack, seen), 0);
+    assert_int_equal(shmq__stack_check(&f.map.links, &f.stack, seen), 0);
     for (int i = 0; i < 16; i++)
         assert_int_equal(seen[i], 1);
     free(f.slots);

@@ -290,8 +290,8 @@ static void orphans_are_restored(void **state)
             assert_true(shmq__scq_dequeue(m->ready_ring, m->geo.ring_order) < 4); /* "a" */
             assert_true(shmq__scq_dequeue(m->free_ring, m->geo.ring_order) < 4);
         } else {
-            assert_true(shmq__stack_pop(m, m->ready_stack) >= 0); /* "b" */
-            assert_true(shmq__stack_pop(m, m->free_stack) >= 0);
+            assert_true(shmq__stack_pop(&m->links, m->ready_stack) >= 0); /* "b" */
+            assert_true(shmq__stack_pop(&m->links, m->free_stack) >= 0);
         }
         /* Only a death makes the reaper look for orphans. */
         char why[256];
