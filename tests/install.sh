@@ -9,6 +9,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
 test -f "$work/prefix/include/shmq.h"
+# shmq.h is an umbrella: every part of include/shmq/ must be installed beside it.
+for part in "$(dirname "$0")"/../include/shmq/*.h; do
+    test -f "$work/prefix/include/shmq/$(basename "$part")"
+done
 libdir=$(ls -d "$work"/prefix/lib* | head -1)
 test -f "$libdir/pkgconfig/shmq.pc"
 test -f "$libdir/cmake/shmq/shmqConfig.cmake"
