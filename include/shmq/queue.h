@@ -103,8 +103,8 @@ SHMQ_EXPORT int shmq_create(const char *name, const struct shmq_config *cfg, shm
  * (pairs with the creator's release): the configuration read is the creator's.
  * Blocking: system calls; waits up to 2 s (1 ms sleeps) for a creator that has not finished
  * initialising the segment. A writable handle then runs the reaper if a participant is dead
- * (see "the reaper" above), and, when the participant table is full, takes over the entry of
- * a dead participant.
+ * (see "the reaper" above); when the participant table is full, it waits up to 4 s for a
+ * reaper that is running (1 ms sleeps) and takes over the entry of a dead participant.
  * Errors: -EINVAL (NULL q, bad name, unknown flags), -ENOENT, -EACCES, -EBADMSG (corrupt or
  * truncated, or its creator did not finish within 2 s), -EPROTO (another ABI version),
  * -EMEDIUMTYPE (the name is a topic), -EUSERS (participant table full of live participants),
@@ -245,7 +245,9 @@ SHMQ_EXPORT int shmq_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t 
  * Errors: -EINVAL (NULL q or m, m not a reservation of this handle, a metadata string longer
  * than SHMQ_META_STR_MAX), -EPERM, -EMSGSIZE (payload + metadata do not fit), -EALREADY (the
  * slot is no longer this handle's: a reaper took it back, believing the process dead),
- * -EBADMSG. After -EINVAL or -EMSGSIZE the slot is still reserved (fix m, or discard it).
+ * -EBADMSG (a corrupt ready ring refused the index: the slot is left in no ring, for the
+ * reaper's orphan recovery). After -EINVAL or -EMSGSIZE the slot is still reserved (fix m, or
+ * discard it); after -EALREADY nothing is published.
  */
 SHMQ_EXPORT int shmq_commit(shmq_t *q, struct shmq_msg *m);
 
@@ -409,7 +411,7 @@ SHMQ_EXPORT int shmq_participant_list(shmq_t *q, struct shmq_participant_info *o
  * skipped. Returns how many were shown, or fn's non-zero value. Never repairs; works on an
  * observer handle.
  * Threads: per handle, concurrently with any operation of other handles; fn runs in the
- * caller's thread and must not use q. Ordering: each copy is checked against the slot's state
+ * caller's thread. Ordering: each copy is checked against the slot's state
  * (acquire) before and after: what fn sees was a committed message. Never blocks; wait-free
  * apart from fn (one pass over the ring). Errors: -EINVAL (NULL q or fn), -ENOMEM.
  * On failure nothing changes: peek never takes or moves a message.
