@@ -21,8 +21,8 @@
  *     handle (SHMQ_OPEN_OBSERVE) never runs it.
  *   - "the SPSC ring" — a queue created with SHMQ_SINGLE_PRODUCER | SHMQ_SINGLE_CONSUMER.
  *   - "-EBADMSG" — the segment breaks its invariants (an impossible index, state or length
- *     written by a bug or a hostile process); the message concerned is dropped, never handed
- *     out.
+ *     written by a bug or a hostile process). Nothing corrupt is handed out: a message that
+ *     does not read back sanely is dropped (its slot freed), an impossible index is skipped.
  *
  * Ordering, for every operation: a message's bytes and metadata, and everything the producer
  * wrote before committing it, happen-before the claim or pop that returns it (a release store
@@ -278,7 +278,9 @@ SHMQ_EXPORT int shmq_claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns);
  * it. Never blocks. Progress: lock-free; wait-free in the SPSC ring.
  * Errors: -EINVAL (NULL q or m, m not a claim this handle holds), -EPERM, -EALREADY (the claim
  * is no longer this handle's: a reaper gave it back, believing the process dead), -EBADMSG.
- * On failure nothing changes.
+ * After -EINVAL, -EPERM or -EALREADY nothing changes; after -EBADMSG (a corrupt ring refused
+ * the index) the message is no longer the handle's and its slot is in no ring, left to the
+ * reaper's orphan recovery.
  */
 SHMQ_EXPORT int shmq_ack(shmq_t *q, struct shmq_msg *m);
 
@@ -286,7 +288,7 @@ SHMQ_EXPORT int shmq_ack(shmq_t *q, struct shmq_msg *m);
  * Give a claimed message back to the queue, delivery count + 1 (FIFO: at the tail; LIFO: on
  * top; SPSC ring: it stays at the head). Past max_deliveries its next claim dead-letters it.
  * Threads, ordering (release, paired with the next claimer's acquire), blocking, progress and
- * errors: as shmq_ack. On failure nothing changes.
+ * errors, and what a failure leaves: as shmq_ack.
  */
 SHMQ_EXPORT int shmq_nack(shmq_t *q, struct shmq_msg *m);
 
@@ -296,7 +298,8 @@ SHMQ_EXPORT int shmq_nack(shmq_t *q, struct shmq_msg *m);
  * at one entry per claim, and only once something may be due. In the SPSC ring it stays at
  * the head, holding back the messages behind it.
  * Threads, ordering, blocking and progress: as shmq_nack. Errors: those of shmq_nack, and
- * -EINVAL for a negative delay_ns. On failure nothing changes.
+ * -EINVAL for a negative delay_ns (then nothing changes); a failure leaves what shmq_nack's
+ * leaves.
  */
 SHMQ_EXPORT int shmq_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);
 
@@ -311,7 +314,7 @@ SHMQ_EXPORT int shmq_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_n
  * belongs to one thread); lock-free; never blocks. The release of the slot's state pairs
  * with the next claimer's acquire, as for nack. -EINVAL when m is not a claim this handle
  * holds (then nothing changes); also -EPERM (observer handle) and -EALREADY (a reaper gave
- * the claim back already), which change nothing either.
+ * the claim back already), which change nothing either, and -EBADMSG as for shmq_ack.
  */
 SHMQ_EXPORT int shmq_release(shmq_t *q, struct shmq_msg *m);
 
