@@ -2,8 +2,9 @@
 # The public headers as a user meets them (include/shmq.h and include/shmq/*.h):
 #   1. each compiles on its own, included first (and twice: the guard), in a C11 and in a C++17
 #      translation unit, with -Wall -Wextra -Wpedantic -Werror, and declares what it is for;
-#   2. shmq.h includes every sub-header, every exported function is declared exactly once, and
-#      no public include guard is reused by a header of src/ or tools/;
+#   2. shmq.h includes every sub-header, every exported function is declared exactly once and
+#      its comment states its contract (threads, ordering, blocking/progress, errors), and no
+#      public include guard is reused by a header of src/ or tools/;
 #   3. the frozen ABI check (test_header_abi.c, generated from the 0.1.0 header) passes against
 #      these headers and FAILS against copies broken on purpose: a moved field, a retyped
 #      function, a removed function, a changed constant.
@@ -93,6 +94,32 @@ for h in "${headers[@]}"; do
         ok
     fi
 done
+
+# Every exported function has a comment (its own, or the one it shares with the declarations
+# next to it) that says who may call it concurrently, the ordering it gives, whether it blocks
+# or its progress, and its errors: by words a reader can find (a comment may defer to another
+# function's with "as shmq_x").
+contract_gaps() { # contract_gaps HEADER...: one line per function whose comment misses something
+    awk '
+        /^\/\*/ { incomment = 1; text = "" }
+        incomment { text = text " " $0 }
+        incomment && /\*\// { incomment = 0; last = text }
+        /^SHMQ_EXPORT/ {
+            match($0, /shmq_[a-z_]+\(/); fn = substr($0, RSTART, RLENGTH - 1)
+            if (last ~ /as shmq_[a-z_]+/) next
+            miss = ""
+            if (last !~ /[Tt]hread|per handle|Pure/) miss = miss " threads"
+            if (last !~ /[Oo]rder|acquire|release|happen|Pure/) miss = miss " ordering"
+            if (last !~ /lock-free|wait-free|[Bb]lock|waits|Pure/) miss = miss " blocking/progress"
+            if (last !~ /-E[A-Z]+|never fails|never NULL|Pure/) miss = miss " errors"
+            if (miss != "") print FILENAME ": " fn ":" miss
+        }' "$@"
+}
+gaps=$(contract_gaps "$src"/include/shmq/*.h)
+if [[ -z $gaps ]]; then ok; else fail "comments that do not state the contract:"; echo "$gaps" >&2; fi
+# ... and that check can fail: a function whose comment says nothing of it.
+printf '/* Does something. */\nSHMQ_EXPORT int shmq_undocumented(void);\n' > "$work/bare.h"
+if [[ -n $(contract_gaps "$work/bare.h") ]]; then ok; else fail "the contract check passes a bare comment"; fi
 
 # 3. The frozen ABI: passes here, fails on each broken copy.
 abi() { # abi INCLUDE_DIR: 0 when test_header_abi.c compiles against it

@@ -35,7 +35,8 @@ SHMQ_EXPORT int shmq_pin_near(shmq_t *q);
 
 /*
  * Pin the calling thread to one CPU (its OS number, as in /proc/cpuinfo and taskset).
- * Threads: any thread; changes only the calling thread. Blocking: system calls only.
+ * Threads: any thread; changes only the calling thread. Ordering: none (no queue involved).
+ * Blocking: system calls only.
  * Errors: -EINVAL (the CPU does not exist or is not allowed to this process), -ENOTSUP (this
  * machine cannot pin threads), -ENOMEM, or the errno of the binding call. On failure the
  * thread's affinity is unchanged.

@@ -130,7 +130,8 @@ SHMQ_EXPORT int shmq_open_ex(const char *name, uint32_t flags, shmq_t **q);
 SHMQ_EXPORT int shmq_close(shmq_t *q);
 
 /* The queue's name (without "shmq."), valid until shmq_close; NULL for a NULL handle.
- * Threads: any thread holding q; reads only the handle. Wait-free; never fails otherwise. */
+ * Threads: any thread holding q; reads only the handle (no ordering involved). Never blocks;
+ * wait-free; never fails otherwise. */
 SHMQ_EXPORT const char *shmq_name(const shmq_t *q);
 
 /* ---- names ------------------------------------------------------------------------------ */
@@ -138,7 +139,8 @@ SHMQ_EXPORT const char *shmq_name(const shmq_t *q);
 /* Remove the name (a queue's, or a topic's: the namespace is shared; shmq_topic_unlink checks
  * the kind). Handles already open keep working until closed.
  * Threads: any thread, concurrently with anything; opens that race with it either find the
- * segment or get -ENOENT. Blocking: one system call.
+ * segment or get -ENOENT. Ordering: none (no segment is read or written). Blocking: one
+ * system call.
  * Errors: -EINVAL (bad name), -ENOENT, -EACCES, or another errno of shm_unlink.
  * On failure nothing changed. */
 SHMQ_EXPORT int shmq_unlink(const char *name);
@@ -150,7 +152,8 @@ SHMQ_EXPORT int shmq_name_check(const char *name);
  * Call fn(name, arg) for every shmq segment in /dev/shm, queues and topics (names without
  * "shmq."). Stops early and returns fn's value when it is non-zero; 0 otherwise.
  * Threads: any thread; fn runs in the caller's thread. A segment created or removed during
- * the call may or may not be seen (readdir). Blocking: directory system calls only.
+ * the call may or may not be seen (readdir); no segment is opened (no ordering involved).
+ * Blocking: directory system calls only.
  * Errors: -EINVAL (NULL fn), or the errno of opendir (-ENOENT, -EACCES, ...), or fn's value.
  */
 SHMQ_EXPORT int shmq_foreach(int (*fn)(const char *name, void *arg), void *arg);
@@ -486,7 +489,8 @@ SHMQ_EXPORT int shmq_repair(shmq_t *q, struct shmq_repair_report *report);
 SHMQ_EXPORT const char *shmq_strerror(int err);
 
 /* The library's version, "MAJOR.MINOR.PATCH" (SHMQ_VERSION_STRING of the library that runs,
- * which may differ from the header's). A static string; any thread; wait-free. */
+ * which may differ from the header's). Pure: a static string; any thread; wait-free; never
+ * fails. */
 SHMQ_EXPORT const char *shmq_version(void);
 
 #ifdef __cplusplus

@@ -124,19 +124,21 @@ SHMQ_EXPORT int shmq_topic_open_ex(const char *name, uint32_t flags, shmq_topic_
 SHMQ_EXPORT int shmq_topic_close(shmq_topic_t *t);
 
 /* Remove the name (-EMEDIUMTYPE if it is a queue: use shmq_unlink). Open handles keep
- * working until closed. Threads: any thread. Blocking: system calls (it reads the header to
- * tell a queue). Errors: -EINVAL (bad name), -ENOENT, -EMEDIUMTYPE, -EACCES, or another errno
- * of shm_unlink. On failure nothing changed. */
+ * working until closed. Threads: any thread. Ordering: none (it only reads the header's kind).
+ * Blocking: system calls (it reads the header to tell a queue). Errors: -EINVAL (bad name),
+ * -ENOENT, -EMEDIUMTYPE, -EACCES, or another errno of shm_unlink. On failure nothing changed. */
 SHMQ_EXPORT int shmq_topic_unlink(const char *name);
 
 /* The topic's name (without "shmq."), valid until shmq_topic_close; NULL for a NULL handle.
- * Reads only the handle: any thread holding t, wait-free. */
+ * Reads only the handle (no ordering involved): any thread holding t, wait-free; never fails
+ * otherwise. */
 SHMQ_EXPORT const char *shmq_topic_name(const shmq_topic_t *t);
 
 /* 0 if valid, else -EINVAL. Pure functions: any thread, wait-free, no system call. */
 SHMQ_EXPORT int shmq_subject_check(const char *subject);
 SHMQ_EXPORT int shmq_pattern_check(const char *pattern);
-/* 1 if subject matches pattern, 0 if not, -EINVAL if either is invalid. */
+/* 1 if subject matches pattern, 0 if not, -EINVAL if either is invalid. Pure: any thread,
+ * wait-free, no system call. */
 SHMQ_EXPORT int shmq_topic_match(const char *pattern, const char *subject);
 
 /*
@@ -158,8 +160,8 @@ SHMQ_EXPORT int shmq_publish(shmq_topic_t *t, const char *subject, const void *d
 /* The same with metadata (m->data, m->len, m->timestamp_ns, m->type, m->correlation_id,
  * m->reply_to; m->id and m->deliveries are ignored). With any metadata set it fits when
  * align8(strlen(subject) + 1) + align8(len) + 19 + the three strings' lengths <= slot_size.
- * Everything else as shmq_publish; -EINVAL also for NULL m or a string longer than
- * SHMQ_META_STR_MAX. */
+ * Threads, ordering, blocking, progress and what a failure leaves: as shmq_publish. Errors:
+ * those of shmq_publish; -EINVAL also for NULL m or a string longer than SHMQ_META_STR_MAX. */
 SHMQ_EXPORT int shmq_publish_msg(shmq_topic_t *t, const char *subject, const struct shmq_msg *m,
                                  int64_t timeout_ns);
 
@@ -327,8 +329,8 @@ SHMQ_EXPORT int shmq_topic_stat(shmq_topic_t *t, struct shmq_topic_stat *st);
  * Never blocks; wait-free. Errors: -EINVAL (NULL t, NULL out with max > 0). */
 SHMQ_EXPORT int shmq_topic_groups(shmq_topic_t *t, struct shmq_group_info *out, unsigned max);
 /* The subscription's own group, as shmq_topic_groups reports it (never repairs; wait-free;
- * per handle). -EINVAL (NULL sub or out), -EBADMSG when the group entry no longer reads as a
- * group (a scribbled segment). */
+ * per handle; ordering as shmq_topic_groups). -EINVAL (NULL sub or out), -EBADMSG when the group
+ * entry no longer reads as a group (a scribbled segment). */
 SHMQ_EXPORT int shmq_sub_stat(const shmq_sub_t *sub, struct shmq_group_info *out);
 /* Remove a group that has no member (typically a durable one): -ENOENT, -EBUSY if it has a
  * member. REPAIRS: releases dead members and handles first. Threads: per handle. Ordering:
@@ -337,8 +339,9 @@ SHMQ_EXPORT int shmq_sub_stat(const shmq_sub_t *sub, struct shmq_group_info *out
  * group name), -EPERM (observer handle). On failure the group is unchanged. */
 SHMQ_EXPORT int shmq_topic_group_delete(shmq_topic_t *t, const char *group);
 /* Release every handle and member whose process is gone; returns how many. Threads: per
- * handle; others keep working. Blocking: system calls per entry; never waits (unlike
- * shmq_repair, a topic needs no grace period). Errors: -EINVAL (NULL t), -EPERM (observer
+ * handle; others keep working. Ordering: an entry is freed with a release store that the
+ * next handle or member to take it acquires. Blocking: system calls per entry; never waits
+ * (unlike shmq_repair, a topic needs no grace period). Errors: -EINVAL (NULL t), -EPERM (observer
  * handle). */
 SHMQ_EXPORT int shmq_topic_repair(shmq_topic_t *t);
 /* Verify the topic's invariants (src/topic.h): 0, or -EBADMSG with the first violation worded
