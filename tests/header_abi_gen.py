@@ -128,7 +128,16 @@ def main():
     out.append('    puts("1 passed, 0 failed");')
     out.append("    return 0;")
     out.append("}")
-    print("\n".join(out))
+    text = "\n".join(out) + "\n"
+    # Formatted as every C file of the tree (.clang-format), when clang-format is installed.
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        text = subprocess.run(["clang-format", "--style=file",
+                               "--assume-filename=" + os.path.join(here, "test_header_abi.c")],
+                              input=text, check=True, capture_output=True, text=True).stdout
+    except OSError:
+        pass
+    sys.stdout.write(text)
 
 
 if __name__ == "__main__":

@@ -6,39 +6,51 @@
 #include <stddef.h>
 #include <stdio.h>
 
-_Static_assert(sizeof(struct shmq_config) == 88 && _Alignof(struct shmq_config) == 8, "struct shmq_config: size or alignment changed");
+_Static_assert(sizeof(struct shmq_config) == 88 && _Alignof(struct shmq_config) == 8,
+               "struct shmq_config: size or alignment changed");
 _Static_assert(offsetof(struct shmq_config, kind) == 0, "struct shmq_config: kind moved");
 _Static_assert(offsetof(struct shmq_config, capacity) == 4, "struct shmq_config: capacity moved");
 _Static_assert(offsetof(struct shmq_config, slot_size) == 8, "struct shmq_config: slot_size moved");
 _Static_assert(offsetof(struct shmq_config, mode) == 12, "struct shmq_config: mode moved");
 _Static_assert(offsetof(struct shmq_config, flags) == 16, "struct shmq_config: flags moved");
-_Static_assert(offsetof(struct shmq_config, max_participants) == 20, "struct shmq_config: max_participants moved");
+_Static_assert(offsetof(struct shmq_config, max_participants) == 20,
+               "struct shmq_config: max_participants moved");
 _Static_assert(offsetof(struct shmq_config, ttl_ns) == 24, "struct shmq_config: ttl_ns moved");
-_Static_assert(offsetof(struct shmq_config, max_deliveries) == 32, "struct shmq_config: max_deliveries moved");
+_Static_assert(offsetof(struct shmq_config, max_deliveries) == 32,
+               "struct shmq_config: max_deliveries moved");
 _Static_assert(offsetof(struct shmq_config, numa) == 36, "struct shmq_config: numa moved");
-_Static_assert(offsetof(struct shmq_config, numa_flags) == 40, "struct shmq_config: numa_flags moved");
-_Static_assert(offsetof(struct shmq_config, reserved0) == 44, "struct shmq_config: reserved0 moved");
-_Static_assert(offsetof(struct shmq_config, dead_letter) == 48, "struct shmq_config: dead_letter moved");
+_Static_assert(offsetof(struct shmq_config, numa_flags) == 40,
+               "struct shmq_config: numa_flags moved");
+_Static_assert(offsetof(struct shmq_config, reserved0) == 44,
+               "struct shmq_config: reserved0 moved");
+_Static_assert(offsetof(struct shmq_config, dead_letter) == 48,
+               "struct shmq_config: dead_letter moved");
 _Static_assert(offsetof(struct shmq_config, reserved) == 56, "struct shmq_config: reserved moved");
-_Static_assert(sizeof(struct shmq_msg) == 80 && _Alignof(struct shmq_msg) == 8, "struct shmq_msg: size or alignment changed");
+_Static_assert(sizeof(struct shmq_msg) == 80 && _Alignof(struct shmq_msg) == 8,
+               "struct shmq_msg: size or alignment changed");
 _Static_assert(offsetof(struct shmq_msg, data) == 0, "struct shmq_msg: data moved");
 _Static_assert(offsetof(struct shmq_msg, len) == 8, "struct shmq_msg: len moved");
-_Static_assert(offsetof(struct shmq_msg, timestamp_ns) == 16, "struct shmq_msg: timestamp_ns moved");
+_Static_assert(offsetof(struct shmq_msg, timestamp_ns) == 16,
+               "struct shmq_msg: timestamp_ns moved");
 _Static_assert(offsetof(struct shmq_msg, type) == 24, "struct shmq_msg: type moved");
-_Static_assert(offsetof(struct shmq_msg, correlation_id) == 32, "struct shmq_msg: correlation_id moved");
+_Static_assert(offsetof(struct shmq_msg, correlation_id) == 32,
+               "struct shmq_msg: correlation_id moved");
 _Static_assert(offsetof(struct shmq_msg, reply_to) == 40, "struct shmq_msg: reply_to moved");
 _Static_assert(offsetof(struct shmq_msg, id) == 48, "struct shmq_msg: id moved");
 _Static_assert(offsetof(struct shmq_msg, deliveries) == 56, "struct shmq_msg: deliveries moved");
 _Static_assert(offsetof(struct shmq_msg, reserved0) == 60, "struct shmq_msg: reserved0 moved");
 _Static_assert(offsetof(struct shmq_msg, priv) == 64, "struct shmq_msg: priv moved");
-_Static_assert(sizeof(struct shmq_stat) == 480 && _Alignof(struct shmq_stat) == 8, "struct shmq_stat: size or alignment changed");
+_Static_assert(sizeof(struct shmq_stat) == 480 && _Alignof(struct shmq_stat) == 8,
+               "struct shmq_stat: size or alignment changed");
 _Static_assert(offsetof(struct shmq_stat, kind) == 0, "struct shmq_stat: kind moved");
 _Static_assert(offsetof(struct shmq_stat, flags) == 4, "struct shmq_stat: flags moved");
 _Static_assert(offsetof(struct shmq_stat, capacity) == 8, "struct shmq_stat: capacity moved");
 _Static_assert(offsetof(struct shmq_stat, slot_size) == 12, "struct shmq_stat: slot_size moved");
 _Static_assert(offsetof(struct shmq_stat, mode) == 16, "struct shmq_stat: mode moved");
-_Static_assert(offsetof(struct shmq_stat, max_participants) == 20, "struct shmq_stat: max_participants moved");
-_Static_assert(offsetof(struct shmq_stat, segment_bytes) == 24, "struct shmq_stat: segment_bytes moved");
+_Static_assert(offsetof(struct shmq_stat, max_participants) == 20,
+               "struct shmq_stat: max_participants moved");
+_Static_assert(offsetof(struct shmq_stat, segment_bytes) == 24,
+               "struct shmq_stat: segment_bytes moved");
 _Static_assert(offsetof(struct shmq_stat, depth) == 32, "struct shmq_stat: depth moved");
 _Static_assert(offsetof(struct shmq_stat, in_flight) == 40, "struct shmq_stat: in_flight moved");
 _Static_assert(offsetof(struct shmq_stat, pushed) == 48, "struct shmq_stat: pushed moved");
@@ -49,140 +61,236 @@ _Static_assert(offsetof(struct shmq_stat, full) == 80, "struct shmq_stat: full m
 _Static_assert(offsetof(struct shmq_stat, empty) == 88, "struct shmq_stat: empty moved");
 _Static_assert(offsetof(struct shmq_stat, waits) == 96, "struct shmq_stat: waits moved");
 _Static_assert(offsetof(struct shmq_stat, wakeups) == 104, "struct shmq_stat: wakeups moved");
-_Static_assert(offsetof(struct shmq_stat, participants) == 112, "struct shmq_stat: participants moved");
+_Static_assert(offsetof(struct shmq_stat, participants) == 112,
+               "struct shmq_stat: participants moved");
 _Static_assert(offsetof(struct shmq_stat, producers) == 116, "struct shmq_stat: producers moved");
 _Static_assert(offsetof(struct shmq_stat, consumers) == 120, "struct shmq_stat: consumers moved");
-_Static_assert(offsetof(struct shmq_stat, creator_pid) == 124, "struct shmq_stat: creator_pid moved");
+_Static_assert(offsetof(struct shmq_stat, creator_pid) == 124,
+               "struct shmq_stat: creator_pid moved");
 _Static_assert(offsetof(struct shmq_stat, created_ns) == 128, "struct shmq_stat: created_ns moved");
 _Static_assert(offsetof(struct shmq_stat, owner_uid) == 136, "struct shmq_stat: owner_uid moved");
-_Static_assert(offsetof(struct shmq_stat, max_deliveries) == 140, "struct shmq_stat: max_deliveries moved");
+_Static_assert(offsetof(struct shmq_stat, max_deliveries) == 140,
+               "struct shmq_stat: max_deliveries moved");
 _Static_assert(offsetof(struct shmq_stat, ttl_ns) == 144, "struct shmq_stat: ttl_ns moved");
-_Static_assert(offsetof(struct shmq_stat, redelivered) == 152, "struct shmq_stat: redelivered moved");
+_Static_assert(offsetof(struct shmq_stat, redelivered) == 152,
+               "struct shmq_stat: redelivered moved");
 _Static_assert(offsetof(struct shmq_stat, expired) == 160, "struct shmq_stat: expired moved");
-_Static_assert(offsetof(struct shmq_stat, dead_lettered) == 168, "struct shmq_stat: dead_lettered moved");
+_Static_assert(offsetof(struct shmq_stat, dead_lettered) == 168,
+               "struct shmq_stat: dead_lettered moved");
 _Static_assert(offsetof(struct shmq_stat, dropped) == 176, "struct shmq_stat: dropped moved");
 _Static_assert(offsetof(struct shmq_stat, recovered) == 184, "struct shmq_stat: recovered moved");
 _Static_assert(offsetof(struct shmq_stat, dead) == 192, "struct shmq_stat: dead moved");
-_Static_assert(offsetof(struct shmq_stat, numa_requested) == 196, "struct shmq_stat: numa_requested moved");
-_Static_assert(offsetof(struct shmq_stat, numa_located) == 200, "struct shmq_stat: numa_located moved");
+_Static_assert(offsetof(struct shmq_stat, numa_requested) == 196,
+               "struct shmq_stat: numa_requested moved");
+_Static_assert(offsetof(struct shmq_stat, numa_located) == 200,
+               "struct shmq_stat: numa_located moved");
 _Static_assert(offsetof(struct shmq_stat, numa_flags) == 204, "struct shmq_stat: numa_flags moved");
-_Static_assert(offsetof(struct shmq_stat, dead_letter) == 208, "struct shmq_stat: dead_letter moved");
+_Static_assert(offsetof(struct shmq_stat, dead_letter) == 208,
+               "struct shmq_stat: dead_letter moved");
 _Static_assert(offsetof(struct shmq_stat, released) == 416, "struct shmq_stat: released moved");
 _Static_assert(offsetof(struct shmq_stat, reserved) == 424, "struct shmq_stat: reserved moved");
-_Static_assert(sizeof(struct shmq_participant_info) == 112 && _Alignof(struct shmq_participant_info) == 8, "struct shmq_participant_info: size or alignment changed");
-_Static_assert(offsetof(struct shmq_participant_info, index) == 0, "struct shmq_participant_info: index moved");
-_Static_assert(offsetof(struct shmq_participant_info, pid) == 4, "struct shmq_participant_info: pid moved");
-_Static_assert(offsetof(struct shmq_participant_info, alive) == 8, "struct shmq_participant_info: alive moved");
-_Static_assert(offsetof(struct shmq_participant_info, roles) == 12, "struct shmq_participant_info: roles moved");
-_Static_assert(offsetof(struct shmq_participant_info, pushed) == 16, "struct shmq_participant_info: pushed moved");
-_Static_assert(offsetof(struct shmq_participant_info, popped) == 24, "struct shmq_participant_info: popped moved");
-_Static_assert(offsetof(struct shmq_participant_info, acked) == 32, "struct shmq_participant_info: acked moved");
-_Static_assert(offsetof(struct shmq_participant_info, nacked) == 40, "struct shmq_participant_info: nacked moved");
-_Static_assert(offsetof(struct shmq_participant_info, full) == 48, "struct shmq_participant_info: full moved");
-_Static_assert(offsetof(struct shmq_participant_info, empty) == 56, "struct shmq_participant_info: empty moved");
-_Static_assert(offsetof(struct shmq_participant_info, waits) == 64, "struct shmq_participant_info: waits moved");
-_Static_assert(offsetof(struct shmq_participant_info, opened_ns) == 72, "struct shmq_participant_info: opened_ns moved");
-_Static_assert(offsetof(struct shmq_participant_info, reserved) == 80, "struct shmq_participant_info: reserved moved");
-_Static_assert(sizeof(struct shmq_repair_report) == 56 && _Alignof(struct shmq_repair_report) == 8, "struct shmq_repair_report: size or alignment changed");
-_Static_assert(offsetof(struct shmq_repair_report, dead_participants) == 0, "struct shmq_repair_report: dead_participants moved");
-_Static_assert(offsetof(struct shmq_repair_report, claims_returned) == 4, "struct shmq_repair_report: claims_returned moved");
-_Static_assert(offsetof(struct shmq_repair_report, reservations_freed) == 8, "struct shmq_repair_report: reservations_freed moved");
-_Static_assert(offsetof(struct shmq_repair_report, orphans_restored) == 12, "struct shmq_repair_report: orphans_restored moved");
-_Static_assert(offsetof(struct shmq_repair_report, dead_lettered) == 16, "struct shmq_repair_report: dead_lettered moved");
-_Static_assert(offsetof(struct shmq_repair_report, busy) == 20, "struct shmq_repair_report: busy moved");
-_Static_assert(offsetof(struct shmq_repair_report, reserved) == 24, "struct shmq_repair_report: reserved moved");
-_Static_assert(sizeof(struct shmq_topic_config) == 80 && _Alignof(struct shmq_topic_config) == 8, "struct shmq_topic_config: size or alignment changed");
-_Static_assert(offsetof(struct shmq_topic_config, policy) == 0, "struct shmq_topic_config: policy moved");
-_Static_assert(offsetof(struct shmq_topic_config, capacity) == 4, "struct shmq_topic_config: capacity moved");
-_Static_assert(offsetof(struct shmq_topic_config, slot_size) == 8, "struct shmq_topic_config: slot_size moved");
-_Static_assert(offsetof(struct shmq_topic_config, mode) == 12, "struct shmq_topic_config: mode moved");
-_Static_assert(offsetof(struct shmq_topic_config, max_groups) == 16, "struct shmq_topic_config: max_groups moved");
-_Static_assert(offsetof(struct shmq_topic_config, max_members) == 20, "struct shmq_topic_config: max_members moved");
-_Static_assert(offsetof(struct shmq_topic_config, max_participants) == 24, "struct shmq_topic_config: max_participants moved");
-_Static_assert(offsetof(struct shmq_topic_config, numa) == 28, "struct shmq_topic_config: numa moved");
-_Static_assert(offsetof(struct shmq_topic_config, numa_flags) == 32, "struct shmq_topic_config: numa_flags moved");
-_Static_assert(offsetof(struct shmq_topic_config, reserved0) == 36, "struct shmq_topic_config: reserved0 moved");
-_Static_assert(offsetof(struct shmq_topic_config, group_timeout_ns) == 40, "struct shmq_topic_config: group_timeout_ns moved");
-_Static_assert(offsetof(struct shmq_topic_config, reserved) == 48, "struct shmq_topic_config: reserved moved");
-_Static_assert(sizeof(struct shmq_delivery) == 1096 && _Alignof(struct shmq_delivery) == 8, "struct shmq_delivery: size or alignment changed");
+_Static_assert(sizeof(struct shmq_participant_info) == 112 &&
+                   _Alignof(struct shmq_participant_info) == 8,
+               "struct shmq_participant_info: size or alignment changed");
+_Static_assert(offsetof(struct shmq_participant_info, index) == 0,
+               "struct shmq_participant_info: index moved");
+_Static_assert(offsetof(struct shmq_participant_info, pid) == 4,
+               "struct shmq_participant_info: pid moved");
+_Static_assert(offsetof(struct shmq_participant_info, alive) == 8,
+               "struct shmq_participant_info: alive moved");
+_Static_assert(offsetof(struct shmq_participant_info, roles) == 12,
+               "struct shmq_participant_info: roles moved");
+_Static_assert(offsetof(struct shmq_participant_info, pushed) == 16,
+               "struct shmq_participant_info: pushed moved");
+_Static_assert(offsetof(struct shmq_participant_info, popped) == 24,
+               "struct shmq_participant_info: popped moved");
+_Static_assert(offsetof(struct shmq_participant_info, acked) == 32,
+               "struct shmq_participant_info: acked moved");
+_Static_assert(offsetof(struct shmq_participant_info, nacked) == 40,
+               "struct shmq_participant_info: nacked moved");
+_Static_assert(offsetof(struct shmq_participant_info, full) == 48,
+               "struct shmq_participant_info: full moved");
+_Static_assert(offsetof(struct shmq_participant_info, empty) == 56,
+               "struct shmq_participant_info: empty moved");
+_Static_assert(offsetof(struct shmq_participant_info, waits) == 64,
+               "struct shmq_participant_info: waits moved");
+_Static_assert(offsetof(struct shmq_participant_info, opened_ns) == 72,
+               "struct shmq_participant_info: opened_ns moved");
+_Static_assert(offsetof(struct shmq_participant_info, reserved) == 80,
+               "struct shmq_participant_info: reserved moved");
+_Static_assert(sizeof(struct shmq_repair_report) == 56 && _Alignof(struct shmq_repair_report) == 8,
+               "struct shmq_repair_report: size or alignment changed");
+_Static_assert(offsetof(struct shmq_repair_report, dead_participants) == 0,
+               "struct shmq_repair_report: dead_participants moved");
+_Static_assert(offsetof(struct shmq_repair_report, claims_returned) == 4,
+               "struct shmq_repair_report: claims_returned moved");
+_Static_assert(offsetof(struct shmq_repair_report, reservations_freed) == 8,
+               "struct shmq_repair_report: reservations_freed moved");
+_Static_assert(offsetof(struct shmq_repair_report, orphans_restored) == 12,
+               "struct shmq_repair_report: orphans_restored moved");
+_Static_assert(offsetof(struct shmq_repair_report, dead_lettered) == 16,
+               "struct shmq_repair_report: dead_lettered moved");
+_Static_assert(offsetof(struct shmq_repair_report, busy) == 20,
+               "struct shmq_repair_report: busy moved");
+_Static_assert(offsetof(struct shmq_repair_report, reserved) == 24,
+               "struct shmq_repair_report: reserved moved");
+_Static_assert(sizeof(struct shmq_topic_config) == 80 && _Alignof(struct shmq_topic_config) == 8,
+               "struct shmq_topic_config: size or alignment changed");
+_Static_assert(offsetof(struct shmq_topic_config, policy) == 0,
+               "struct shmq_topic_config: policy moved");
+_Static_assert(offsetof(struct shmq_topic_config, capacity) == 4,
+               "struct shmq_topic_config: capacity moved");
+_Static_assert(offsetof(struct shmq_topic_config, slot_size) == 8,
+               "struct shmq_topic_config: slot_size moved");
+_Static_assert(offsetof(struct shmq_topic_config, mode) == 12,
+               "struct shmq_topic_config: mode moved");
+_Static_assert(offsetof(struct shmq_topic_config, max_groups) == 16,
+               "struct shmq_topic_config: max_groups moved");
+_Static_assert(offsetof(struct shmq_topic_config, max_members) == 20,
+               "struct shmq_topic_config: max_members moved");
+_Static_assert(offsetof(struct shmq_topic_config, max_participants) == 24,
+               "struct shmq_topic_config: max_participants moved");
+_Static_assert(offsetof(struct shmq_topic_config, numa) == 28,
+               "struct shmq_topic_config: numa moved");
+_Static_assert(offsetof(struct shmq_topic_config, numa_flags) == 32,
+               "struct shmq_topic_config: numa_flags moved");
+_Static_assert(offsetof(struct shmq_topic_config, reserved0) == 36,
+               "struct shmq_topic_config: reserved0 moved");
+_Static_assert(offsetof(struct shmq_topic_config, group_timeout_ns) == 40,
+               "struct shmq_topic_config: group_timeout_ns moved");
+_Static_assert(offsetof(struct shmq_topic_config, reserved) == 48,
+               "struct shmq_topic_config: reserved moved");
+_Static_assert(sizeof(struct shmq_delivery) == 1096 && _Alignof(struct shmq_delivery) == 8,
+               "struct shmq_delivery: size or alignment changed");
 _Static_assert(offsetof(struct shmq_delivery, seq) == 0, "struct shmq_delivery: seq moved");
 _Static_assert(offsetof(struct shmq_delivery, lost) == 8, "struct shmq_delivery: lost moved");
 _Static_assert(offsetof(struct shmq_delivery, len) == 16, "struct shmq_delivery: len moved");
-_Static_assert(offsetof(struct shmq_delivery, timestamp_ns) == 24, "struct shmq_delivery: timestamp_ns moved");
+_Static_assert(offsetof(struct shmq_delivery, timestamp_ns) == 24,
+               "struct shmq_delivery: timestamp_ns moved");
 _Static_assert(offsetof(struct shmq_delivery, meta) == 32, "struct shmq_delivery: meta moved");
-_Static_assert(offsetof(struct shmq_delivery, subject_len) == 36, "struct shmq_delivery: subject_len moved");
-_Static_assert(offsetof(struct shmq_delivery, subject) == 40, "struct shmq_delivery: subject moved");
+_Static_assert(offsetof(struct shmq_delivery, subject_len) == 36,
+               "struct shmq_delivery: subject_len moved");
+_Static_assert(offsetof(struct shmq_delivery, subject) == 40,
+               "struct shmq_delivery: subject moved");
 _Static_assert(offsetof(struct shmq_delivery, type) == 296, "struct shmq_delivery: type moved");
-_Static_assert(offsetof(struct shmq_delivery, correlation_id) == 552, "struct shmq_delivery: correlation_id moved");
-_Static_assert(offsetof(struct shmq_delivery, reply_to) == 808, "struct shmq_delivery: reply_to moved");
-_Static_assert(offsetof(struct shmq_delivery, reserved) == 1064, "struct shmq_delivery: reserved moved");
-_Static_assert(sizeof(struct shmq_view) == 96 && _Alignof(struct shmq_view) == 8, "struct shmq_view: size or alignment changed");
+_Static_assert(offsetof(struct shmq_delivery, correlation_id) == 552,
+               "struct shmq_delivery: correlation_id moved");
+_Static_assert(offsetof(struct shmq_delivery, reply_to) == 808,
+               "struct shmq_delivery: reply_to moved");
+_Static_assert(offsetof(struct shmq_delivery, reserved) == 1064,
+               "struct shmq_delivery: reserved moved");
+_Static_assert(sizeof(struct shmq_view) == 96 && _Alignof(struct shmq_view) == 8,
+               "struct shmq_view: size or alignment changed");
 _Static_assert(offsetof(struct shmq_view, subject) == 0, "struct shmq_view: subject moved");
 _Static_assert(offsetof(struct shmq_view, subject_len) == 8, "struct shmq_view: subject_len moved");
 _Static_assert(offsetof(struct shmq_view, data) == 16, "struct shmq_view: data moved");
 _Static_assert(offsetof(struct shmq_view, len) == 24, "struct shmq_view: len moved");
 _Static_assert(offsetof(struct shmq_view, type) == 32, "struct shmq_view: type moved");
-_Static_assert(offsetof(struct shmq_view, correlation_id) == 40, "struct shmq_view: correlation_id moved");
+_Static_assert(offsetof(struct shmq_view, correlation_id) == 40,
+               "struct shmq_view: correlation_id moved");
 _Static_assert(offsetof(struct shmq_view, reply_to) == 48, "struct shmq_view: reply_to moved");
-_Static_assert(offsetof(struct shmq_view, timestamp_ns) == 56, "struct shmq_view: timestamp_ns moved");
+_Static_assert(offsetof(struct shmq_view, timestamp_ns) == 56,
+               "struct shmq_view: timestamp_ns moved");
 _Static_assert(offsetof(struct shmq_view, seq) == 64, "struct shmq_view: seq moved");
 _Static_assert(offsetof(struct shmq_view, lost) == 72, "struct shmq_view: lost moved");
 _Static_assert(offsetof(struct shmq_view, priv) == 80, "struct shmq_view: priv moved");
-_Static_assert(sizeof(struct shmq_group_info) == 424 && _Alignof(struct shmq_group_info) == 8, "struct shmq_group_info: size or alignment changed");
+_Static_assert(sizeof(struct shmq_group_info) == 424 && _Alignof(struct shmq_group_info) == 8,
+               "struct shmq_group_info: size or alignment changed");
 _Static_assert(offsetof(struct shmq_group_info, name) == 0, "struct shmq_group_info: name moved");
-_Static_assert(offsetof(struct shmq_group_info, pattern) == 64, "struct shmq_group_info: pattern moved");
-_Static_assert(offsetof(struct shmq_group_info, flags) == 320, "struct shmq_group_info: flags moved");
-_Static_assert(offsetof(struct shmq_group_info, members) == 324, "struct shmq_group_info: members moved");
-_Static_assert(offsetof(struct shmq_group_info, cursor) == 328, "struct shmq_group_info: cursor moved");
+_Static_assert(offsetof(struct shmq_group_info, pattern) == 64,
+               "struct shmq_group_info: pattern moved");
+_Static_assert(offsetof(struct shmq_group_info, flags) == 320,
+               "struct shmq_group_info: flags moved");
+_Static_assert(offsetof(struct shmq_group_info, members) == 324,
+               "struct shmq_group_info: members moved");
+_Static_assert(offsetof(struct shmq_group_info, cursor) == 328,
+               "struct shmq_group_info: cursor moved");
 _Static_assert(offsetof(struct shmq_group_info, lag) == 336, "struct shmq_group_info: lag moved");
-_Static_assert(offsetof(struct shmq_group_info, delivered) == 344, "struct shmq_group_info: delivered moved");
-_Static_assert(offsetof(struct shmq_group_info, skipped) == 352, "struct shmq_group_info: skipped moved");
+_Static_assert(offsetof(struct shmq_group_info, delivered) == 344,
+               "struct shmq_group_info: delivered moved");
+_Static_assert(offsetof(struct shmq_group_info, skipped) == 352,
+               "struct shmq_group_info: skipped moved");
 _Static_assert(offsetof(struct shmq_group_info, lost) == 360, "struct shmq_group_info: lost moved");
-_Static_assert(offsetof(struct shmq_group_info, gating) == 368, "struct shmq_group_info: gating moved");
-_Static_assert(offsetof(struct shmq_group_info, reserved0) == 372, "struct shmq_group_info: reserved0 moved");
-_Static_assert(offsetof(struct shmq_group_info, created_ns) == 376, "struct shmq_group_info: created_ns moved");
-_Static_assert(offsetof(struct shmq_group_info, idle_ns) == 384, "struct shmq_group_info: idle_ns moved");
-_Static_assert(offsetof(struct shmq_group_info, reserved) == 392, "struct shmq_group_info: reserved moved");
-_Static_assert(sizeof(struct shmq_topic_stat) == 184 && _Alignof(struct shmq_topic_stat) == 8, "struct shmq_topic_stat: size or alignment changed");
-_Static_assert(offsetof(struct shmq_topic_stat, policy) == 0, "struct shmq_topic_stat: policy moved");
-_Static_assert(offsetof(struct shmq_topic_stat, capacity) == 4, "struct shmq_topic_stat: capacity moved");
-_Static_assert(offsetof(struct shmq_topic_stat, slot_size) == 8, "struct shmq_topic_stat: slot_size moved");
+_Static_assert(offsetof(struct shmq_group_info, gating) == 368,
+               "struct shmq_group_info: gating moved");
+_Static_assert(offsetof(struct shmq_group_info, reserved0) == 372,
+               "struct shmq_group_info: reserved0 moved");
+_Static_assert(offsetof(struct shmq_group_info, created_ns) == 376,
+               "struct shmq_group_info: created_ns moved");
+_Static_assert(offsetof(struct shmq_group_info, idle_ns) == 384,
+               "struct shmq_group_info: idle_ns moved");
+_Static_assert(offsetof(struct shmq_group_info, reserved) == 392,
+               "struct shmq_group_info: reserved moved");
+_Static_assert(sizeof(struct shmq_topic_stat) == 184 && _Alignof(struct shmq_topic_stat) == 8,
+               "struct shmq_topic_stat: size or alignment changed");
+_Static_assert(offsetof(struct shmq_topic_stat, policy) == 0,
+               "struct shmq_topic_stat: policy moved");
+_Static_assert(offsetof(struct shmq_topic_stat, capacity) == 4,
+               "struct shmq_topic_stat: capacity moved");
+_Static_assert(offsetof(struct shmq_topic_stat, slot_size) == 8,
+               "struct shmq_topic_stat: slot_size moved");
 _Static_assert(offsetof(struct shmq_topic_stat, mode) == 12, "struct shmq_topic_stat: mode moved");
-_Static_assert(offsetof(struct shmq_topic_stat, max_groups) == 16, "struct shmq_topic_stat: max_groups moved");
-_Static_assert(offsetof(struct shmq_topic_stat, max_members) == 20, "struct shmq_topic_stat: max_members moved");
-_Static_assert(offsetof(struct shmq_topic_stat, max_participants) == 24, "struct shmq_topic_stat: max_participants moved");
-_Static_assert(offsetof(struct shmq_topic_stat, groups) == 28, "struct shmq_topic_stat: groups moved");
-_Static_assert(offsetof(struct shmq_topic_stat, members) == 32, "struct shmq_topic_stat: members moved");
-_Static_assert(offsetof(struct shmq_topic_stat, participants) == 36, "struct shmq_topic_stat: participants moved");
+_Static_assert(offsetof(struct shmq_topic_stat, max_groups) == 16,
+               "struct shmq_topic_stat: max_groups moved");
+_Static_assert(offsetof(struct shmq_topic_stat, max_members) == 20,
+               "struct shmq_topic_stat: max_members moved");
+_Static_assert(offsetof(struct shmq_topic_stat, max_participants) == 24,
+               "struct shmq_topic_stat: max_participants moved");
+_Static_assert(offsetof(struct shmq_topic_stat, groups) == 28,
+               "struct shmq_topic_stat: groups moved");
+_Static_assert(offsetof(struct shmq_topic_stat, members) == 32,
+               "struct shmq_topic_stat: members moved");
+_Static_assert(offsetof(struct shmq_topic_stat, participants) == 36,
+               "struct shmq_topic_stat: participants moved");
 _Static_assert(offsetof(struct shmq_topic_stat, dead) == 40, "struct shmq_topic_stat: dead moved");
-_Static_assert(offsetof(struct shmq_topic_stat, creator_pid) == 44, "struct shmq_topic_stat: creator_pid moved");
-_Static_assert(offsetof(struct shmq_topic_stat, segment_bytes) == 48, "struct shmq_topic_stat: segment_bytes moved");
-_Static_assert(offsetof(struct shmq_topic_stat, published) == 56, "struct shmq_topic_stat: published moved");
+_Static_assert(offsetof(struct shmq_topic_stat, creator_pid) == 44,
+               "struct shmq_topic_stat: creator_pid moved");
+_Static_assert(offsetof(struct shmq_topic_stat, segment_bytes) == 48,
+               "struct shmq_topic_stat: segment_bytes moved");
+_Static_assert(offsetof(struct shmq_topic_stat, published) == 56,
+               "struct shmq_topic_stat: published moved");
 _Static_assert(offsetof(struct shmq_topic_stat, full) == 64, "struct shmq_topic_stat: full moved");
-_Static_assert(offsetof(struct shmq_topic_stat, waits) == 72, "struct shmq_topic_stat: waits moved");
-_Static_assert(offsetof(struct shmq_topic_stat, overtaken) == 80, "struct shmq_topic_stat: overtaken moved");
-_Static_assert(offsetof(struct shmq_topic_stat, holes) == 88, "struct shmq_topic_stat: holes moved");
-_Static_assert(offsetof(struct shmq_topic_stat, created_ns) == 96, "struct shmq_topic_stat: created_ns moved");
-_Static_assert(offsetof(struct shmq_topic_stat, group_timeout_ns) == 104, "struct shmq_topic_stat: group_timeout_ns moved");
-_Static_assert(offsetof(struct shmq_topic_stat, owner_uid) == 112, "struct shmq_topic_stat: owner_uid moved");
-_Static_assert(offsetof(struct shmq_topic_stat, numa_requested) == 116, "struct shmq_topic_stat: numa_requested moved");
-_Static_assert(offsetof(struct shmq_topic_stat, reserved) == 120, "struct shmq_topic_stat: reserved moved");
-_Static_assert(sizeof(struct shmq_wait_item) == 24 && _Alignof(struct shmq_wait_item) == 8, "struct shmq_wait_item: size or alignment changed");
+_Static_assert(offsetof(struct shmq_topic_stat, waits) == 72,
+               "struct shmq_topic_stat: waits moved");
+_Static_assert(offsetof(struct shmq_topic_stat, overtaken) == 80,
+               "struct shmq_topic_stat: overtaken moved");
+_Static_assert(offsetof(struct shmq_topic_stat, holes) == 88,
+               "struct shmq_topic_stat: holes moved");
+_Static_assert(offsetof(struct shmq_topic_stat, created_ns) == 96,
+               "struct shmq_topic_stat: created_ns moved");
+_Static_assert(offsetof(struct shmq_topic_stat, group_timeout_ns) == 104,
+               "struct shmq_topic_stat: group_timeout_ns moved");
+_Static_assert(offsetof(struct shmq_topic_stat, owner_uid) == 112,
+               "struct shmq_topic_stat: owner_uid moved");
+_Static_assert(offsetof(struct shmq_topic_stat, numa_requested) == 116,
+               "struct shmq_topic_stat: numa_requested moved");
+_Static_assert(offsetof(struct shmq_topic_stat, reserved) == 120,
+               "struct shmq_topic_stat: reserved moved");
+_Static_assert(sizeof(struct shmq_wait_item) == 24 && _Alignof(struct shmq_wait_item) == 8,
+               "struct shmq_wait_item: size or alignment changed");
 _Static_assert(offsetof(struct shmq_wait_item, queue) == 0, "struct shmq_wait_item: queue moved");
 _Static_assert(offsetof(struct shmq_wait_item, sub) == 8, "struct shmq_wait_item: sub moved");
 _Static_assert(offsetof(struct shmq_wait_item, ready) == 16, "struct shmq_wait_item: ready moved");
-_Static_assert(offsetof(struct shmq_wait_item, reserved0) == 20, "struct shmq_wait_item: reserved0 moved");
-_Static_assert((unsigned long long)(SHMQ_FOREVER) == 9223372036854775807ull, "SHMQ_FOREVER changed");
+_Static_assert(offsetof(struct shmq_wait_item, reserved0) == 20,
+               "struct shmq_wait_item: reserved0 moved");
+_Static_assert((unsigned long long)(SHMQ_FOREVER) == 9223372036854775807ull,
+               "SHMQ_FOREVER changed");
 _Static_assert((unsigned long long)(SHMQ_NAME_MAX) == 200ull, "SHMQ_NAME_MAX changed");
 _Static_assert((unsigned long long)(SHMQ_CAPACITY_MAX) == 16777216ull, "SHMQ_CAPACITY_MAX changed");
-_Static_assert((unsigned long long)(SHMQ_SLOT_SIZE_MAX) == 67108864ull, "SHMQ_SLOT_SIZE_MAX changed");
-_Static_assert((unsigned long long)(SHMQ_PARTICIPANTS_MAX) == 4096ull, "SHMQ_PARTICIPANTS_MAX changed");
+_Static_assert((unsigned long long)(SHMQ_SLOT_SIZE_MAX) == 67108864ull,
+               "SHMQ_SLOT_SIZE_MAX changed");
+_Static_assert((unsigned long long)(SHMQ_PARTICIPANTS_MAX) == 4096ull,
+               "SHMQ_PARTICIPANTS_MAX changed");
 _Static_assert((unsigned long long)(SHMQ_META_STR_MAX) == 255ull, "SHMQ_META_STR_MAX changed");
-_Static_assert((unsigned long long)(SHMQ_DELIVERIES_MAX) == 65535ull, "SHMQ_DELIVERIES_MAX changed");
+_Static_assert((unsigned long long)(SHMQ_DELIVERIES_MAX) == 65535ull,
+               "SHMQ_DELIVERIES_MAX changed");
 _Static_assert((unsigned long long)(SHMQ_NUMA_NODES_MAX) == 4096ull, "SHMQ_NUMA_NODES_MAX changed");
-_Static_assert((unsigned long long)(SHMQ_DEFAULT_CAPACITY) == 1024ull, "SHMQ_DEFAULT_CAPACITY changed");
-_Static_assert((unsigned long long)(SHMQ_DEFAULT_SLOT_SIZE) == 256ull, "SHMQ_DEFAULT_SLOT_SIZE changed");
-_Static_assert((unsigned long long)(SHMQ_DEFAULT_PARTICIPANTS) == 128ull, "SHMQ_DEFAULT_PARTICIPANTS changed");
+_Static_assert((unsigned long long)(SHMQ_DEFAULT_CAPACITY) == 1024ull,
+               "SHMQ_DEFAULT_CAPACITY changed");
+_Static_assert((unsigned long long)(SHMQ_DEFAULT_SLOT_SIZE) == 256ull,
+               "SHMQ_DEFAULT_SLOT_SIZE changed");
+_Static_assert((unsigned long long)(SHMQ_DEFAULT_PARTICIPANTS) == 128ull,
+               "SHMQ_DEFAULT_PARTICIPANTS changed");
 _Static_assert((unsigned long long)(SHMQ_DEFAULT_MODE) == 384ull, "SHMQ_DEFAULT_MODE changed");
 _Static_assert((unsigned long long)(SHMQ_SINGLE_PRODUCER) == 1ull, "SHMQ_SINGLE_PRODUCER changed");
 _Static_assert((unsigned long long)(SHMQ_SINGLE_CONSUMER) == 2ull, "SHMQ_SINGLE_CONSUMER changed");
@@ -195,12 +303,16 @@ _Static_assert((unsigned long long)(SHMQ_SUBJECT_MAX) == 255ull, "SHMQ_SUBJECT_M
 _Static_assert((unsigned long long)(SHMQ_GROUP_NAME_MAX) == 63ull, "SHMQ_GROUP_NAME_MAX changed");
 _Static_assert((unsigned long long)(SHMQ_GROUPS_MAX) == 4096ull, "SHMQ_GROUPS_MAX changed");
 _Static_assert((unsigned long long)(SHMQ_MEMBERS_MAX) == 4096ull, "SHMQ_MEMBERS_MAX changed");
-_Static_assert((unsigned long long)(SHMQ_TOPIC_DEFAULT_GROUPS) == 64ull, "SHMQ_TOPIC_DEFAULT_GROUPS changed");
-_Static_assert((unsigned long long)(SHMQ_TOPIC_DEFAULT_MEMBERS) == 128ull, "SHMQ_TOPIC_DEFAULT_MEMBERS changed");
-_Static_assert((unsigned long long)(SHMQ_TOPIC_DEFAULT_GROUP_TIMEOUT_NS) == 10000000000ull, "SHMQ_TOPIC_DEFAULT_GROUP_TIMEOUT_NS changed");
+_Static_assert((unsigned long long)(SHMQ_TOPIC_DEFAULT_GROUPS) == 64ull,
+               "SHMQ_TOPIC_DEFAULT_GROUPS changed");
+_Static_assert((unsigned long long)(SHMQ_TOPIC_DEFAULT_MEMBERS) == 128ull,
+               "SHMQ_TOPIC_DEFAULT_MEMBERS changed");
+_Static_assert((unsigned long long)(SHMQ_TOPIC_DEFAULT_GROUP_TIMEOUT_NS) == 10000000000ull,
+               "SHMQ_TOPIC_DEFAULT_GROUP_TIMEOUT_NS changed");
 _Static_assert((unsigned long long)(SHMQ_SUB_DURABLE) == 1ull, "SHMQ_SUB_DURABLE changed");
 _Static_assert((unsigned long long)(SHMQ_HAS_TYPE) == 1ull, "SHMQ_HAS_TYPE changed");
-_Static_assert((unsigned long long)(SHMQ_HAS_CORRELATION_ID) == 2ull, "SHMQ_HAS_CORRELATION_ID changed");
+_Static_assert((unsigned long long)(SHMQ_HAS_CORRELATION_ID) == 2ull,
+               "SHMQ_HAS_CORRELATION_ID changed");
 _Static_assert((unsigned long long)(SHMQ_HAS_REPLY_TO) == 4ull, "SHMQ_HAS_REPLY_TO changed");
 _Static_assert((unsigned long long)(SHMQ_GROUP_PRIVATE) == 256ull, "SHMQ_GROUP_PRIVATE changed");
 _Static_assert((unsigned long long)(SHMQ_WAIT_ANY_MAX) == 128ull, "SHMQ_WAIT_ANY_MAX changed");
@@ -211,7 +323,7 @@ _Static_assert((unsigned long long)(SHMQ_TOPIC_OVERWRITE) == 1ull, "SHMQ_TOPIC_O
 _Static_assert((unsigned long long)(SHMQ_NUMA_NODE(7)) == 8ull, "SHMQ_NUMA_NODE(7) changed");
 
 /* Every function keeps its exact type (GNU builtins: gcc and clang). */
-#define SAME_TYPE(fn, type) \
+#define SAME_TYPE(fn, type)                                                                        \
     _Static_assert(__builtin_types_compatible_p(__typeof__(&fn), type), #fn " changed type")
 SAME_TYPE(shmq_ack, int (*)(shmq_t *, struct shmq_msg *));
 SAME_TYPE(shmq_call, ssize_t (*)(shmq_t *, const void *, size_t, void *, size_t, int64_t));
@@ -221,10 +333,10 @@ SAME_TYPE(shmq_close, int (*)(shmq_t *));
 SAME_TYPE(shmq_commit, int (*)(shmq_t *, struct shmq_msg *));
 SAME_TYPE(shmq_create, int (*)(const char *, const struct shmq_config *, shmq_t **));
 SAME_TYPE(shmq_discard, int (*)(shmq_t *, struct shmq_msg *));
-SAME_TYPE(shmq_foreach, int (*)(int (*) (const char *, void *), void *));
+SAME_TYPE(shmq_foreach, int (*)(int (*)(const char *, void *), void *));
 SAME_TYPE(shmq_nack, int (*)(shmq_t *, struct shmq_msg *));
 SAME_TYPE(shmq_nack_delayed, int (*)(shmq_t *, struct shmq_msg *, int64_t));
-SAME_TYPE(shmq_name, const char * (*)(const shmq_t *));
+SAME_TYPE(shmq_name, const char *(*)(const shmq_t *));
 SAME_TYPE(shmq_name_check, int (*)(const char *));
 SAME_TYPE(shmq_next, ssize_t (*)(shmq_sub_t *, void *, size_t, struct shmq_delivery *, int64_t));
 SAME_TYPE(shmq_next_view, int (*)(shmq_sub_t *, struct shmq_view *, int64_t));
@@ -232,13 +344,15 @@ SAME_TYPE(shmq_open, int (*)(const char *, shmq_t **));
 SAME_TYPE(shmq_open_ex, int (*)(const char *, uint32_t, shmq_t **));
 SAME_TYPE(shmq_participant_list, int (*)(shmq_t *, struct shmq_participant_info *, unsigned int));
 SAME_TYPE(shmq_pattern_check, int (*)(const char *));
-SAME_TYPE(shmq_peek, int (*)(shmq_t *, unsigned int, int (*) (const struct shmq_msg *, void *), void *));
+SAME_TYPE(shmq_peek,
+          int (*)(shmq_t *, unsigned int, int (*)(const struct shmq_msg *, void *), void *));
 SAME_TYPE(shmq_pin_cpu, int (*)(int));
 SAME_TYPE(shmq_pin_near, int (*)(shmq_t *));
 SAME_TYPE(shmq_pop, ssize_t (*)(shmq_t *, void *, size_t, int64_t));
 SAME_TYPE(shmq_pop_batch, int (*)(shmq_t *, struct iovec *, unsigned int, int64_t));
 SAME_TYPE(shmq_publish, int (*)(shmq_topic_t *, const char *, const void *, size_t, int64_t));
-SAME_TYPE(shmq_publish_msg, int (*)(shmq_topic_t *, const char *, const struct shmq_msg *, int64_t));
+SAME_TYPE(shmq_publish_msg,
+          int (*)(shmq_topic_t *, const char *, const struct shmq_msg *, int64_t));
 SAME_TYPE(shmq_purge, int (*)(shmq_t *));
 SAME_TYPE(shmq_push, int (*)(shmq_t *, const void *, size_t, int64_t));
 SAME_TYPE(shmq_push_batch, int (*)(shmq_t *, const struct iovec *, unsigned int, int64_t));
@@ -248,17 +362,19 @@ SAME_TYPE(shmq_repair, int (*)(shmq_t *, struct shmq_repair_report *));
 SAME_TYPE(shmq_reply, int (*)(shmq_t *, const struct shmq_msg *, const void *, size_t));
 SAME_TYPE(shmq_reserve, int (*)(shmq_t *, size_t, struct shmq_msg *, int64_t));
 SAME_TYPE(shmq_stat, int (*)(shmq_t *, struct shmq_stat *));
-SAME_TYPE(shmq_strerror, const char * (*)(int));
+SAME_TYPE(shmq_strerror, const char *(*)(int));
 SAME_TYPE(shmq_sub_stat, int (*)(const shmq_sub_t *, struct shmq_group_info *));
 SAME_TYPE(shmq_subject_check, int (*)(const char *));
-SAME_TYPE(shmq_subscribe, int (*)(shmq_topic_t *, const char *, const char *, uint32_t, shmq_sub_t **));
+SAME_TYPE(shmq_subscribe,
+          int (*)(shmq_topic_t *, const char *, const char *, uint32_t, shmq_sub_t **));
 SAME_TYPE(shmq_topic_check, int (*)(shmq_topic_t *, char *, size_t));
 SAME_TYPE(shmq_topic_close, int (*)(shmq_topic_t *));
-SAME_TYPE(shmq_topic_create, int (*)(const char *, const struct shmq_topic_config *, shmq_topic_t **));
+SAME_TYPE(shmq_topic_create,
+          int (*)(const char *, const struct shmq_topic_config *, shmq_topic_t **));
 SAME_TYPE(shmq_topic_group_delete, int (*)(shmq_topic_t *, const char *));
 SAME_TYPE(shmq_topic_groups, int (*)(shmq_topic_t *, struct shmq_group_info *, unsigned int));
 SAME_TYPE(shmq_topic_match, int (*)(const char *, const char *));
-SAME_TYPE(shmq_topic_name, const char * (*)(const shmq_topic_t *));
+SAME_TYPE(shmq_topic_name, const char *(*)(const shmq_topic_t *));
 SAME_TYPE(shmq_topic_open, int (*)(const char *, shmq_topic_t **));
 SAME_TYPE(shmq_topic_open_ex, int (*)(const char *, uint32_t, shmq_topic_t **));
 SAME_TYPE(shmq_topic_repair, int (*)(shmq_topic_t *));
@@ -266,7 +382,7 @@ SAME_TYPE(shmq_topic_stat, int (*)(shmq_topic_t *, struct shmq_topic_stat *));
 SAME_TYPE(shmq_topic_unlink, int (*)(const char *));
 SAME_TYPE(shmq_unlink, int (*)(const char *));
 SAME_TYPE(shmq_unsubscribe, int (*)(shmq_sub_t *));
-SAME_TYPE(shmq_version, const char * (*)(void));
+SAME_TYPE(shmq_version, const char *(*)(void));
 SAME_TYPE(shmq_view_check, int (*)(const shmq_sub_t *, const struct shmq_view *));
 SAME_TYPE(shmq_wait_any, int (*)(struct shmq_wait_item *, unsigned int, int64_t));
 
