@@ -41,6 +41,11 @@ C
 PKG_CONFIG_PATH="$libdir/pkgconfig" cc $extra "$work/tiny.c" -o "$work/tiny-pc" \
     $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs shmq) -Wl,-rpath,"$libdir"
 "$work/tiny-pc" | grep -q '^ok '
+# Each installed part alone, with nothing but the package's flags (its own includes resolve).
+for part in "$work"/prefix/include/shmq/*.h; do
+    echo "#include <shmq/$(basename "$part")>" | cc -std=c11 -fsyntax-only -x c - \
+        $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags shmq)
+done
 
 # 2. CMake package
 mkdir -p "$work/cm"
