@@ -9,6 +9,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/prefix" > "$work/install.log"
 test -f "$work/prefix/include/shmq.h"
+# shmq.h is an umbrella: every part of include/shmq/ must be installed beside it.
+for part in "$(dirname "$0")"/../include/shmq/*.h; do
+    test -f "$work/prefix/include/shmq/$(basename "$part")"
+done
 libdir=$(ls -d "$work"/prefix/lib* | head -1)
 test -f "$libdir/pkgconfig/shmq.pc"
 test -f "$libdir/cmake/shmq/shmqConfig.cmake"
@@ -37,6 +41,11 @@ C
 PKG_CONFIG_PATH="$libdir/pkgconfig" cc $extra "$work/tiny.c" -o "$work/tiny-pc" \
     $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs shmq) -Wl,-rpath,"$libdir"
 "$work/tiny-pc" | grep -q '^ok '
+# Each installed part alone, with nothing but the package's flags (its own includes resolve).
+for part in "$work"/prefix/include/shmq/*.h; do
+    echo "#include <shmq/$(basename "$part")>" | cc -std=c11 -fsyntax-only -x c - \
+        $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags shmq)
+done
 
 # 2. CMake package
 mkdir -p "$work/cm"

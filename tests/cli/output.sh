@@ -175,7 +175,11 @@ done
 header=$(find "$prefix" -name shmq.h | head -1)
 [[ -n $header ]] || fail "no installed header under $prefix"
 man3=$(dirname "$man")/../man3
-for fn in $(grep -o '^SHMQ_EXPORT [^(]*(' "$header" | grep -o 'shmq_[a-z_]*(' | tr -d '('); do
+# shmq.h is an umbrella: the functions are declared in the parts it includes (shmq/*.h).
+parts=("$header" "$(dirname "$header")"/shmq/*.h)
+[[ $(grep -ho '^SHMQ_EXPORT [^(]*(' "${parts[@]}" | wc -l) -gt 50 ]] ||
+    fail "the installed headers declare too few functions: ${parts[*]}"
+for fn in $(grep -ho '^SHMQ_EXPORT [^(]*(' "${parts[@]}" | grep -o 'shmq_[a-z_]*(' | tr -d '('); do
     [[ -f $man3/$fn.3 ]] || fail "no section-3 page for $fn"
 done
 if command -v man > /dev/null; then
