@@ -40,6 +40,7 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
     if (why && cap)
         why[0] = 0;
     if (m->spsc) {
+        /* A5/A6 (observer): pair with R6/R5 in spsc.c, the consumer's and producer's stores. */
         uint64_t tail = atomic_load_explicit(&m->spsc->tail, memory_order_acquire);
         uint64_t head = atomic_load_explicit(&m->spsc->head, memory_order_acquire);
         if (head - tail > n)
@@ -83,6 +84,7 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
         }
     }
     for (uint32_t i = 0; i < n; i++) {
+        /* A4 (slot.h): pairs with R4 of whoever stored this state. */
         uint64_t s = atomic_load_explicit(&shmq__slot_at(m, i)->state, memory_order_acquire);
         uint32_t kind = shmq__state_kind(s), owner = shmq__state_owner(s);
         bool ok;
@@ -97,6 +99,7 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
             break;
         default:
             ok = (kind == SHMQ__SLOT_WRITING || kind == SHMQ__SLOT_READING) && owner != 0 &&
+                 /* A7: pairs with R7 in shmq__participant_init (the entry's identity). */
                  owner <= m->geo.max_participants &&
                  shmq__part_state(atomic_load_explicit(&m->parts[owner - 1].word,
                                                        memory_order_acquire)) != SHMQ__PART_FREE;

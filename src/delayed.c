@@ -47,6 +47,7 @@ int shmq__delayed_put(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64
 {
     struct shmq__mapping *m = q->map;
     shmq__op_begin(q);
+    /* R4 (slot.h): the new state after the slot it vouches for. */
     atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_READY),
                           memory_order_release);
     int err = shmq__scq_enqueue(m->delayed_ring, m->geo.ring_order, index);

@@ -86,6 +86,7 @@ int shmq_participant_list(shmq_t *q, struct shmq_participant_info *out, unsigned
     unsigned count = 0;
     for (uint32_t i = 0; i < m->geo.max_participants; i++) {
         const struct shmq__participant *p = &m->parts[i];
+        /* A7: pairs with R7 in shmq__participant_init: the identity read below is complete. */
         uint64_t word = atomic_load_explicit(&p->word, memory_order_acquire);
         if (shmq__part_state(word) != SHMQ__PART_LIVE)
             continue;

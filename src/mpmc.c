@@ -103,6 +103,7 @@ int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m)
         atomic_store_explicit(&q->map->extras[index].enqueued_ns, shmq__now_mono(),
                               memory_order_relaxed); /* published with the slot */
     shmq__op_begin(q);
+    /* R4 (slot.h): the new state after the slot it vouches for. */
     atomic_store_explicit(&slot->state, ready, memory_order_release);
     err = shmq__pool_ready_put(q, index);
     shmq__op_end(q);
@@ -238,6 +239,7 @@ int shmq__mpmc_release(shmq_t *q, struct shmq_msg *m)
     if (!q->map->returned_ring)
         return shmq__pool_requeue(q, index, slot, mine);
     shmq__op_begin(q);
+    /* R4 (slot.h): the new state after the slot it vouches for. */
     atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_READY),
                           memory_order_release);
     err = shmq__scq_enqueue(q->map->returned_ring, q->map->geo.ring_order, index);
@@ -304,6 +306,7 @@ static int peek_one(uint32_t index, void *arg)
     if (index >= c->q->map->geo.capacity)
         return 0;
     struct shmq__slot *slot = shmq__slot_at(c->q->map, index);
+    /* A4 (slot.h): pairs with R4 of whoever stored this state. */
     uint64_t before = atomic_load_explicit(&slot->state, memory_order_acquire);
     if (shmq__state_kind(before) != SHMQ__SLOT_READY)
         return 0;

@@ -104,6 +104,7 @@ int shmq__pool_take(shmq_t *q, enum shmq__source src, uint32_t expect, uint32_t 
         return -EBADMSG;
     }
     uint64_t mine = shmq__state_next(state, shmq__self_id(q), hold);
+    /* R4 (slot.h): the new state after the slot it vouches for. */
     atomic_store_explicit(&slot->state, mine, memory_order_release);
     shmq__op_end(q);
     *index_out = index;
@@ -158,6 +159,7 @@ static int stash_refill(shmq_t *q)
             err = -EBADMSG;
             continue;
         }
+        /* R4 (slot.h): the new state after the slot it vouches for. */
         atomic_store_explicit(&slot->state,
                               shmq__state_next(state, shmq__self_id(q), SHMQ__SLOT_WRITING),
                               memory_order_release);
@@ -212,6 +214,7 @@ int shmq__pool_take_free(shmq_t *q, uint32_t *index, uint64_t *mine)
 int shmq__pool_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
 {
     shmq__op_begin(q);
+    /* R4 (slot.h): the new state after the slot it vouches for. */
     atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_FREE),
                           memory_order_release);
     int err = free_put(q, index);
@@ -225,6 +228,7 @@ int shmq__pool_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t
 int shmq__pool_requeue(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
 {
     shmq__op_begin(q);
+    /* R4 (slot.h): the new state after the slot it vouches for. */
     atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_READY),
                           memory_order_release);
     int err = shmq__pool_ready_put(q, index);
@@ -247,6 +251,7 @@ void shmq__pool_put_run(shmq_t *q, struct shmq__scq *ring, const uint32_t *idx, 
     for (unsigned j = 0; j < k; j++) {
         struct shmq__slot *slot = shmq__slot_at(m, idx[j]);
         uint64_t mine = atomic_load_explicit(&slot->state, memory_order_relaxed); /* ours */
+        /* R4 (slot.h): the new state after the slot it vouches for. */
         atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, state), memory_order_release);
     }
     shmq__scq_enqueue_many(ring, m->geo.ring_order, idx, k);
@@ -277,6 +282,7 @@ int shmq__pool_take_run(shmq_t *q, uint32_t *idx, unsigned want)
             err = -EBADMSG; /* an impossible index or state: dropped, as take() does */
             continue;
         }
+        /* R4 (slot.h): the new state after the slot it vouches for. */
         atomic_store_explicit(&slot->state,
                               shmq__state_next(state, shmq__self_id(q), SHMQ__SLOT_READING),
                               memory_order_release);

@@ -226,6 +226,7 @@ static int role_take(shmq_t *q, uint32_t role)
         _Atomic uint32_t *word =
             role == SHMQ_ROLE_PRODUCER ? &h->single_producer : &h->single_consumer;
         uint32_t me = q->self_index + 1;
+        /* A8: pairs with R8 in shmq__participant_fold, the previous holder giving the role up. */
         uint32_t holder = atomic_load_explicit(word, memory_order_acquire);
         for (;;) {
             if (holder != 0) {

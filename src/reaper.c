@@ -92,8 +92,7 @@ static bool lease_take(struct shmq__header *h, int64_t wait_ns)
                 continue;
             }
         }
-        /* Acquire: pairs with the release in lease_drop; the previous reaper's restorations
-         * are visible to us. */
+        /* A9: pairs with R9 in lease_drop; the previous reaper's restorations are visible. */
         if (atomic_compare_exchange_weak_explicit(&h->reaper_lease, &cur, lease_word(),
                                                   memory_order_acquire, memory_order_relaxed))
             return true;
@@ -102,6 +101,7 @@ static bool lease_take(struct shmq__header *h, int64_t wait_ns)
 
 static void lease_drop(struct shmq__header *h)
 {
+    /* R9: the reaper's work is done before the lease is free. Pairs with A9 in lease_take. */
     atomic_store_explicit(&h->reaper_lease, 0, memory_order_release);
 }
 
@@ -137,6 +137,7 @@ static uint32_t find_dead(struct shmq__mapping *m, const shmq_t *self, uint8_t *
 int shmq__reap_check(struct shmq__mapping *m)
 {
     for (uint32_t i = 0; i < m->geo.max_participants; i++)
+        /* A7: pairs with R7 in shmq__participant_init; participant_alive reads the identity. */
         if (shmq__part_state(atomic_load_explicit(&m->parts[i].word, memory_order_acquire)) ==
                 SHMQ__PART_LIVE &&
             !shmq__participant_alive(&m->parts[i]))
@@ -151,6 +152,7 @@ static void return_held(shmq_t *q, const uint8_t *dead, struct shmq_repair_repor
     struct shmq__mapping *m = q->map;
     for (uint32_t i = 0; i < m->geo.capacity; i++) {
         struct shmq__slot *slot = shmq__slot_at(m, i);
+        /* A4 (slot.h): pairs with R4 of whoever stored this state. */
         uint64_t s = atomic_load_explicit(&slot->state, memory_order_acquire);
         uint32_t owner = shmq__state_owner(s), kind = shmq__state_kind(s);
         if (owner == 0 || owner > m->geo.max_participants || !dead[owner - 1])
@@ -158,6 +160,7 @@ static void return_held(shmq_t *q, const uint8_t *dead, struct shmq_repair_repor
         if (kind == SHMQ__SLOT_READING) {
             /* Take it over as ours, then requeue or dead-letter it. */
             uint64_t mine = shmq__state_next(s, q->self_index + 1, SHMQ__SLOT_READING);
+            /* R4/A4 (slot.h): the new state is published, and the state it replaces received. */
             if (!atomic_compare_exchange_strong_explicit(
                     &slot->state, &s, mine, memory_order_acq_rel, memory_order_relaxed))
                 continue;
@@ -179,6 +182,7 @@ static void return_held(shmq_t *q, const uint8_t *dead, struct shmq_repair_repor
             r->claims_returned++;
         } else if (kind == SHMQ__SLOT_WRITING) {
             uint64_t mine = shmq__state_next(s, q->self_index + 1, SHMQ__SLOT_WRITING);
+            /* R4/A4 (slot.h): the new state is published, and the state it replaces received. */
             if (!atomic_compare_exchange_strong_explicit(
                     &slot->state, &s, mine, memory_order_acq_rel, memory_order_relaxed))
                 continue;
@@ -220,6 +224,7 @@ static int grace_period(shmq_t *q)
         if (i == q->self_index || !(seen[i] & 1))
             continue;
         while (atomic_load_explicit(&m->parts[i].op, memory_order_relaxed) == seen[i]) {
+            /* A7: pairs with R7 in shmq__participant_init. */
             uint64_t w = atomic_load_explicit(&m->parts[i].word, memory_order_acquire);
             if (shmq__part_state(w) == SHMQ__PART_FREE || !shmq__participant_alive(&m->parts[i]))
                 break; /* gone (or died inside the step: its effects are what they are) */
@@ -299,6 +304,7 @@ static int rescan(shmq_t *q, struct scan *sc)
     if (err)
         return err;
     struct shmq__mapping *m = q->map;
+    /* A4 (slot.h): pairs with R4 of whoever stored this state. */
     for (uint32_t i = 0; i < m->geo.capacity; i++)
         if (sc->candidate[i] &&
             (sc->present[i] || atomic_load_explicit(&shmq__slot_at(m, i)->state,
@@ -323,6 +329,7 @@ static void restore(shmq_t *q, uint32_t index, uint64_t s)
     /* Hold it as ours for the move, so that nothing can mistake it for an orphan again. */
     uint32_t hold_kind = kind == SHMQ__SLOT_READY ? SHMQ__SLOT_READING : SHMQ__SLOT_WRITING;
     uint64_t mine = shmq__state_next(s, q->self_index + 1, hold_kind);
+    /* R4/A4 (slot.h): the new state is published, and the state it replaces received. */
     if (!atomic_compare_exchange_strong_explicit(&slot->state, &s, mine, memory_order_acq_rel,
                                                  memory_order_relaxed))
         return;
@@ -351,6 +358,7 @@ static int recover_orphans(shmq_t *q, struct shmq_repair_report *r)
         goto out;
     bool any = false;
     for (uint32_t i = 0; i < cap; i++) {
+        /* A4 (slot.h): pairs with R4 of whoever stored this state. */
         uint64_t s = atomic_load_explicit(&shmq__slot_at(m, i)->state, memory_order_acquire);
         if (!sc->present[i] && ownerless(s)) {
             sc->candidate[i] = 1;
@@ -380,6 +388,7 @@ static int recover_orphans(shmq_t *q, struct shmq_repair_report *r)
                 shmq__scq_take_entry(ring_of(m, k), sc->behind[k][j].entry, sc->behind[k][j].value);
             if (index >= cap)
                 continue;
+            /* A4 (slot.h): pairs with R4 of whoever stored this state. */
             uint64_t s =
                 atomic_load_explicit(&shmq__slot_at(m, index)->state, memory_order_acquire);
             if (ownerless(s)) {
@@ -471,6 +480,7 @@ int shmq__reap_adopt(shmq_t *q)
             continue;
         uint64_t w = words[i];
         if (!atomic_compare_exchange_strong_explicit(
+                /* A10: the dead owner's entry becomes ours (as join's A10 takes a free one). */
                 &m->parts[i].word, &w, shmq__part_word((int32_t)getpid(), SHMQ__PART_OPENING),
                 memory_order_acquire, memory_order_relaxed))
             continue;

@@ -351,6 +351,8 @@ bool shmq__scq_empty_hint(struct shmq__scq *q, uint32_t order)
 int shmq__scq_foreach(struct shmq__scq *q, uint32_t order, int (*fn)(uint32_t index, void *arg),
                       void *arg)
 {
+    /* Observer (peek, check): A1-side loads; they pair with the release FAA/CAS of the ops that
+     * moved them, and a snapshot taken while others work is only a hint. */
     uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
     uint64_t entries = UINT64_C(2) << order;
@@ -360,6 +362,8 @@ int shmq__scq_foreach(struct shmq__scq *q, uint32_t order, int (*fn)(uint32_t in
         head = tail - entries;
     for (uint64_t pos = head; pos != tail; pos++) {
         uint64_t e =
+            /* A1 (observer): pairs with R1 in the enqueue that wrote the entry: the index is
+               visible. */
             atomic_load_explicit(&q->entries[position_entry(pos, order)], memory_order_acquire);
         if (entry_cycle(e) != position_cycle(pos, order) || entry_index(e) == SHMQ__SCQ_BOTTOM)
             continue;
@@ -374,6 +378,7 @@ int shmq__scq_check(struct shmq__scq *q, uint32_t order, uint32_t limit, unsigne
 {
     uint64_t entries = UINT64_C(2) << order, held = 0;
     for (uint64_t j = 0; j < entries; j++) {
+        /* A1 (check): pairs with R1 in the enqueue that wrote the entry. */
         uint64_t e = atomic_load_explicit(&q->entries[j], memory_order_acquire);
         uint32_t index = entry_index(e);
         if (index == SHMQ__SCQ_BOTTOM)
@@ -383,6 +388,8 @@ int shmq__scq_check(struct shmq__scq *q, uint32_t order, uint32_t limit, unsigne
         seen[index] = 1;
         held++;
     }
+    /* Observer (peek, check): A1-side loads; they pair with the release FAA/CAS of the ops that
+     * moved them, and a snapshot taken while others work is only a hint. */
     uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&q->tail, memory_order_acquire);
     if (held > (entries >> 1) || pos_diff(tail, head) > (int64_t)entries)

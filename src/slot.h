@@ -12,6 +12,12 @@
  *   - an index in the free ring has state FREE; in the ready ring or stack, READY;
  *   - WRITING and READING carry the owner's participant index + 1, FREE and READY carry 0;
  *   - len <= slot_size, and with SHMQ__SLOT_META the record fits in slot_size.
+ *
+ * Memory order of the state word: every store or CAS that gives a slot a new state is release
+ * (R4), after the slot's bytes the new state vouches for; every load after which the slot is
+ * read is acquire (A4). The ring steps carry their own pair for the handoff (R1/A1 in scq.c,
+ * R2/A2 in stack.c); R4/A4 serve whoever reads a state and then the slot: a taker checking
+ * the state it was handed, peek, the reaper, check.
  */
 #ifndef SHMQ_SLOT_H
 #define SHMQ_SLOT_H

@@ -394,6 +394,7 @@ int shmq__spsc_try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c)
 
 uint64_t shmq__spsc_depth(const struct shmq__mapping *m)
 {
+    /* A5/A6 (observer): pair with R6 (tail) and R5 (head). */
     uint64_t tail = atomic_load_explicit(&m->spsc->tail, memory_order_acquire);
     uint64_t head = atomic_load_explicit(&m->spsc->head, memory_order_acquire);
     uint64_t depth = head - tail;
@@ -406,6 +407,7 @@ int shmq__spsc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, 
     struct shmq__msghdr *copy = malloc(map->geo.slot_stride);
     if (!copy)
         return -ENOMEM;
+    /* A5/A6 (observer): pair with R6 (tail) and R5 (head): the slots before head are written. */
     uint64_t tail = atomic_load_explicit(&map->spsc->tail, memory_order_acquire);
     uint64_t head = atomic_load_explicit(&map->spsc->head, memory_order_acquire);
     if (head - tail > map->geo.capacity)
@@ -415,7 +417,9 @@ int shmq__spsc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, 
     for (uint64_t pos = tail; pos != head && shown < max; pos++) {
         uint32_t index = (uint32_t)(pos % map->geo.capacity);
         memcpy(copy, shmq__spsc_slot_at(map, index), map->geo.slot_stride);
-        atomic_thread_fence(memory_order_acquire); /* the copy before the tail re-check */
+        /* The copy completes before the tail is read again (the re-check pairs with R6: a tail
+         * past pos means the producer may have rewritten the slot during the copy). */
+        atomic_thread_fence(memory_order_acquire);
         /* If the consumer has passed pos, the producer may have rewritten the slot. */
         if (atomic_load_explicit(&map->spsc->tail, memory_order_relaxed) > pos)
             continue;

@@ -69,6 +69,7 @@ int64_t shmq__stack_pop(const struct shmq__stack_links *l, struct shmq__stack *s
 int shmq__stack_foreach(const struct shmq__stack_links *l, struct shmq__stack *s,
                         int (*fn)(uint32_t index, void *arg), void *arg)
 {
+    /* A2 (observer): pairs with R2 in the push that made this head: its link is visible. */
     uint32_t index = head_index(atomic_load_explicit(&s->head, memory_order_acquire));
     /* A concurrent pop can send the walk into a recycled chain: bound it by the capacity. */
     for (uint32_t steps = 0; index != SHMQ__STACK_NIL && steps < l->capacity; steps++) {
@@ -77,6 +78,8 @@ int shmq__stack_foreach(const struct shmq__stack_links *l, struct shmq__stack *s
         int r = fn(index, arg);
         if (r)
             return r;
+        /* A2: pairs with R2 in the push that linked this index (its relaxed link store is published
+         * by that release). */
         index = atomic_load_explicit(&slot_at(l, index)->next, memory_order_acquire);
     }
     return 0;
@@ -90,11 +93,14 @@ int shmq__stack_snapshot(const struct shmq__stack_links *l, struct shmq__stack *
         return -ENOMEM;
     for (int attempt = 0; attempt < 1000; attempt++) {
         memset(seen, 0, capacity);
+        /* A2 (snapshot): pairs with R2 in the push that made this head. */
         uint64_t before = atomic_load_explicit(&s->head, memory_order_acquire);
         uint32_t index = head_index(before);
         uint32_t steps = 0;
         while (index != SHMQ__STACK_NIL && index < capacity && steps++ < capacity) {
             seen[index] = 1;
+            /* A2: pairs with R2 in the push that linked this index (its relaxed link store is
+             * published by that release). */
             index = atomic_load_explicit(&slot_at(l, index)->next, memory_order_acquire);
         }
         /* Every push and pop moves the tag: an unchanged head means the walk saw one state.
@@ -113,11 +119,14 @@ int shmq__stack_snapshot(const struct shmq__stack_links *l, struct shmq__stack *
 
 int shmq__stack_check(const struct shmq__stack_links *l, struct shmq__stack *s, unsigned char *seen)
 {
+    /* A2 (observer): pairs with R2 in the push that made this head: its link is visible. */
     uint32_t index = head_index(atomic_load_explicit(&s->head, memory_order_acquire));
     while (index != SHMQ__STACK_NIL) {
         if (index >= l->capacity || seen[index])
             return -EBADMSG;
         seen[index] = 1;
+        /* A2: pairs with R2 in the push that linked this index (its relaxed link store is published
+         * by that release). */
         index = atomic_load_explicit(&slot_at(l, index)->next, memory_order_acquire);
     }
     return 0;

@@ -62,6 +62,8 @@ test_segments > build/check.segments-before
 shmq_say "ASan+UBSan build, every test"
 configure build/check-asan -DSHMQ_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DSHMQ_SANITIZE=address,undefined \
     -DSHMQ_BUILD_BENCH=OFF -DSHMQ_WITH_AMQP=ON -DSHMQ_WITH_HTTP=ON
+# The layers of src/ (docs/ARCHITECTURE.md): no cycle between files, no call upwards.
+python3 tools/layers.py build/check-asan/CMakeFiles/shmq_objects.dir/src
 (cd build/check-asan && ctest --output-on-failure --timeout 600)
 
 shmq_say "TSan build, concurrency tests"

@@ -6,7 +6,8 @@ build/check-asan/CMakeFiles/shmq_objects.dir/src) with `nm`: a file *calls* anot
 uses a symbol the other defines. Fails (exit 1) when
   - files call one another in a cycle (directly or through others), or
   - a file calls a file of a higher layer (the layers below, from docs/ARCHITECTURE.md), or
-  - a file of src/ has no layer here (give it one when you add it).
+  - a file of src/ has no layer here (give it one when you add it), or
+  - a file of src/ (.c or .h) is longer than MAX_LINES: one concept per file.
 Prints the graph with --graph. Static inline functions in headers are not seen (they are
 compiled into their callers); the check is about the .c files.
 """
@@ -28,6 +29,8 @@ LAYERS = {
     "facade": (7, ["queue", "inspect", "check", "waitany"]),
     "add-ons": (8, ["request"]),
 }
+MAX_LINES = 750
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 PREFIXES = {"topic": "facade"}  # topic*.c: the topics' facade and its parts (their own order: no cycle)
 
 
@@ -128,12 +131,20 @@ def main():
                 if (a, b) in why:
                     print("    %s.c -> %s.c: %s" % (a, b, ", ".join(sorted(why[(a, b)])[:4])))
         bad += 1
+    for path in sorted(glob.glob(os.path.join(SRC, "*.[ch]"))):
+        with open(path, encoding="utf-8") as f:
+            lines = sum(1 for _ in f)
+        if lines > MAX_LINES:
+            print("layers: src/%s has %d lines (at most %d: split it along its seams)"
+                  % (os.path.basename(path), lines, MAX_LINES))
+            bad += 1
     if "--graph" in sys.argv:
         for n in sorted(graph, key=lambda n: (layer_of(n)[1] or 0, n)):
             print("%-12s %-15s -> %s" % (n, layer_of(n)[0], " ".join(sorted(graph[n]))))
     if bad:
         return 1
-    print("layers: %d files of src/, no cycle, no call upwards" % len(graph))
+    print("layers: %d files of src/, no cycle, no call upwards, none over %d lines"
+          % (len(graph), MAX_LINES))
     return 0
 
 
