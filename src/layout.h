@@ -4,7 +4,7 @@
  * every field read back from a segment is untrusted (see segment.c for the validation).
  *
  *   header page   struct shmq__header (4096 bytes)
- *   participants  max_participants x struct shmq__participant (128 bytes each)
+ *   participants  max_participants x struct shmq__participant (three cache lines each)
  *   waits         struct shmq__waits: the "not empty" and "not full" eventcounts
  *   free index    FIFO: struct shmq__scq of 2n entries; LIFO: struct shmq__stack
  *   ready index   FIFO: struct shmq__scq; LIFO: struct shmq__stack; SPSC: struct shmq__spsc
@@ -39,7 +39,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
                "atomics must have the size of their plain types");
 
-/* Segment kinds (header.kind). Topics will add their own. */
+/* Segment kinds (header.kind): a queue is FIFO or LIFO; a topic segment says TOPIC. */
 enum shmq__segment_kind {
     SHMQ__KIND_FIFO = SHMQ_FIFO,
     SHMQ__KIND_LIFO = SHMQ_LIFO,

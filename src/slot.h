@@ -7,7 +7,7 @@
  *                          |                  ^                 |
  *                          +----discard-> FREE +------nack------+
  *
- * Invariants (checked by shmq__slot_check in tests and `shmq stat --check`):
+ * Invariants (checked by shmq_check in check.c, in tests and by `shmq stat --check`):
  *   - a slot index is in at most one ring at a time;
  *   - an index in the free ring has state FREE; in the ready ring or stack, READY;
  *   - WRITING and READING carry the owner's participant index + 1, FREE and READY carry 0;

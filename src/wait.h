@@ -14,8 +14,8 @@
  * anyway. The waiter issues membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which runs a full
  * barrier on every CPU running a thread of a process registered for it (every process that
  * opens a shmq segment registers at its first open). The notifier then needs only a compiler
- * barrier: its data store and its `waiters` load are ordered by the barrier the kernel forced
- * between them, or its load comes after it and sees the waiter's announcement. This is the
+ * barrier: its data store and its load of the armed word are ordered by the barrier the kernel
+ * forced between them, or its load comes after it and sees the waiter's announcement. This is the
  * asymmetric-fence technique of liburcu's urcu-memb flavour, applied across processes.
  *
  * Where membarrier is not available (old kernel, seccomp), a process falls back: it puts a
