@@ -156,11 +156,11 @@ void shmq__mpmc_adopt(shmq_t *q, uint32_t index, uint64_t mine, struct shmq_msg 
 int shmq__mpmc_try_claim(shmq_t *q, struct shmq_msg *m)
 {
     struct shmq__mapping *map = q->map;
-    if (q->held != SHMQ__NONE) {
+    if (q->pool.held != SHMQ__NONE) {
         /* The message an earlier -EMSGSIZE kept back comes first. */
-        uint32_t index = q->held;
+        uint32_t index = q->pool.held;
         struct shmq__slot *slot = shmq__slot_at(map, index);
-        q->held = SHMQ__NONE;
+        q->pool.held = SHMQ__NONE;
         return claim_finish(q, index, slot,
                             atomic_load_explicit(&slot->state, memory_order_relaxed), m);
     }
@@ -280,7 +280,7 @@ void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m)
     if (q->map->ready_stack)
         shmq__pool_requeue(q, index, slot, m->priv[SHMQ__MSG_STATE]);
     else
-        q->held = index;
+        q->pool.held = index;
 }
 
 /* ---- inspection and close ---- */
@@ -344,10 +344,10 @@ int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, 
 void shmq__mpmc_return_all(shmq_t *q)
 {
     shmq__pool_spill(q, 0);
-    if (q->held != SHMQ__NONE) {
-        uint32_t index = q->held;
+    if (q->pool.held != SHMQ__NONE) {
+        uint32_t index = q->pool.held;
         struct shmq__slot *slot = shmq__slot_at(q->map, index);
-        q->held = SHMQ__NONE;
+        q->pool.held = SHMQ__NONE;
         shmq__pool_requeue(q, index, slot,
                            atomic_load_explicit(&slot->state, memory_order_relaxed));
     }

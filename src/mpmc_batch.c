@@ -102,8 +102,8 @@ int shmq__mpmc_try_push_batch(shmq_t *q, struct shmq__batch_ctx *c)
 bool shmq__mpmc_batch_plain(const shmq_t *q)
 {
     const struct shmq__mapping *m = q->map;
-    return m->ready_ring && q->held == SHMQ__NONE && !m->geo.ttl_ns && !m->geo.max_deliveries &&
-           shmq__scq_empty_hint(m->returned_ring, m->geo.ring_order) &&
+    return m->ready_ring && q->pool.held == SHMQ__NONE && !m->geo.ttl_ns &&
+           !m->geo.max_deliveries && shmq__scq_empty_hint(m->returned_ring, m->geo.ring_order) &&
            !shmq__delayed_ring_waiting(q);
 }
 
@@ -134,7 +134,7 @@ int shmq__mpmc_try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c)
         struct iovec *b = &c->out[done];
         if (m.len > b->iov_len) {
             /* Kept back undelivered, and what follows it released behind it in order. */
-            q->held = idx[k];
+            q->pool.held = idx[k];
             release_run(q, &idx[k + 1], (unsigned)(held - k - 1));
             err = -EMSGSIZE;
             break;

@@ -163,7 +163,7 @@ static int stash_refill(shmq_t *q)
         atomic_store_explicit(&slot->state,
                               shmq__state_next(state, shmq__self_id(q), SHMQ__SLOT_WRITING),
                               memory_order_release);
-        q->stash[q->stash_count++] = idx[k];
+        q->pool.stash[q->pool.stash_count++] = idx[k];
     }
     shmq__op_end(q);
     return err;
@@ -172,10 +172,10 @@ static int stash_refill(shmq_t *q)
 /* Give the stash back to the free ring down to `keep` slots, with one ring step. */
 void shmq__pool_spill(shmq_t *q, uint32_t keep)
 {
-    if (q->stash_count <= keep)
+    if (q->pool.stash_count <= keep)
         return;
-    shmq__pool_free_run(q, &q->stash[keep], q->stash_count - keep);
-    q->stash_count = keep;
+    shmq__pool_free_run(q, &q->pool.stash[keep], q->pool.stash_count - keep);
+    q->pool.stash_count = keep;
 }
 
 /* An acked slot we hold (state `mine`): into the stash, WRITING by us, or — a run's worth
@@ -186,10 +186,10 @@ int shmq__pool_stash_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, ui
     atomic_store_explicit(&slot->state,
                           shmq__state_next(mine, shmq__self_id(q), SHMQ__SLOT_WRITING),
                           memory_order_release);
-    q->stash[q->stash_count++] = index;
+    q->pool.stash[q->pool.stash_count++] = index;
     uint32_t run = stash_batch(q->map);
-    if (q->stash_count >= 2 * run)
-        shmq__pool_spill(q, q->stash_count - run);
+    if (q->pool.stash_count >= 2 * run)
+        shmq__pool_spill(q, q->pool.stash_count - run);
     return 0;
 }
 
@@ -199,12 +199,12 @@ int shmq__pool_take_free(shmq_t *q, uint32_t *index, uint64_t *mine)
     if (!q->map->free_ring)
         return shmq__pool_take(q, SHMQ__FROM_FREE, SHMQ__SLOT_FREE, SHMQ__SLOT_WRITING, index,
                                mine);
-    if (q->stash_count == 0) {
+    if (q->pool.stash_count == 0) {
         int err = stash_refill(q);
-        if (q->stash_count == 0)
+        if (q->pool.stash_count == 0)
             return err;
     }
-    *index = q->stash[--q->stash_count];
+    *index = q->pool.stash[--q->pool.stash_count];
     /* Relaxed: the slot is ours since stash_refill; only we change its state. */
     *mine = atomic_load_explicit(&shmq__slot_at(q->map, *index)->state, memory_order_relaxed);
     return 0;

@@ -135,7 +135,7 @@ static int handle_open(const char *name, int fd, uint32_t flags, shmq_t **out)
         return -ENOMEM;
     }
     q->map = map;
-    q->held = SHMQ__NONE;
+    q->pool.held = SHMQ__NONE;
     snprintf(q->name, sizeof q->name, "%s", name);
     if (writable) {
         err = shmq__participant_join(map, &q->self_index);
@@ -446,7 +446,7 @@ int shmq_push(shmq_t *q, const void *data, size_t len, int64_t timeout_ns)
     if (len && !data)
         return -EINVAL;
     /* The SPSC ring's own copy path: no message descriptor, no metadata. */
-    if (SHMQ__LIKELY(q && q->map->spsc && (q->roles & SHMQ_ROLE_PRODUCER) && !q->spsc_reserved &&
+    if (SHMQ__LIKELY(q && q->map->spsc && (q->roles & SHMQ_ROLE_PRODUCER) && !q->spsc.reserved &&
                      len <= q->map->geo.slot_size && timeout_ns >= 0)) {
         int err = shmq__spsc_push_copy(q, data, len);
         if (SHMQ__LIKELY(err != -EAGAIN) || timeout_ns == 0) {
@@ -481,7 +481,7 @@ ssize_t shmq_pop(shmq_t *q, void *buf, size_t cap, int64_t timeout_ns)
 {
     if (cap && !buf)
         return -EINVAL;
-    if (SHMQ__LIKELY(q && q->map->spsc && (q->roles & SHMQ_ROLE_CONSUMER) && !q->spsc_claimed &&
+    if (SHMQ__LIKELY(q && q->map->spsc && (q->roles & SHMQ_ROLE_CONSUMER) && !q->spsc.claimed &&
                      timeout_ns >= 0)) {
         ssize_t n = shmq__spsc_pop_copy(q, buf, cap);
         if (SHMQ__LIKELY(n >= 0)) {

@@ -44,13 +44,13 @@ int shmq__spsc_attach(shmq_t *q, uint32_t role)
     if (head - tail > q->map->geo.capacity)
         return -EBADMSG;
     if (role == SHMQ_ROLE_PRODUCER) {
-        q->spsc_head = head;
-        q->spsc_tail_cache = tail;
-        q->spsc_write_slot = (uint32_t)(head % q->map->geo.capacity);
+        q->spsc.head = head;
+        q->spsc.tail_cache = tail;
+        q->spsc.write_slot = (uint32_t)(head % q->map->geo.capacity);
     } else {
-        q->spsc_tail = tail;
-        q->spsc_head_cache = head;
-        q->spsc_read_slot = (uint32_t)(tail % q->map->geo.capacity);
+        q->spsc.tail = tail;
+        q->spsc.head_cache = head;
+        q->spsc.read_slot = (uint32_t)(tail % q->map->geo.capacity);
     }
     return 0;
 }
@@ -59,33 +59,33 @@ int shmq__spsc_attach(shmq_t *q, uint32_t role)
 static inline uint64_t room(shmq_t *q, uint64_t want)
 {
     uint64_t cap = q->map->geo.capacity;
-    uint64_t free_slots = cap - (q->spsc_head - q->spsc_tail_cache);
+    uint64_t free_slots = cap - (q->spsc.head - q->spsc.tail_cache);
     if (free_slots >= want)
         return free_slots;
     /* A5: pairs with R6 in the consumer's tail store: its reads of those slots are done. */
-    q->spsc_tail_cache = atomic_load_explicit(&q->map->spsc->tail, memory_order_acquire);
-    uint64_t used = q->spsc_head - q->spsc_tail_cache;
+    q->spsc.tail_cache = atomic_load_explicit(&q->map->spsc->tail, memory_order_acquire);
+    uint64_t used = q->spsc.head - q->spsc.tail_cache;
     return used > cap ? 0 : cap - used; /* a scribbled tail: report full, never overrun */
 }
 
 /* Messages available? Refreshes the cached head only when needed. */
 static inline uint64_t available(shmq_t *q, uint64_t want)
 {
-    uint64_t avail = q->spsc_head_cache - q->spsc_tail;
+    uint64_t avail = q->spsc.head_cache - q->spsc.tail;
     if (avail >= want)
         return avail;
     /* A6: pairs with R5 in the producer's head store: the slots before head are written. */
-    q->spsc_head_cache = atomic_load_explicit(&q->map->spsc->head, memory_order_acquire);
-    avail = q->spsc_head_cache - q->spsc_tail;
+    q->spsc.head_cache = atomic_load_explicit(&q->map->spsc->head, memory_order_acquire);
+    avail = q->spsc.head_cache - q->spsc.tail;
     return avail > q->map->geo.capacity ? 0 : avail;
 }
 
 /* Publish count messages written at head. */
 static inline void publish(shmq_t *q, uint32_t count)
 {
-    q->spsc_head += count;
+    q->spsc.head += count;
     /* R5: the slots are written before head moves past them. Pairs with A6. */
-    atomic_store_explicit(&q->map->spsc->head, q->spsc_head, memory_order_release);
+    atomic_store_explicit(&q->map->spsc->head, q->spsc.head, memory_order_release);
     shmq__count(&q->self->counters.pushed, count);
     if (shmq__wait_notify(&q->map->waits->not_empty))
         shmq__count(&q->self->counters.wakeups, 1);
@@ -94,9 +94,9 @@ static inline void publish(shmq_t *q, uint32_t count)
 /* Release count messages read at tail. */
 static inline void consume(shmq_t *q, uint32_t count)
 {
-    q->spsc_tail += count;
+    q->spsc.tail += count;
     /* R6: our reads of the slots are done before the producer may reuse them. Pairs with A5. */
-    atomic_store_explicit(&q->map->spsc->tail, q->spsc_tail, memory_order_release);
+    atomic_store_explicit(&q->map->spsc->tail, q->spsc.tail, memory_order_release);
     if (shmq__wait_notify(&q->map->waits->not_full))
         shmq__count(&q->self->counters.wakeups, 1);
 }
@@ -107,16 +107,16 @@ int shmq__spsc_push_copy(shmq_t *q, const void *data, size_t len)
 {
     if (room(q, 1) == 0)
         return -EAGAIN;
-    struct shmq__msghdr *slot = slot_of(q, q->spsc_write_slot);
+    struct shmq__msghdr *slot = slot_of(q, q->spsc.write_slot);
     memcpy(shmq__payload(slot), data, len);
     /* The slot's header shares the payload's first line: these stores cost no extra line. */
     atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
     atomic_store_explicit(&slot->flags, 0, memory_order_relaxed);
     atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
     if (SHMQ__UNLIKELY(q->map->geo.ttl_ns))
-        atomic_store_explicit(&q->map->extras[q->spsc_write_slot].enqueued_ns, shmq__now_mono(),
+        atomic_store_explicit(&q->map->extras[q->spsc.write_slot].enqueued_ns, shmq__now_mono(),
                               memory_order_relaxed);
-    q->spsc_write_slot = next_slot(q, q->spsc_write_slot);
+    q->spsc.write_slot = next_slot(q, q->spsc.write_slot);
     publish(q, 1);
     return 0;
 }
@@ -125,7 +125,7 @@ ssize_t shmq__spsc_pop_copy(shmq_t *q, void *buf, size_t cap)
 {
     if (available(q, 1) == 0)
         return -EAGAIN;
-    struct shmq__msghdr *slot = slot_of(q, q->spsc_read_slot);
+    struct shmq__msghdr *slot = slot_of(q, q->spsc.read_slot);
     uint32_t len = atomic_load_explicit(&slot->len, memory_order_relaxed);
     uint16_t flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
     /* Anything unusual (a delay, a buffer too small, a bad length, TTL or a delivery limit)
@@ -135,7 +135,7 @@ ssize_t shmq__spsc_pop_copy(shmq_t *q, void *buf, size_t cap)
         return -ENOTSUP;
     memcpy(buf, shmq__payload(slot), len);
     /* pop is at-most-once: no delivery count is written back into the producer's line. */
-    q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
+    q->spsc.read_slot = next_slot(q, q->spsc.read_slot);
     consume(q, 1);
     return (ssize_t)len;
 }
@@ -144,25 +144,25 @@ ssize_t shmq__spsc_pop_copy(shmq_t *q, void *buf, size_t cap)
 
 int shmq__spsc_try_reserve(shmq_t *q, struct shmq__reserve_ctx *c)
 {
-    if (q->spsc_reserved)
+    if (q->spsc.reserved)
         return -EINPROGRESS; /* one reservation at a time: commit or discard it first */
     if (room(q, 1) == 0)
         return -EAGAIN;
-    struct shmq__msghdr *slot = slot_of(q, q->spsc_write_slot);
+    struct shmq__msghdr *slot = slot_of(q, q->spsc.write_slot);
     c->m->data = shmq__payload(slot);
     c->m->len = c->len;
     c->m->id = 0;
     c->m->deliveries = 0;
-    c->m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc_write_slot + 1;
-    c->m->priv[SHMQ__MSG_STATE] = q->spsc_head;
-    q->spsc_reserved = true;
+    c->m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc.write_slot + 1;
+    c->m->priv[SHMQ__MSG_STATE] = q->spsc.head;
+    q->spsc.reserved = true;
     return 0;
 }
 
 static int check_reserved(shmq_t *q, const struct shmq_msg *m)
 {
-    if (!q->spsc_reserved || m->priv[SHMQ__MSG_SLOT] != (uint64_t)q->spsc_write_slot + 1 ||
-        m->priv[SHMQ__MSG_STATE] != q->spsc_head)
+    if (!q->spsc.reserved || m->priv[SHMQ__MSG_SLOT] != (uint64_t)q->spsc.write_slot + 1 ||
+        m->priv[SHMQ__MSG_STATE] != q->spsc.head)
         return -EINVAL;
     return 0;
 }
@@ -173,16 +173,16 @@ int shmq__spsc_commit(shmq_t *q, struct shmq_msg *m)
     int err = check_reserved(q, m);
     if (err || (err = shmq__msg_fits(q->map, m, &meta)))
         return err;
-    struct shmq__msghdr *slot = slot_of(q, q->spsc_write_slot);
+    struct shmq__msghdr *slot = slot_of(q, q->spsc.write_slot);
     shmq__meta_write(slot, m, meta);
     atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
     if (q->map->geo.ttl_ns)
-        atomic_store_explicit(&q->map->extras[q->spsc_write_slot].enqueued_ns, shmq__now_mono(),
+        atomic_store_explicit(&q->map->extras[q->spsc.write_slot].enqueued_ns, shmq__now_mono(),
                               memory_order_relaxed); /* published by the head store */
-    m->id = q->spsc_head;
+    m->id = q->spsc.head;
     m->priv[SHMQ__MSG_SLOT] = 0;
-    q->spsc_reserved = false;
-    q->spsc_write_slot = next_slot(q, q->spsc_write_slot);
+    q->spsc.reserved = false;
+    q->spsc.write_slot = next_slot(q, q->spsc.write_slot);
     publish(q, 1);
     return 0;
 }
@@ -193,19 +193,19 @@ int shmq__spsc_discard(shmq_t *q, struct shmq_msg *m)
     if (err)
         return err;
     m->priv[SHMQ__MSG_SLOT] = 0;
-    q->spsc_reserved = false;
+    q->spsc.reserved = false;
     return 0;
 }
 
 int shmq__spsc_try_push_batch(shmq_t *q, struct shmq__batch_ctx *c)
 {
-    if (q->spsc_reserved)
+    if (q->spsc.reserved)
         return -EINPROGRESS;
     uint64_t free_slots = room(q, c->n);
     if (free_slots == 0)
         return -EAGAIN;
     unsigned count = c->n < free_slots ? c->n : (unsigned)free_slots;
-    uint32_t slot_index = q->spsc_write_slot;
+    uint32_t slot_index = q->spsc.write_slot;
     unsigned done = 0;
     for (; done < count; done++) {
         size_t len = c->in[done].iov_len;
@@ -223,7 +223,7 @@ int shmq__spsc_try_push_batch(shmq_t *q, struct shmq__batch_ctx *c)
     }
     if (done == 0)
         return -EMSGSIZE;
-    q->spsc_write_slot = slot_index;
+    q->spsc.write_slot = slot_index;
     publish(q, done);
     return (int)done;
 }
@@ -236,7 +236,7 @@ static bool head_delayed(shmq_t *q, struct shmq__msghdr *slot)
     uint16_t flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
     if (!(flags & SHMQ__SLOT_DELAYED))
         return false;
-    if (atomic_load_explicit(&q->map->extras[q->spsc_read_slot].not_before_ns,
+    if (atomic_load_explicit(&q->map->extras[q->spsc.read_slot].not_before_ns,
                              memory_order_relaxed) > shmq__now_mono())
         return true;
     atomic_store_explicit(&slot->flags, (uint16_t)(flags & ~SHMQ__SLOT_DELAYED),
@@ -248,7 +248,7 @@ bool shmq__spsc_delayed_waiting(shmq_t *q)
 {
     if (!(q->roles & SHMQ_ROLE_CONSUMER) || available(q, 1) == 0)
         return false;
-    return atomic_load_explicit(&slot_of(q, q->spsc_read_slot)->flags, memory_order_relaxed) &
+    return atomic_load_explicit(&slot_of(q, q->spsc.read_slot)->flags, memory_order_relaxed) &
            SHMQ__SLOT_DELAYED;
 }
 
@@ -256,26 +256,26 @@ bool shmq__spsc_delayed_waiting(shmq_t *q)
  * hold recognize it). */
 static void claim_bind(shmq_t *q, struct shmq_msg *m)
 {
-    m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc_read_slot + 1;
-    m->priv[SHMQ__MSG_STATE] = q->spsc_tail;
-    q->spsc_claimed = true;
+    m->priv[SHMQ__MSG_SLOT] = (uint64_t)q->spsc.read_slot + 1;
+    m->priv[SHMQ__MSG_STATE] = q->spsc.tail;
+    q->spsc.claimed = true;
 }
 
 int shmq__spsc_try_claim(shmq_t *q, struct shmq_msg *m)
 {
     struct shmq__mapping *map = q->map;
-    if (q->spsc_claimed)
+    if (q->spsc.claimed)
         return -EINPROGRESS; /* one claim at a time: ack or nack it first */
     if (available(q, 1) == 0)
         return -EAGAIN;
-    struct shmq__msghdr *slot = slot_of(q, q->spsc_read_slot);
+    struct shmq__msghdr *slot = slot_of(q, q->spsc.read_slot);
     if (SHMQ__UNLIKELY(head_delayed(q, slot)))
         return -EAGAIN;
     /* The consumer owns the slot at tail: it may record the delivery in it. */
     uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
     bool expired = map->geo.ttl_ns &&
                    shmq__expired(shmq__now_mono(),
-                                 atomic_load_explicit(&map->extras[q->spsc_read_slot].enqueued_ns,
+                                 atomic_load_explicit(&map->extras[q->spsc.read_slot].enqueued_ns,
                                                       memory_order_relaxed),
                                  map->geo.ttl_ns);
     if (SHMQ__UNLIKELY(expired ||
@@ -289,13 +289,13 @@ int shmq__spsc_try_claim(shmq_t *q, struct shmq_msg *m)
     int err = shmq__msg_read(map, slot, m);
     if (err) {
         /* A message that does not read back sanely is dropped, not handed out. */
-        q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
+        q->spsc.read_slot = next_slot(q, q->spsc.read_slot);
         consume(q, 1);
         return err;
     }
     if (deliveries > 0)
         shmq__count(&q->self->counters.redelivered, 1);
-    m->id = q->spsc_tail;
+    m->id = q->spsc.tail;
     claim_bind(q, m);
     return 0;
 }
@@ -306,8 +306,8 @@ int shmq__spsc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
     if (err)
         return err;
     int64_t now = shmq__now_mono();
-    struct shmq__msghdr *slot = slot_of(q, q->spsc_read_slot);
-    atomic_store_explicit(&q->map->extras[q->spsc_read_slot].not_before_ns,
+    struct shmq__msghdr *slot = slot_of(q, q->spsc.read_slot);
+    atomic_store_explicit(&q->map->extras[q->spsc.read_slot].not_before_ns,
                           delay_ns > INT64_MAX - now ? INT64_MAX : now + delay_ns,
                           memory_order_relaxed);
     uint16_t flags = atomic_load_explicit(&slot->flags, memory_order_relaxed);
@@ -318,13 +318,13 @@ int shmq__spsc_nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
 
 int shmq__spsc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
 {
-    if (!q->spsc_claimed || m->priv[SHMQ__MSG_SLOT] != (uint64_t)q->spsc_read_slot + 1 ||
-        m->priv[SHMQ__MSG_STATE] != q->spsc_tail)
+    if (!q->spsc.claimed || m->priv[SHMQ__MSG_SLOT] != (uint64_t)q->spsc.read_slot + 1 ||
+        m->priv[SHMQ__MSG_STATE] != q->spsc.tail)
         return -EINVAL;
     m->priv[SHMQ__MSG_SLOT] = 0;
-    q->spsc_claimed = false;
+    q->spsc.claimed = false;
     if (ack) {
-        q->spsc_read_slot = next_slot(q, q->spsc_read_slot);
+        q->spsc.read_slot = next_slot(q, q->spsc.read_slot);
         consume(q, 1);
     }
     /* nack: the message stays at tail with its delivery count raised. */
@@ -337,29 +337,29 @@ int shmq__spsc_release(shmq_t *q, struct shmq_msg *m)
     int err = shmq__spsc_finish(q, m, false); /* the claim checked and ended, tail kept */
     if (err)
         return err;
-    shmq__delivery_undo(q, slot_of(q, q->spsc_read_slot)); /* only the consumer touches it */
+    shmq__delivery_undo(q, slot_of(q, q->spsc.read_slot)); /* only the consumer touches it */
     return 0;
 }
 
 /* After -EMSGSIZE the message stays at tail, undelivered. */
 void shmq__spsc_hold(shmq_t *q, struct shmq_msg *m)
 {
-    struct shmq__msghdr *slot = slot_of(q, q->spsc_read_slot);
+    struct shmq__msghdr *slot = slot_of(q, q->spsc.read_slot);
     uint16_t deliveries = atomic_load_explicit(&slot->deliveries, memory_order_relaxed);
     atomic_store_explicit(&slot->deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
     m->priv[SHMQ__MSG_SLOT] = 0;
-    q->spsc_claimed = false;
+    q->spsc.claimed = false;
 }
 
 int shmq__spsc_try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c)
 {
-    if (q->spsc_claimed)
+    if (q->spsc.claimed)
         return -EINPROGRESS;
     uint64_t avail = available(q, c->n);
     if (avail == 0)
         return -EAGAIN;
     unsigned count = c->n < avail ? c->n : (unsigned)avail;
-    uint32_t slot_index = q->spsc_read_slot;
+    uint32_t slot_index = q->spsc.read_slot;
     unsigned done = 0;
     int err = 0;
     for (; done < count; done++) {
@@ -385,7 +385,7 @@ int shmq__spsc_try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c)
     }
     if (done == 0)
         return err;
-    q->spsc_read_slot = slot_index;
+    q->spsc.read_slot = slot_index;
     consume(q, done);
     return (int)done;
 }

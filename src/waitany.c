@@ -69,10 +69,10 @@ static bool scq_nonempty(struct shmq__scq *r, uint32_t order)
 static enum readiness queue_ready(const shmq_t *q)
 {
     const struct shmq__mapping *m = q->map;
-    if (q->held != SHMQ__NONE)
+    if (q->pool.held != SHMQ__NONE)
         return READY;
     if (m->spsc) /* the message at the tail stays in the ring while this handle claims it */
-        return shmq__spsc_depth(m) > (q->spsc_claimed ? 1u : 0u) ? READY : NOT_READY;
+        return shmq__spsc_depth(m) > (q->spsc.claimed ? 1u : 0u) ? READY : NOT_READY;
     /* Released messages (shmq_release) wait in the returned ring, claimed first. */
     if (m->returned_ring && scq_nonempty(m->returned_ring, m->geo.ring_order))
         return READY;
