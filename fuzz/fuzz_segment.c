@@ -6,7 +6,8 @@
  * (shmq__image_check), then the reads an inspector makes: shmq_peek on an observer's handle
  * over the image (the ring walks and the message reads of the library's peek) and the message
  * metadata of every slot through shmq__slot_read / shmq__msg_read; for a topic, the group
- * list. Any crash, hang (-timeout) or leak is a finding, and so is:
+ * list. Any crash, hang (-timeout) or leak is a finding (GUARD bytes past the image are
+ * poisoned, so ASan catches a read past its end), and so is:
  *
  *   - the image derivation disagreeing with validation (accepting what it refuses, or
  *     another geometry), a refusal without a reason, a reason that is not NUL-terminated;
@@ -18,6 +19,7 @@
  * What needs a shm object (open, the reaper, claims, pushes, subscriptions) is
  * fuzz_segment_live's, on the same seeds. The input is read as segment_input.h says.
  */
+#include <sanitizer/asan_interface.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,11 @@
 #include "slot.h"
 #include "topic.h"
 
-static unsigned char *image; /* SEGMENT_IMAGE_MAX bytes, page-aligned as a mapping */
+#define GUARD (64u << 10) /* poisoned bytes after the image */
+
+/* SEGMENT_IMAGE_MAX + GUARD bytes, page-aligned as a mapping. One buffer for every input: an
+ * allocation per input would cost more than all the checks (ASan's allocator). */
+static unsigned char *buffer;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,8 +42,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    image = aligned_alloc(SHMQ__PAGE, SEGMENT_IMAGE_MAX);
-    if (!image)
+    buffer = aligned_alloc(SHMQ__PAGE, SEGMENT_IMAGE_MAX + GUARD);
+    if (!buffer)
         abort();
     return 0;
 }
@@ -90,14 +96,9 @@ static void read_topic(struct shmq_topic *t)
                (groups[i].flags & ~(SHMQ_SUB_DURABLE | SHMQ_GROUP_PRIVATE)) == 0);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One input, as an image of image_size bytes at `image`. */
+static void check_image(unsigned char *image, size_t image_size, const uint8_t *data, size_t size)
 {
-    size_t image_size = segment_image_size(data, size);
-    if (image_size == 0 && size != 0)
-        return 0;
-    memcpy(image, data, size);
-    memset(image + size, 0, image_size - size);
-
     struct shmq__geometry g;
     int valid = segment_image_validate(image, image_size, &g);
 
@@ -138,5 +139,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = image_size - at < sizeof zeros ? image_size - at : sizeof zeros;
         EXPECT(memcmp(image + at, zeros, n) == 0);
     }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t image_size = segment_image_size(data, size);
+    if (image_size == 0 && size != 0)
+        return 0;
+    memcpy(buffer, data, size);
+    memset(buffer + size, 0, image_size - size);
+    /* From the first whole 8 bytes after the image (ASan's granule). */
+    unsigned char *guard = buffer + ((image_size + 7) & ~(size_t)7);
+    ASAN_POISON_MEMORY_REGION(guard, GUARD);
+    check_image(buffer, image_size, data, size);
+    ASAN_UNPOISON_MEMORY_REGION(guard, GUARD);
     return 0;
 }
