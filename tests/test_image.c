@@ -82,6 +82,14 @@ static void assert_passes(const struct image *im, const char *file, int line)
                  why);
 }
 
+/* The segment called name, as its bytes are now, passes. */
+#define ASSERT_SEGMENT_PASSES(name)                                                                \
+    do {                                                                                           \
+        struct image now_ = image_load(name);                                                      \
+        assert_passes(&now_, __FILE__, __LINE__);                                                  \
+        image_free(&now_);                                                                         \
+    } while (0)
+
 /* The check refuses the image with `err` and a reason containing `words`. */
 #define ASSERT_REFUSED(im, err, words) assert_refused(&(im), err, words, __FILE__, __LINE__)
 static void assert_refused(const struct image *im, int want, const char *words, const char *file,
@@ -481,32 +489,58 @@ static void sound_segments_of_every_shape_pass(void **state)
         const char *name = test_name("shape");
         shmq_t *q;
         ASSERT_OK(shmq_create(name, &shapes[k], &q));
-        struct image empty = image_load(name);
-        ASSERT_PASSES(empty);
-        image_free(&empty);
+        ASSERT_SEGMENT_PASSES(name);
         /* Full, then one claimed, one reserved: held slots pass too. */
         int pushed = 0;
         while (shmq_push(q, "abc", 3, 0) == 0)
             pushed++;
         assert_int_equal(pushed, shapes[k].capacity);
-        struct image full = image_load(name);
-        ASSERT_PASSES(full);
-        image_free(&full);
+        ASSERT_SEGMENT_PASSES(name);
         struct shmq_msg claim, reserve;
         ASSERT_OK(shmq_claim(q, &claim, 0));
-        struct image claimed = image_load(name);
-        ASSERT_PASSES(claimed);
-        image_free(&claimed);
+        ASSERT_SEGMENT_PASSES(name);
         ASSERT_OK(shmq_ack(q, &claim));
         ASSERT_OK(shmq_reserve(q, 3, &reserve, 0));
-        struct image reserved = image_load(name);
-        ASSERT_PASSES(reserved);
-        image_free(&reserved);
+        ASSERT_SEGMENT_PASSES(name);
         ASSERT_OK(shmq_discard(q, &reserve));
         char why[WHY];
         assert_int_equal(shmq_check(q, why, sizeof why), 0);
         ASSERT_OK(shmq_close(q));
         ASSERT_OK(shmq_unlink(name));
+    }
+}
+
+static void sound_topics_pass(void **state)
+{
+    (void)state;
+    const struct shmq_topic_config shapes[] = {
+        {.policy = SHMQ_TOPIC_BLOCK, .capacity = 2, .slot_size = 16},
+        {.policy = SHMQ_TOPIC_BLOCK, .capacity = 16, .slot_size = 200, .max_groups = 3},
+        {.policy = SHMQ_TOPIC_OVERWRITE, .capacity = 4, .slot_size = 64},
+    };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const char *name = test_name("tshape");
+        shmq_topic_t *t;
+        ASSERT_OK(shmq_topic_create(name, &shapes[k], &t));
+        ASSERT_SEGMENT_PASSES(name); /* empty */
+        shmq_sub_t *priv, *shared;
+        ASSERT_OK(shmq_subscribe(t, NULL, NULL, 0, &priv));
+        ASSERT_OK(shmq_subscribe(t, "a.*", "g", SHMQ_SUB_DURABLE, &shared));
+        /* Lapped (OVERWRITE) or full (BLOCK): publish until the ring says no, at most 3 laps. */
+        uint32_t published = 0;
+        while (published < 3 * shapes[k].capacity &&
+               shmq_publish(t, published % 2 ? "a.b" : "c", "x", 1, 0) == 0)
+            published++;
+        assert_true(published >= shapes[k].capacity);
+        ASSERT_SEGMENT_PASSES(name);
+        /* A member holding a zero-copy view. */
+        struct shmq_view view;
+        ASSERT_OK(shmq_next_view(priv, &view, 0));
+        ASSERT_SEGMENT_PASSES(name);
+        ASSERT_OK(shmq_unsubscribe(priv));
+        ASSERT_OK(shmq_unsubscribe(shared));
+        ASSERT_OK(shmq_topic_close(t));
+        ASSERT_OK(shmq_topic_unlink(name));
     }
 }
 
@@ -558,6 +592,7 @@ int main(void)
         cmocka_unit_test(spsc_corruptions_are_refused),
         cmocka_unit_test(topic_corruptions_are_refused),
         cmocka_unit_test(sound_segments_of_every_shape_pass),
+        cmocka_unit_test(sound_topics_pass),
         cmocka_unit_test(shmq_check_and_the_image_check_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
