@@ -6,7 +6,9 @@
  * pushes, repair, purge, close; then an observer's open. A topic segment (same magic, kind
  * TOPIC) goes the topic way: open, stat, groups, check, subscribe (a private group and one of
  * the segment's own), publish, a bounded run of next and next_view, repair, unsubscribe,
- * close; and an observer. Any crash, hang (-timeout) or leak is a finding.
+ * close; and an observer. Any crash, hang (-timeout) or leak is a finding, and so is an
+ * observer's shmq_check (or shmq_topic_check) of the object saying other than what
+ * shmq__image_check said of the bytes written into it.
  *
  * This is the slow half of the segment fuzzing (a shm object per input: some hundreds of
  * inputs a second); fuzz_segment checks the same inputs as byte images, without a shm
@@ -28,6 +30,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "image.h"
 #include "internal.h"
 #include "segment_input.h"
 #include "shmq.h"
@@ -142,6 +145,35 @@ static void work(shmq_t *q, uint32_t slot_size)
     }
 }
 
+/* shmq__image_check's answer for the input's bytes. */
+struct image_verdict {
+    int err;
+    char why[160];
+};
+
+/* The object, opened by an observer (which neither joins nor reaps: the bytes stay as they
+ * were written), gets the same answer from shmq_check / shmq_topic_check as its bytes got
+ * from shmq__image_check; an object that does not open has nothing to compare. */
+static void same_verdict_live(const struct image_verdict *in_memory)
+{
+    char why[160];
+    int err;
+    shmq_t *q;
+    shmq_topic_t *t;
+    if (shmq_open_ex(queue_name, SHMQ_OPEN_OBSERVE, &q) == 0) {
+        err = shmq_check(q, why, sizeof why);
+        EXPECT(shmq_close(q) == 0);
+    } else if (shmq_topic_open_ex(queue_name, SHMQ_OPEN_OBSERVE, &t) == 0) {
+        err = shmq_topic_check(t, why, sizeof why);
+        EXPECT(shmq_topic_close(t) == 0);
+    } else {
+        return;
+    }
+    if (err == -ENOMEM || in_memory->err == -ENOMEM)
+        return;
+    EXPECT(err == in_memory->err && strcmp(why, in_memory->why) == 0);
+}
+
 /* ---- topics ---- */
 
 static void check_delivery(const struct shmq_delivery *d, ssize_t got, size_t cap)
@@ -235,9 +267,10 @@ static void topic_work(shmq_topic_t *t, const struct shmq_topic_stat *st)
     shmq_topic_group_delete(t, "fuzz-durable");
 }
 
-static void topic_fuzz(void)
+static void topic_fuzz(const struct image_verdict *in_memory)
 {
     shmq_topic_t *t = NULL;
+    same_verdict_live(in_memory);
     if (shmq_topic_open(queue_name, &t) == 0) {
         struct shmq_topic_stat st;
         topic_inspect(t, &st);
@@ -284,11 +317,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t object_size = segment_image_size(data, size);
     if (object_size == 0 && size != 0)
         return 0;
-    unsigned char *image = calloc(1, object_size ? object_size : 1);
-    if (!image)
+    /* Aligned as a mapping, for shmq__image_check below. */
+    unsigned char *image;
+    if (posix_memalign((void **)&image, SHMQ__PAGE, object_size ? object_size : 1) != 0)
         return 0;
-    if (size)
-        memcpy(image, data, size);
+    memset(image, 0, object_size);
+    memcpy(image, data, size);
     uint32_t kind = 0;
     if (object_size >= offsetof(struct shmq__header, kind) + sizeof kind)
         memcpy(&kind, image + offsetof(struct shmq__header, kind), sizeof kind);
@@ -308,6 +342,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(image);
         return 0;
     }
+    /* What the check says of these bytes in memory, shmq_check must say of the object, word
+     * for word, before anyone changes it (an observer's open changes nothing): one
+     * implementation. */
+    struct image_verdict in_memory;
+    in_memory.err = shmq__image_check(image, object_size, in_memory.why, sizeof in_memory.why);
     if (write_object(image, size < object_size ? size : object_size, object_size) != 0) {
         free(image);
         return 0;
@@ -315,10 +354,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(image);
 
     if (valid == -EMEDIUMTYPE) {
-        topic_fuzz();
+        topic_fuzz(&in_memory);
         shm_unlink(shm_path);
         return 0;
     }
+    same_verdict_live(&in_memory);
 
     shmq_t *q = NULL;
     int err = shmq_open(queue_name, &q);
