@@ -17,20 +17,13 @@
 
 #include "base64.h"
 #include "buffer.h"
+#include "expect.h"
 #include "json.h"
 #include "jsonl.h"
 #include "parse.h"
 #include "records.h"
 
 #define RECORDS_MAX 64 /* records read per input */
-
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_cli_parsers: %s:%d: expected %s\n", __FILE__, __LINE__, #cond);  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 enum target {
     T_DURATION,

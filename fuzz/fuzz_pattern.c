@@ -14,16 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expect.h"
 #include "pattern.h"
 #include "shmq.h"
-
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_pattern: %s:%d: expected %s\n", __FILE__, __LINE__, #cond);      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,15 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expect.h"
 #include "serve_route.h"
-
-#define EXPECT(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_serve_route: %s:%d: expected %s\n", __FILE__, __LINE__, #cond);  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,12 +10,16 @@
  *
  * "Quiescent" means no operation in flight: while others work, an index between two
  * structures is legitimately in none (the reaper's business, not this check's).
+ *
+ * The checks need nothing but a mapping whose geometry was validated: shmq_check runs them on
+ * a handle's mapping, shmq__image_check (image.c) on a byte image of a segment in memory.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
 #include "scq.h"
 #include "slot.h"
 #include "stack.h"
@@ -35,7 +39,11 @@ int shmq_check(shmq_t *q, char *why, size_t cap)
 {
     if (!q)
         return -EINVAL;
-    struct shmq__mapping *m = q->map;
+    return shmq__mapping_check(q->map, why, cap);
+}
+
+int shmq__mapping_check(struct shmq__mapping *m, char *why, size_t cap)
+{
     uint32_t n = m->geo.capacity;
     if (why && cap)
         why[0] = 0;

@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# tools/fuzz.sh [SECONDS] — build the libFuzzer targets with clang and run each for a bounded
-# time (default 20 s each); exits non-zero when a target finds a crash, a hang or a leak.
+# tools/fuzz.sh [SECONDS | --runs N] — build the libFuzzer targets with clang and run each for a
+# bounded time (default 20 s each) or a bounded number of executions; exits non-zero when a
+# target finds a crash, a hang or a leak.
 #
-#   tools/fuzz.sh           # what tools/check.sh runs
-#   tools/fuzz.sh 900       # a long run by hand: 15 minutes per target
+#   tools/fuzz.sh                  # 20 s per target (tools/check.sh: SHMQ_FUZZ_SECONDS, 30)
+#   tools/fuzz.sh 900              # a long run by hand: 15 minutes per target
+#   tools/fuzz.sh --runs 10000000  # 10 million executions per target (outside CI: hours for
+#                                  # fuzz_segment_live, which runs some hundreds a second)
+#
+# The targets: fuzz_segment (segment images checked in memory), fuzz_segment_live (the same
+# inputs as real shm objects, through the public API), fuzz_cli_parsers, fuzz_pattern,
+# fuzz_serve_route (see fuzz/README.md).
 #
 # The build lives in build/fuzz. Each target starts from its seed corpus in fuzz/corpus/<target>
-# (read-only: new inputs go to build/fuzz/corpus-run/<target>, which later runs reuse), and a
-# finding is written to build/fuzz/findings/<target>/ (crash-*, timeout-*, leak-*); reproduce
-# it with build/fuzz/fuzz/<target> FILE.
+# (fuzz_segment_live from fuzz_segment's; read-only: new inputs go to
+# build/fuzz/corpus-run/<target>, which later runs reuse), and a finding is written to
+# build/fuzz/findings/<target>/ (crash-*, timeout-*, leak-*); reproduce it with
+# build/fuzz/fuzz/<target> FILE. Each run's log, with libFuzzer's final statistics (executions,
+# executions per second), is build/fuzz/<target>.log.
 #
 # Environment: SHMQ_FUZZ_JOBS for build parallelism; SHMQ_FUZZ_TARGETS to run a subset
 # ("fuzz_segment fuzz_cli_parsers").
@@ -16,11 +25,39 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/lib/common.sh
 
-seconds="${1:-20}"
-case "$seconds" in
-'' | *[!0-9]*)
-    echo "usage: $0 [SECONDS]" >&2
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+}
+
+# How long each target runs: -max_total_time=SECONDS, or -runs=N with --runs.
+limit=(-max_total_time=20)
+limit_words="20 s"
+case "${1:-}" in
+-h | --help)
+    usage
+    exit 0
+    ;;
+--runs)
+    runs="${2:-}"
+    case "$runs" in
+    '' | *[!0-9]* | 0)
+        echo "$0: --runs needs a positive number of executions" >&2
+        exit 2
+        ;;
+    esac
+    [ $# -eq 2 ] || { echo "usage: $0 [SECONDS | --runs N]" >&2; exit 2; }
+    limit=(-runs="$runs")
+    limit_words="$runs executions"
+    ;;
+'') ;;
+*[!0-9]* | 0)
+    echo "usage: $0 [SECONDS | --runs N]  (--help says more)" >&2
     exit 2
+    ;;
+*)
+    [ $# -eq 1 ] || { echo "usage: $0 [SECONDS | --runs N]" >&2; exit 2; }
+    limit=(-max_total_time="$1")
+    limit_words="$1 s"
     ;;
 esac
 jobs="${SHMQ_FUZZ_JOBS:-$(nproc)}"
@@ -42,7 +79,7 @@ fi
 # The targets this tree defines (fuzz_pattern: once the library has the topics' subject
 # matcher); SHMQ_FUZZ_TARGETS picks some of them.
 available=()
-for t in ${SHMQ_FUZZ_TARGETS:-fuzz_segment fuzz_cli_parsers fuzz_pattern fuzz_serve_route}; do
+for t in ${SHMQ_FUZZ_TARGETS:-fuzz_segment fuzz_segment_live fuzz_cli_parsers fuzz_pattern fuzz_serve_route}; do
     if [ -d "$build/fuzz/CMakeFiles/$t.dir" ]; then
         available+=("$t")
     elif [ -n "${SHMQ_FUZZ_TARGETS:-}" ]; then
@@ -62,11 +99,13 @@ for t in "${available[@]}"; do
     run="$build/corpus-run/$t"
     findings="$build/findings/$t"
     mkdir -p "$run" "$findings"
-    shmq_say "$t for ${seconds} s"
+    seeds="fuzz/corpus/$t"
+    [ "$t" = fuzz_segment_live ] && seeds=fuzz/corpus/fuzz_segment # the same inputs
+    shmq_say "$t for $limit_words"
     # -timeout: one input running longer than this is a hang. -rss_limit_mb: a runaway
     # allocation is a finding too. The seed directory comes second, so it is only read.
-    if "$build/fuzz/$t" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$findings/" "$run" "fuzz/corpus/$t" \
+    if "$build/fuzz/$t" "${limit[@]}" -timeout=25 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$findings/" "$run" "$seeds" \
         > "$build/$t.log" 2>&1; then
         grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added)|cov: ' \
             "$build/$t.log" | tail -4
