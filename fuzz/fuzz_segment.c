@@ -64,7 +64,7 @@ static void read_queue(struct shmq__mapping *m)
 {
     const struct shmq__geometry *g = &m->geo;
     /* An observer's handle on the image: shmq_peek reads it as it reads a mapped segment. */
-    struct shmq observer = {.map = m, .self = NULL, .held = SHMQ__NONE};
+    struct shmq observer = {.map = m, .self = NULL, .pool.held = SHMQ__NONE};
     struct segment_peek_seen seen = {.slot_size = g->slot_size};
     int r = shmq_peek(&observer, g->capacity, segment_on_peek, &seen);
     EXPECT(r == -ENOMEM || (r >= 0 && r == (int)seen.count && (uint32_t)r <= g->capacity));

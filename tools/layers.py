@@ -22,11 +22,11 @@ LAYERS = {
     "base": (0, ["time", "error", "pattern"]),
     "rings": (1, ["scq", "stack"]),
     "segment": (2, ["wait", "block", "numa", "segment", "registry", "participant", "lease"]),
-    "slot pool": (3, ["slot", "pool", "delayed", "image"]),
+    "slot pool": (3, ["slot", "pool", "delayed"]),
     "queue core": (4, ["core", "mpmc", "mpmc_batch", "spsc"]),
     "task semantics": (5, ["deadletter"]),
     "recovery": (6, ["reaper"]),
-    "facade": (7, ["queue", "inspect", "check", "waitany"]),
+    "facade": (7, ["queue", "inspect", "check", "image", "waitany"]),
     "add-ons": (8, ["request"]),
 }
 MAX_LINES = 750
