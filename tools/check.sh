@@ -2,8 +2,9 @@
 # tools/check.sh — the whole test suite, as CI runs it on a fresh Debian 12 machine.
 #
 #   1. installs the Debian packages the build and the tests need (only those missing);
-#   2. builds with ASan+UBSan and runs every test through ctest (the AMQP bridge's against a
-#      RabbitMQ started on loopback by the tests themselves);
+#   2. builds with ASan+UBSan, checks the layers of src/ (tools/layers.py: no cycle between
+#      files, no call upwards, no file over 750 lines) and runs every test through ctest (the
+#      AMQP bridge's against a RabbitMQ started on loopback by the tests themselves);
 #   3. builds with TSan and runs the concurrency and crash (kill -9) tests;
 #   4. builds the libFuzzer targets and runs each for a bounded time (SHMQ_FUZZ_SECONDS, 30);
 #   5. builds Release with gcc (Debian's default compiler) and runs the unit tests and the
