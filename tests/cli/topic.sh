@@ -177,9 +177,36 @@ wait_until 20 '[[ $(field "$bl" members) == 1 ]]'
 kill -STOP "$sleeper"
 expect_exit 6 "$SHMQ" pub "$bl" s a b c d --timeout 200ms
 grep -q "^shmq pub: topic '$bl' stayed full for 200ms at message 3 " "$WORK/err" || fail "$(cat "$WORK/err")"
+section "pub shares push's producer: --timeout 0, the note on a terminal, sizes, bad input"
+expect_exit 6 "$SHMQ" pub "$bl" s e --timeout 0
+expect_stderr "shmq pub: topic '$bl' is full at message 1 (--timeout 0: no wait); nothing was published"
+if script -qec true /dev/null > /dev/null 2>&1; then
+    status=0
+    script -qec "printf 'x\n' | '$SHMQ' pub '$bl' s --timeout 1500ms" /dev/null > "$WORK/tty" 2>&1 || status=$?
+    expect_eq "exit status through script" 6 "$status"
+    grep -q "shmq pub: topic '$bl' is full (a group with a live member is 2 messages behind): waiting for it to read (--timeout DURATION gives up instead; Ctrl-C stops, keeping what was published)" "$WORK/tty" ||
+        fail "no note on the terminal: $(cat "$WORK/tty")"
+else
+    echo "script(1) cannot make a terminal here: skipped"
+fi
 kill -CONT "$sleeper"
 kill -TERM "$sleeper"
 wait "$sleeper" || true
+
+small=$(qname small)
+"$SHMQ" topic create "$small" --capacity 4 --slot-size 64
+long=$(printf "x%.0s" {1..70})
+expect_exit 7 "$SHMQ" pub "$small" s ok "$long"
+expect_stderr "shmq pub: message 2 (70 bytes plus the subject) does not fit in a slot of 64 bytes; the 1 message before it was published"
+expect_exit 7 "$SHMQ" pub "$small" s --type t "$long"
+expect_stderr "shmq pub: message 1 (70 bytes plus the subject and metadata) does not fit in a slot of 64 bytes; nothing was published"
+printf '%s\n' '{"data":"a"}' 'not json' | expect_exit 7 "$SHMQ" pub "$small" s --jsonl
+grep -q "^shmq pub: line 2: .*; the 1 message before it was published\$" "$WORK/err" || fail "$(cat "$WORK/err")"
+expect_exit 2 "$SHMQ" pub "$small" s --subject-field a x
+expect_stderr "shmq pub: --subject-field reads the records of standard input, not arguments"
+expect_exit 2 "$SHMQ" pub "$small" s --raw x
+expect_stderr "shmq pub: -0, --raw, --jsonl and --csv frame standard input: they do not apply to messages given as arguments"
+expect_eq "published" 2 "$(field "$small" published)"
 
 section "repair releases the members of dead processes; rm removes topics"
 "$SHMQ" sub "$bl" --group gone > /dev/null &
@@ -198,6 +225,6 @@ expect_eq "repair" "$(printf 'name\t%s\nreleased\t2' "$bl")" "$(cat "$WORK/out")
 expect_eq "after repair" "$(printf 'members\t0\ndead\t0')" "$("$SHMQ" stat "$bl" | grep -E '^(members|dead)\s')"
 expect_exit 0 "$SHMQ" stat "$bl" --check
 expect_eq "check" "$(printf 'check\tok')" "$(grep '^check' "$WORK/out")"
-expect_exit 0 "$SHMQ" rm "$t" "$ow" "$bl" "$big"
+expect_exit 0 "$SHMQ" rm "$t" "$ow" "$bl" "$big" "$small"
 expect_exit 3 "$SHMQ" stat "$t"
 echo PASS
