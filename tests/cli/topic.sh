@@ -12,6 +12,16 @@ lines_in() {
     [[ -f $1 ]] && wc -l < "$1" || echo 0
 }
 
+# start_sub OUT ARGS...: a subscriber of topic $t in the background (its pid in $sub), writing
+# to OUT, once it has joined: what is published next is its.
+start_sub() {
+    local out=$1
+    shift
+    "$SHMQ" sub "$t" "$@" > "$out" &
+    sub=$!
+    wait_until 20 '[[ $(field "$t" members) == 1 ]]'
+}
+
 section "topic create: sizes, policy; bad values are usage errors"
 t=$(qname t)
 expect_exit 0 "$SHMQ" topic create "$t" --capacity 16 --slot-size 128
@@ -82,6 +92,25 @@ wait_until 20 '[[ $(field "$t" members) == 1 ]]'
 wait "$sub"
 printf 'x.y\ttwo\nlines\0' > "$WORK/expected"
 expect_same_file "-0 record" "$WORK/expected" "$WORK/sub.nul"
+
+section "sub --raw, --csv and --jsonl write as pop does (the consumers' writers)"
+start_sub "$WORK/sub.raw" --raw -n 1
+"$SHMQ" pub "$t" x.y "$(printf 'two\nlines')"
+wait "$sub"
+printf '\x0d\x00\x00\x00x.y\ttwo\nlines' > "$WORK/expected"
+expect_same_file "--raw record: length, subject, tab, payload" "$WORK/expected" "$WORK/sub.raw"
+start_sub "$WORK/sub.csv" --csv -n 2
+"$SHMQ" pub "$t" c.one 'p,q'
+"$SHMQ" pub "$t" c.two 'say "hi"'
+wait "$sub"
+printf 'c.one\tp,q\n"c.two\tsay ""hi"""\n' > "$WORK/expected"
+expect_same_file "--csv: a record as it is, else one quoted field" "$WORK/expected" "$WORK/sub.csv"
+start_sub "$WORK/sub.jsonl" --jsonl -n 1
+printf '%s\n' '{"data":"v","type_b64":"/w==","reply_to":"r"}' | "$SHMQ" pub "$t" m.b --jsonl
+wait "$sub"
+expect_eq "metadata that is not UTF-8 keeps its bytes (type_b64), as export does" \
+    '"subject":"m.b","type_b64":"/w==","reply_to":"r","data_b64":"dg=="}' \
+    "$(sed 's/^{"seq":[0-9]*,//' "$WORK/sub.jsonl")"
 
 section "a group splits the stream between its members: none lost, none twice"
 "$SHMQ" sub "$t" --group split > "$WORK/member1" 2> /dev/null &

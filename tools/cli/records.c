@@ -403,6 +403,26 @@ int cli_record_write(FILE *out, enum cli_record_format format, const struct shmq
     return 0;
 }
 
+int cli_record_write_delivery(FILE *out, enum cli_record_format format,
+                              const struct shmq_delivery *d, const void *data, size_t len)
+{
+    if (format == CLI_RECORDS_JSONL)
+        return cli_jsonl_write_delivery(out, d, data, len);
+    /* Subjects hold no tab (nor any byte below 0x21): the first tab ends the subject. */
+    size_t subject_len = d->subject_len < sizeof d->subject ? d->subject_len : 0;
+    struct cli_buffer record = {.data = NULL};
+    int err = cli_buffer_reserve(&record, subject_len + 1 + len);
+    if (!err) {
+        cli_buffer_append(&record, d->subject, subject_len);
+        cli_buffer_append(&record, "\t", 1);
+        cli_buffer_append(&record, data, len);
+        struct shmq_msg m = {.data = record.data, .len = record.len};
+        err = cli_record_write(out, format, &m);
+    }
+    cli_buffer_free(&record);
+    return err;
+}
+
 int cli_records_read_header(struct cli_records *r)
 {
     if (r->format != CLI_RECORDS_JSONL || r->number != 0)

@@ -116,4 +116,13 @@ const char *cli_records_unit(enum cli_record_format format);
 /* Write one message in the given format. 0, or -errno of the stream (-EPIPE and so on). */
 int cli_record_write(FILE *out, enum cli_record_format format, const struct shmq_msg *m);
 
+/*
+ * Write a topic's message (d and its payload, as shmq_next gave them), as `shmq sub` does:
+ * with --jsonl as cli_jsonl_write_delivery writes it; in the other formats the record is the
+ * subject, a tab and the payload, framed as cli_record_write frames a message ("orders.eu\tx\n").
+ * 0, -ENOMEM, or -errno of the stream.
+ */
+int cli_record_write_delivery(FILE *out, enum cli_record_format format,
+                              const struct shmq_delivery *d, const void *data, size_t len);
+
 #endif /* SHMQ_CLI_RECORDS_H */
