@@ -16,9 +16,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "options.h"
 #include "progress.h"
 #include "records.h"
 #include "shmq.h"
+
+/* The --timeout option of a producing verb: how long one message may wait for room, in
+ * p->timeout_ns (`help` says for what). */
+#define CLI_PRODUCE_TIMEOUT_OPTION(p, help_text)                                                   \
+    {                                                                                              \
+        .name = "timeout", .letter = 't', .kind = CLI_OPTION_DURATION, .target = &(p)->timeout_ns, \
+        .value_name = "DURATION", .help = (help_text)                                              \
+    }
+#define CLI_PRODUCE_QUEUE_TIMEOUT "give up if the queue stays full this long (default: forever)"
 
 struct cli_produce {
     /* the sink, set by cli_produce_init (a queue) or cli_produce_init_topic */

@@ -12,12 +12,8 @@ static int run(int argc, char **argv)
     struct cli_produce p = {.timeout_ns = SHMQ_FOREVER};
     const struct cli_option options[] = {
         CLI_OPTIONS_RECORD_FORMAT(&format),
-        {.name = "timeout",
-         .letter = 't',
-         .kind = CLI_OPTION_DURATION,
-         .target = &p.timeout_ns,
-         .value_name = "DURATION",
-         .help = "block policy: give up if the ring stays full this long (default: forever)"},
+        CLI_PRODUCE_TIMEOUT_OPTION(
+            &p, "block policy: give up if the ring stays full this long (default: forever)"),
         CLI_OPTIONS_METADATA(&p.type, &p.correlation_id, &p.reply_to, &p.stamp),
         {.name = "subject-field",
          .kind = CLI_OPTION_STRING,

@@ -22,12 +22,7 @@ static int run(int argc, char **argv)
          .target = &p.type_field,
          .value_name = "PATH",
          .help = "each record is JSON: its type is the value at PATH (a.b.0.c; else --type)"},
-        {.name = "timeout",
-         .letter = 't',
-         .kind = CLI_OPTION_DURATION,
-         .target = &p.timeout_ns,
-         .value_name = "DURATION",
-         .help = "give up if the queue stays full this long (default: forever)"},
+        CLI_PRODUCE_TIMEOUT_OPTION(&p, CLI_PRODUCE_QUEUE_TIMEOUT),
         CLI_OPTIONS_METADATA(&p.type, &p.correlation_id, &p.reply_to, &p.stamp),
     };
     int n, code;
