@@ -87,6 +87,32 @@ static int push_op(void *ctx, int64_t timeout_ns)
     return shmq_push_msg(p->q, call->m, timeout_ns);
 }
 
+/* Run op (a push or a publish) waiting for room as p->timeout_ns allows; on a terminal, a
+ * wait longer than a second is explained once. op's result, or cli_wait_sliced's. */
+static int wait_for_room(struct cli_produce *p, cli_wait_op op, void *ctx)
+{
+    if (p->timeout_ns <= FULL_NOTE_AFTER_NS || p->told_full || !p->tty)
+        return cli_wait_sliced(op, ctx, p->timeout_ns);
+    /* A person waiting at a terminal learns why nothing happens, once. */
+    int err = cli_wait_sliced(op, ctx, FULL_NOTE_AFTER_NS);
+    if (err != -ETIMEDOUT)
+        return err;
+    p->told_full = true;
+    if (p->topic)
+        cli_error("topic '%s' is full (a group with a live member is %" PRIu32
+                  " messages behind): waiting for it to read (--timeout DURATION gives "
+                  "up instead; Ctrl-C stops, keeping what was published)",
+                  sink_name(p), p->capacity);
+    else
+        cli_error("queue '%s' is full (%" PRIu32 " messages): waiting for a consumer to "
+                  "make room (--timeout DURATION gives up instead; Ctrl-C stops, keeping "
+                  "what was pushed)",
+                  sink_name(p), p->capacity);
+    int64_t left =
+        p->timeout_ns == SHMQ_FOREVER ? SHMQ_FOREVER : p->timeout_ns - FULL_NOTE_AFTER_NS;
+    return cli_wait_sliced(op, ctx, left);
+}
+
 int cli_produce_one(struct cli_produce *p, const struct cli_record *rec)
 {
     struct shmq_msg m = {
@@ -104,29 +130,7 @@ int cli_produce_one(struct cli_produce *p, const struct cli_record *rec)
         m.timestamp_ns = cli_realtime_ns();
     p->last_has_metadata = m.timestamp_ns || m.type || m.correlation_id || m.reply_to;
     struct push_call call = {p, &m};
-    int err;
-    if (p->timeout_ns > FULL_NOTE_AFTER_NS && !p->told_full && p->tty) {
-        /* A person waiting at a terminal learns why nothing happens, once. */
-        err = cli_wait_sliced(push_op, &call, FULL_NOTE_AFTER_NS);
-        if (err == -ETIMEDOUT) {
-            p->told_full = true;
-            if (p->topic)
-                cli_error("topic '%s' is full (a group with a live member is %" PRIu32
-                          " messages behind): waiting for it to read (--timeout DURATION gives "
-                          "up instead; Ctrl-C stops, keeping what was published)",
-                          sink_name(p), p->capacity);
-            else
-                cli_error("queue '%s' is full (%" PRIu32 " messages): waiting for a consumer to "
-                          "make room (--timeout DURATION gives up instead; Ctrl-C stops, keeping "
-                          "what was pushed)",
-                          sink_name(p), p->capacity);
-            int64_t left =
-                p->timeout_ns == SHMQ_FOREVER ? SHMQ_FOREVER : p->timeout_ns - FULL_NOTE_AFTER_NS;
-            err = cli_wait_sliced(push_op, &call, left);
-        }
-    } else {
-        err = cli_wait_sliced(push_op, &call, p->timeout_ns);
-    }
+    int err = wait_for_room(p, push_op, &call);
     p->record_subject = NULL;
     if (err == 0)
         p->pushed++;
@@ -255,27 +259,136 @@ static int take_fields(struct cli_produce *p, const struct cli_records *in, stru
     return got == -ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_BAD_INPUT;
 }
 
+/*
+ * Batches: records that become messages without metadata, into a queue, are pushed up to
+ * BATCH_MESSAGES at a time with shmq_push_batch (one ring step for many). A batch is pushed
+ * when it is full, before anything else is reported, and whenever the next record is not
+ * already read (cli_records_ready): a record that came through a pipe is never kept waiting
+ * for the ones after it. What errors say is as for single pushes: the record named is the
+ * first one not pushed, and every record before it was pushed.
+ */
+#define BATCH_MESSAGES 64
+#define BATCH_BYTES (256 * 1024)
+
+struct batch {
+    struct cli_buffer bytes; /* the records' payloads, one after the other */
+    size_t offset[BATCH_MESSAGES], len[BATCH_MESSAGES];
+    uint64_t number[BATCH_MESSAGES]; /* their record numbers, for messages */
+    unsigned n;
+};
+
+/* Whether the records of this stream may be batched: a queue, and no metadata at all. */
+static bool batchable(const struct cli_produce *p, const struct cli_records *in)
+{
+    return p->q && !p->topic && !p->type && !p->correlation_id && !p->reply_to && !p->stamp &&
+           !p->type_field && !p->reversed &&
+           (in->format == CLI_RECORDS_LINES || in->format == CLI_RECORDS_NUL ||
+            in->format == CLI_RECORDS_RAW);
+}
+
+struct batch_call {
+    shmq_t *q;
+    const struct iovec *msgs;
+    unsigned n;
+    unsigned pushed; /* out */
+};
+
+static int batch_op(void *ctx, int64_t timeout_ns)
+{
+    struct batch_call *call = ctx;
+    int n = shmq_push_batch(call->q, call->msgs, call->n, timeout_ns);
+    if (n < 0)
+        return n;
+    call->pushed = (unsigned)n;
+    return 0;
+}
+
+/* Push the batch (it is empty afterwards). CLI_EXIT_OK, or the exit code of a printed
+ * failure naming the first record not pushed. */
+static int batch_push(struct cli_produce *p, struct batch *b, const char *unit)
+{
+    struct iovec msgs[BATCH_MESSAGES];
+    for (unsigned i = 0; i < b->n; i++)
+        msgs[i] = (struct iovec){b->bytes.data + b->offset[i], b->len[i]};
+    int code = CLI_EXIT_OK;
+    for (unsigned done = 0; done < b->n;) {
+        struct batch_call call = {p->q, msgs + done, b->n - done, 0};
+        p->last_len = b->len[done];
+        p->last_has_metadata = false;
+        int err = wait_for_room(p, batch_op, &call);
+        if (err) {
+            code = cli_produce_fail(p, err, unit, b->number[done]);
+            break;
+        }
+        done += call.pushed;
+        p->pushed += call.pushed;
+    }
+    b->n = 0;
+    b->bytes.len = 0;
+    return code;
+}
+
+/* Add the record to the batch, pushing it first when it is full. */
+static int batch_add(struct cli_produce *p, struct batch *b, const struct cli_records *in,
+                     const struct cli_record *rec)
+{
+    const char *unit = cli_records_unit(in->format);
+    if (b->n == BATCH_MESSAGES || b->bytes.len + rec->len > BATCH_BYTES) {
+        int code = batch_push(p, b, unit);
+        if (code)
+            return code;
+    }
+    b->offset[b->n] = b->bytes.len;
+    if (cli_buffer_append(&b->bytes, rec->data, rec->len) != 0) {
+        char kept[320];
+        kept_text(p, kept, sizeof kept);
+        return cli_fail_system(-ENOMEM, "%s %llu (%s)", unit, (unsigned long long)in->number, kept);
+    }
+    b->len[b->n] = rec->len;
+    b->number[b->n++] = in->number;
+    return CLI_EXIT_OK;
+}
+
 int cli_produce_stream(struct cli_produce *p, struct cli_records *in, struct cli_progress *progress)
 {
     const char *unit = cli_records_unit(in->format);
+    bool batching = batchable(p, in);
+    struct batch b = {.n = 0};
+    int code = CLI_EXIT_OK;
     for (;;) {
+        if (b.n && !cli_records_ready(in)) {
+            if ((code = batch_push(p, &b, unit)) != 0)
+                break;
+            cli_progress_update(progress, p->pushed, in->offset);
+        }
         struct cli_record rec;
         int got = cli_records_next(in, &rec);
         if (got == -EINTR && !cli_interrupted())
             continue;
-        if (got < 0)
-            return cli_produce_fail_input(p, in, got);
-        if (got == 0)
-            return CLI_EXIT_OK;
+        if (got <= 0) {
+            /* What was read before the end (or before a bad record) is pushed first. */
+            if (b.n && (code = batch_push(p, &b, unit)) != 0)
+                break;
+            code = got < 0 ? cli_produce_fail_input(p, in, got) : CLI_EXIT_OK;
+            break;
+        }
+        if (batching) {
+            if ((code = batch_add(p, &b, in, &rec)) != 0)
+                break;
+            continue;
+        }
         char type[SHMQ_META_STR_MAX + 1], subject[SHMQ_SUBJECT_MAX + 1];
-        int code = take_fields(p, in, &rec, type, subject);
-        if (code)
-            return code;
+        if ((code = take_fields(p, in, &rec, type, subject)) != 0)
+            break;
         int err = cli_produce_one(p, &rec);
-        if (err)
-            return cli_produce_fail(p, err, unit, in->number);
+        if (err) {
+            code = cli_produce_fail(p, err, unit, in->number);
+            break;
+        }
         cli_progress_update(progress, p->pushed, in->offset);
     }
+    cli_buffer_free(&b.bytes);
+    return code;
 }
 
 int cli_produce_stdin(struct cli_produce *p, enum cli_record_format format, bool csv_header)

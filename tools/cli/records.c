@@ -327,6 +327,26 @@ static int next_csv(struct cli_records *r, struct cli_record *rec)
     }
 }
 
+bool cli_records_ready(const struct cli_records *r)
+{
+    size_t avail = r->buf.len - r->pos;
+    if (r->eof)
+        return true;
+    if (avail == 0)
+        return false;
+    const unsigned char *start = r->buf.data + r->pos;
+    switch (r->format) {
+    case CLI_RECORDS_LINES:
+    case CLI_RECORDS_NUL:
+        return memchr(start, r->format == CLI_RECORDS_NUL ? 0 : '\n', avail) != NULL;
+    case CLI_RECORDS_RAW:
+        return avail >= 4 && avail - 4 >= ((size_t)start[0] | (size_t)start[1] << 8 |
+                                           (size_t)start[2] << 16 | (size_t)start[3] << 24);
+    default:
+        return false;
+    }
+}
+
 int cli_records_next(struct cli_records *r, struct cli_record *rec)
 {
     memset(rec, 0, sizeof *rec);

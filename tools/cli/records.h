@@ -87,6 +87,11 @@ void cli_records_init(struct cli_records *r, FILE *in, enum cli_record_format fo
  */
 int cli_records_next(struct cli_records *r, struct cli_record *rec);
 
+/* Whether cli_records_next can return without reading the input (the next line, NUL or raw
+ * record is complete in the buffer, or the input has ended); false for the other formats. A
+ * producer that holds records back checks it before a read might block. */
+bool cli_records_ready(const struct cli_records *r);
+
 void cli_records_free(struct cli_records *r);
 
 /*
