@@ -3,8 +3,9 @@
  * for `push`, `pub` and `import`. The sink is the only difference between them: a queue takes
  * each message with shmq_push_msg, a topic with shmq_publish_msg under a subject. Reading the
  * records (records.h), taking a type or a subject from a JSON field, the default metadata,
- * waiting for room (with the note on a terminal), interrupts and the messages that say what
- * went wrong are this file's, once for every producing verb.
+ * batching (records that carry no metadata go into a queue up to 64 at a time, see
+ * produce.c), waiting for room (with the note on a terminal), interrupts and the messages that
+ * say what went wrong are this file's, once for every producing verb.
  *
  * The rule for bad input: a record that is malformed or too large is not pushed, everything
  * before it stays in the queue (or was published), and the message says which record it was
