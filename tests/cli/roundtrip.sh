@@ -109,6 +109,18 @@ for kind in fifo lifo spsc; do
     "$SHMQ" rm "$big"
 done
 
+section "empty records are messages too (lines, -0, --raw), alone in a batch or among others"
+empty=$(qname empty)
+"$SHMQ" create "$empty"
+printf '\n\n\n' | "$SHMQ" push "$empty"
+printf '\0\0' | "$SHMQ" push "$empty" -0
+printf '\0\0\0\0\1\0\0\0x\0\0\0\0' | "$SHMQ" push "$empty" --raw
+expect_eq "depth" 8 "$(depth "$empty")"
+printf '\n\n\n\n\n\nx\n\n' > "$WORK/expected"
+"$SHMQ" drain "$empty" > "$WORK/empty"
+expect_same_file "what comes out" "$WORK/expected" "$WORK/empty"
+"$SHMQ" rm "$empty"
+
 section "rm removes; the queue is gone"
 "$SHMQ" rm "$fifo" "$lifo" "$spsc" "$args" "$small" "$trickle"
 expect_eq "no segments left" "" "$(ls /dev/shm | grep -F "shmq.$PREFIX" || true)"

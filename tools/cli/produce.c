@@ -307,9 +307,12 @@ static int batch_op(void *ctx, int64_t timeout_ns)
  * failure naming the first record not pushed. */
 static int batch_push(struct cli_produce *p, struct batch *b, const char *unit)
 {
+    /* Empty records only: the buffer was never allocated, and NULL + 0 is no pointer. */
+    static unsigned char none[1];
+    unsigned char *base = b->bytes.data ? b->bytes.data : none;
     struct iovec msgs[BATCH_MESSAGES];
     for (unsigned i = 0; i < b->n; i++)
-        msgs[i] = (struct iovec){b->bytes.data + b->offset[i], b->len[i]};
+        msgs[i] = (struct iovec){base + b->offset[i], b->len[i]};
     int code = CLI_EXIT_OK;
     for (unsigned done = 0; done < b->n;) {
         struct batch_call call = {p->q, msgs + done, b->n - done, 0};
