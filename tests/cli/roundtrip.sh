@@ -97,13 +97,13 @@ section "a large stream through the batches: every record once, in order (FIFO, 
 for kind in fifo lifo spsc; do
     big=$(qname "big-$kind")
     case $kind in
-        fifo) "$SHMQ" create "$big" --capacity 30000 ;;
-        lifo) "$SHMQ" create "$big" --capacity 30000 --lifo ;;
-        spsc) "$SHMQ" create "$big" --capacity 30000 --single-producer --single-consumer ;;
+        fifo) "$SHMQ" create "$big" --capacity 10000 ;;
+        lifo) "$SHMQ" create "$big" --capacity 10000 --lifo ;;
+        spsc) "$SHMQ" create "$big" --capacity 10000 --single-producer --single-consumer ;;
     esac
-    seq 1 30000 | tr '\n' '\0' | "$SHMQ" push "$big" -0
-    expect_eq "$kind depth" 30000 "$(depth "$big")"
-    if [[ $kind == lifo ]]; then seq 30000 -1 1 > "$WORK/expected"; else seq 1 30000 > "$WORK/expected"; fi
+    seq 1 10000 | tr '\n' '\0' | "$SHMQ" push "$big" -0
+    expect_eq "$kind depth" 10000 "$(depth "$big")"
+    if [[ $kind == lifo ]]; then seq 10000 -1 1 > "$WORK/expected"; else seq 1 10000 > "$WORK/expected"; fi
     "$SHMQ" drain "$big" > "$WORK/big"
     expect_same_file "$kind" "$WORK/expected" "$WORK/big"
     "$SHMQ" rm "$big"
