@@ -78,7 +78,7 @@ section "push from a pipe: each record goes in as it comes (batches never wait f
 trickle=$(qname trickle)
 "$SHMQ" create "$trickle"
 mkfifo "$WORK/pipe"
-( seq 1 5; sleep 4; echo 6; sleep 30 ) > "$WORK/pipe" &
+( seq 1 5; sleep 4; echo 6; exec sleep 30 ) > "$WORK/pipe" &
 writer=$!
 "$SHMQ" push "$trickle" < "$WORK/pipe" 2> "$WORK/push-err" &
 pusher=$!
