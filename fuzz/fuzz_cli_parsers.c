@@ -140,7 +140,10 @@ static size_t read_all(const void *buf, size_t n, enum cli_record_format format,
     int got = 0;
     cli_records_init(&r, in, format, max_len);
     struct cli_record rec;
-    while (count < RECORDS_MAX && (got = cli_records_next(&r, &rec)) == 1) {
+    /* cli_records_ready looks into the reader's buffer in whatever state it is in: before
+     * every record, so that ASan sees any read outside it. */
+    while (count < RECORDS_MAX && (cli_records_ready(&r) || true) &&
+           (got = cli_records_next(&r, &rec)) == 1) {
         EXPECT(rec.len <= max_len);
         /* JSON lines skip blank lines, which count as lines. */
         EXPECT(format == CLI_RECORDS_JSONL ? r.number >= count + 1 : r.number == count + 1);
@@ -204,6 +207,42 @@ static void records(enum cli_record_format format, size_t max_len, const uint8_t
     free(text);
 }
 
+/* The message as `shmq sub --jsonl` writes a topic's: the export's decoder, which passes
+ * over "seq", "lost" and "subject", reads its payload and metadata back the same. */
+static void delivery_line(const struct shmq_msg *msg)
+{
+    struct shmq_delivery d = {.seq = msg->id,
+                              .lost = msg->deliveries,
+                              .timestamp_ns = msg->timestamp_ns,
+                              .subject_len = 3};
+    memcpy(d.subject, "a.b", 4);
+    const char *const from[] = {msg->type, msg->correlation_id, msg->reply_to};
+    char *const to[] = {d.type, d.correlation_id, d.reply_to};
+    const uint32_t bits[] = {SHMQ_HAS_TYPE, SHMQ_HAS_CORRELATION_ID, SHMQ_HAS_REPLY_TO};
+    for (size_t i = 0; i < 3; i++)
+        if (from[i]) {
+            snprintf(to[i], SHMQ_META_STR_MAX + 1, "%s", from[i]);
+            d.meta |= bits[i];
+        }
+    char *text = NULL, why[128];
+    size_t text_len = 0;
+    FILE *out = open_memstream(&text, &text_len);
+    if (!out)
+        abort();
+    EXPECT(cli_jsonl_write_delivery(out, &d, msg->data, msg->len) == 0);
+    EXPECT(fclose(out) == 0);
+    EXPECT(text_len > 0 && text[text_len - 1] == '\n');
+    struct cli_jsonl_message back = {0};
+    EXPECT(cli_jsonl_decode(text, text_len - 1, &back, why, sizeof why) == 0);
+    EXPECT(back.data.len == msg->len);
+    EXPECT(msg->len == 0 || memcmp(back.data.data, msg->data, msg->len) == 0);
+    EXPECT(same_str(back.type, msg->type) && same_str(back.correlation_id, msg->correlation_id) &&
+           same_str(back.reply_to, msg->reply_to));
+    EXPECT(back.timestamp_ns == msg->timestamp_ns);
+    cli_jsonl_message_free(&back);
+    free(text);
+}
+
 static void jsonl_line(size_t limit, const uint8_t *p, size_t n)
 {
     char *line = c_string(p, n);
@@ -238,6 +277,7 @@ static void jsonl_line(size_t limit, const uint8_t *p, size_t n)
                back.deliveries == m.deliveries);
         cli_jsonl_message_free(&back);
         free(text);
+        delivery_line(&msg);
     } else {
         EXPECT(err == -EINVAL || err == -EMSGSIZE || err == -ENOMEM);
         EXPECT(err != -EINVAL || memchr(why, 0, sizeof why) != NULL);

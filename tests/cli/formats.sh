@@ -172,7 +172,7 @@ wait "$sub"
 expect_eq "subjects from the field, else SUBJECT" "$(printf 'eu\t{"region":"eu","v":1}\nus.east\t{"region":"us.east","v":2}\norders.other\t{"v":3}')" "$(cat "$WORK/sub")"
 printf '%s\n' '{"region":"not a subject"}' > "$WORK/fields"
 expect_exit 7 "$SHMQ" pub "$t" x --subject-field region < "$WORK/fields"
-expect_stderr "shmq pub: line 1: --subject-field: 'not a subject' is not a subject; 0 published before it"
+expect_stderr "shmq pub: line 1: --subject-field: 'not a subject' is not a subject; nothing was published"
 
 section "export writes exactly the documented keys"
 "$SHMQ" push "$q" --type order --correlation-id c-1 --reply-to replies hello

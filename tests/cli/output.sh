@@ -125,6 +125,31 @@ COLUMNS=250 script -qec "$(printf '%q ' "$SHMQ" watch "$q" -n 1) 2>/dev/null" /d
 grep -q '^NAME .* FILL .* RETRY PER S .* DEAD .* DEAD LETTERED  DROPPED$' "$WORK/watch-tty" || fail "watch header: $(cat "$WORK/watch-tty")"
 grep -Fq "[#####...............]" "$WORK/watch-tty" || fail "watch bar: $(cat "$WORK/watch-tty")"
 
+section "ls, watch and stat show the same numbers: one status, one row per queue, topic, group"
+same=$(qname same)
+"$SHMQ" create "$same" --capacity 8
+"$SHMQ" push "$same" a b c
+samet=$(qname samet)
+"$SHMQ" topic create "$samet" --capacity 8
+"$SHMQ" sub "$samet" --group g --durable -n 1 > /dev/null &
+sub=$!
+wait_until 20 '[[ $(field "$samet" members) == 1 ]]'
+"$SHMQ" pub "$samet" s one two three
+wait "$sub"
+"$SHMQ" ls > "$WORK/ls"
+"$SHMQ" watch "$same" "$samet" -n 1 > "$WORK/watch"
+# depth capacity producers consumers in_flight dead redelivered expired dead_lettered dropped
+ls_row() { awk -F'\t' -v n="$1" '$1 == n { print $3, $4, $7, $8, $11, $12, $13, $14, $15, $16 }' "$WORK/ls"; }
+watch_row() { awk -F'\t' -v n="$1" '$2 == n { print $3, $4, $8, $9, $7, $11, $12, $13, $14, $15 }' "$WORK/watch"; }
+expect_eq "queue: ls" "3 8 0 0 0 0 0 0 0 0" "$(ls_row "$same")"
+expect_eq "queue: watch as ls" "$(ls_row "$same")" "$(watch_row "$same")"
+expect_eq "queue: stat as ls" "$(ls_row "$same")" "$(for k in depth capacity producers consumers in_flight dead redelivered expired dead_lettered dropped; do field "$same" $k; done | xargs)"
+expect_eq "topic: ls (largest lag, members; what a topic has not is -)" "2 8 - 0 - 0 - - - 0" "$(ls_row "$samet")"
+expect_eq "topic: watch as ls" "$(ls_row "$samet")" "$(watch_row "$samet")"
+expect_eq "topic: stat's max_lag" 2 "$(field "$samet" max_lag)"
+expect_eq "group: watch" "2 8 - 0 - - - - - 0" "$(watch_row "$samet/g")"
+"$SHMQ" rm "$same" "$samet"
+
 section "--help, VERB --help, help VERB, --version"
 "$SHMQ" --help > "$WORK/help"
 for code in 0 1 2 3 4 5 6 7 8; do

@@ -74,7 +74,54 @@ producer=$!
 wait "$producer"
 expect_same_file "stream through a small queue" <(seq 1 50) "$WORK/popped"
 
+section "push from a pipe: each record goes in as it comes (batches never wait for the next); SIGINT keeps them"
+trickle=$(qname trickle)
+"$SHMQ" create "$trickle"
+mkfifo "$WORK/pipe"
+( seq 1 5; sleep 4; echo 6; exec sleep 30 ) > "$WORK/pipe" &
+writer=$!
+"$SHMQ" push "$trickle" < "$WORK/pipe" 2> "$WORK/push-err" &
+pusher=$!
+wait_until 3 '[[ $(depth "$trickle") == 5 ]]'
+wait_until 10 '[[ $(depth "$trickle") == 6 ]]'
+kill -INT "$pusher"
+status=0
+wait "$pusher" || status=$?
+expect_eq "push's status after SIGINT" 130 "$status"
+expect_eq "stderr" "shmq push: interrupted at line 7; the 6 messages before it were pushed and stay in '$trickle'" "$(cat "$WORK/push-err")"
+kill "$writer" 2> /dev/null || true
+wait "$writer" 2> /dev/null || true
+expect_same_file "what came through the pipe" <(seq 1 6) <("$SHMQ" drain "$trickle")
+
+section "a large stream through the batches: every record once, in order (FIFO, SPSC), reversed (LIFO)"
+for kind in fifo lifo spsc; do
+    big=$(qname "big-$kind")
+    case $kind in
+        fifo) "$SHMQ" create "$big" --capacity 10000 ;;
+        lifo) "$SHMQ" create "$big" --capacity 10000 --lifo ;;
+        spsc) "$SHMQ" create "$big" --capacity 10000 --single-producer --single-consumer ;;
+    esac
+    seq 1 10000 | tr '\n' '\0' | "$SHMQ" push "$big" -0
+    expect_eq "$kind depth" 10000 "$(depth "$big")"
+    if [[ $kind == lifo ]]; then seq 10000 -1 1 > "$WORK/expected"; else seq 1 10000 > "$WORK/expected"; fi
+    "$SHMQ" drain "$big" > "$WORK/big"
+    expect_same_file "$kind" "$WORK/expected" "$WORK/big"
+    "$SHMQ" rm "$big"
+done
+
+section "empty records are messages too (lines, -0, --raw), alone in a batch or among others"
+empty=$(qname empty)
+"$SHMQ" create "$empty"
+printf '\n\n\n' | "$SHMQ" push "$empty"
+printf '\0\0' | "$SHMQ" push "$empty" -0
+printf '\0\0\0\0\1\0\0\0x\0\0\0\0' | "$SHMQ" push "$empty" --raw
+expect_eq "depth" 8 "$(depth "$empty")"
+printf '\n\n\n\n\n\nx\n\n' > "$WORK/expected"
+"$SHMQ" drain "$empty" > "$WORK/empty"
+expect_same_file "what comes out" "$WORK/expected" "$WORK/empty"
+"$SHMQ" rm "$empty"
+
 section "rm removes; the queue is gone"
-"$SHMQ" rm "$fifo" "$lifo" "$spsc" "$args" "$small"
+"$SHMQ" rm "$fifo" "$lifo" "$spsc" "$args" "$small" "$trickle"
 expect_eq "no segments left" "" "$(ls /dev/shm | grep -F "shmq.$PREFIX" || true)"
 echo PASS

@@ -40,9 +40,10 @@ expect_stderr "shmq create: invalid value 'near' for --numa: expected a NUMA nod
 
 section "TTL: an expired message is never delivered; stat --json counts it"
 ttl=$(qname ttl)
-"$SHMQ" create "$ttl" --ttl 100ms
+# 2s: "fresh" must outlive the start of push and drain on a loaded machine (100ms did not).
+"$SHMQ" create "$ttl" --ttl 2s
 "$SHMQ" push "$ttl" old1 old2
-sleep 0.3
+sleep 2.2
 "$SHMQ" push "$ttl" fresh
 expect_eq "what is delivered" fresh "$("$SHMQ" drain "$ttl")"
 "$SHMQ" stat "$ttl" --json > "$WORK/ttl.json"
@@ -50,7 +51,7 @@ expect_eq "what is delivered" fresh "$("$SHMQ" drain "$ttl")"
 "$PY" - "$WORK/ttl.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
-assert s["ttl"] == "100ms" and s["expired"] == 2 and s["dropped"] == 2 and s["depth"] == 0, s
+assert s["ttl"] == "2s" and s["expired"] == 2 and s["dropped"] == 2 and s["depth"] == 0, s
 assert s["dead_lettered"] == 0 and s["dead_letter"] == "none", s
 PY
 

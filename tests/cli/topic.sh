@@ -12,6 +12,16 @@ lines_in() {
     [[ -f $1 ]] && wc -l < "$1" || echo 0
 }
 
+# start_sub OUT ARGS...: a subscriber of topic $t in the background (its pid in $sub), writing
+# to OUT, once it has joined: what is published next is its.
+start_sub() {
+    local out=$1
+    shift
+    "$SHMQ" sub "$t" "$@" > "$out" &
+    sub=$!
+    wait_until 20 '[[ $(field "$t" members) == 1 ]]'
+}
+
 section "topic create: sizes, policy; bad values are usage errors"
 t=$(qname t)
 expect_exit 0 "$SHMQ" topic create "$t" --capacity 16 --slot-size 128
@@ -82,6 +92,25 @@ wait_until 20 '[[ $(field "$t" members) == 1 ]]'
 wait "$sub"
 printf 'x.y\ttwo\nlines\0' > "$WORK/expected"
 expect_same_file "-0 record" "$WORK/expected" "$WORK/sub.nul"
+
+section "sub --raw, --csv and --jsonl write as pop does (the consumers' writers)"
+start_sub "$WORK/sub.raw" --raw -n 1
+"$SHMQ" pub "$t" x.y "$(printf 'two\nlines')"
+wait "$sub"
+printf '\x0d\x00\x00\x00x.y\ttwo\nlines' > "$WORK/expected"
+expect_same_file "--raw record: length, subject, tab, payload" "$WORK/expected" "$WORK/sub.raw"
+start_sub "$WORK/sub.csv" --csv -n 2
+"$SHMQ" pub "$t" c.one 'p,q'
+"$SHMQ" pub "$t" c.two 'say "hi"'
+wait "$sub"
+printf 'c.one\tp,q\n"c.two\tsay ""hi"""\n' > "$WORK/expected"
+expect_same_file "--csv: a record as it is, else one quoted field" "$WORK/expected" "$WORK/sub.csv"
+start_sub "$WORK/sub.jsonl" --jsonl -n 1
+printf '%s\n' '{"data":"v","type_b64":"/w==","reply_to":"r"}' | "$SHMQ" pub "$t" m.b --jsonl
+wait "$sub"
+expect_eq "metadata that is not UTF-8 keeps its bytes (type_b64), as export does" \
+    '"subject":"m.b","type_b64":"/w==","reply_to":"r","data_b64":"dg=="}' \
+    "$(sed 's/^{"seq":[0-9]*,//' "$WORK/sub.jsonl")"
 
 section "a group splits the stream between its members: none lost, none twice"
 "$SHMQ" sub "$t" --group split > "$WORK/member1" 2> /dev/null &
@@ -177,9 +206,36 @@ wait_until 20 '[[ $(field "$bl" members) == 1 ]]'
 kill -STOP "$sleeper"
 expect_exit 6 "$SHMQ" pub "$bl" s a b c d --timeout 200ms
 grep -q "^shmq pub: topic '$bl' stayed full for 200ms at message 3 " "$WORK/err" || fail "$(cat "$WORK/err")"
+section "pub shares push's producer: --timeout 0, the note on a terminal, sizes, bad input"
+expect_exit 6 "$SHMQ" pub "$bl" s e --timeout 0
+expect_stderr "shmq pub: topic '$bl' is full at message 1 (--timeout 0: no wait); nothing was published"
+if script -qec true /dev/null > /dev/null 2>&1; then
+    status=0
+    script -qec "printf 'x\n' | '$SHMQ' pub '$bl' s --timeout 1500ms" /dev/null > "$WORK/tty" 2>&1 || status=$?
+    expect_eq "exit status through script" 6 "$status"
+    grep -q "shmq pub: topic '$bl' is full (a group with a live member is 2 messages behind): waiting for it to read (--timeout DURATION gives up instead; Ctrl-C stops, keeping what was published)" "$WORK/tty" ||
+        fail "no note on the terminal: $(cat "$WORK/tty")"
+else
+    echo "script(1) cannot make a terminal here: skipped"
+fi
 kill -CONT "$sleeper"
 kill -TERM "$sleeper"
 wait "$sleeper" || true
+
+small=$(qname small)
+"$SHMQ" topic create "$small" --capacity 4 --slot-size 64
+long=$(printf "x%.0s" {1..70})
+expect_exit 7 "$SHMQ" pub "$small" s ok "$long"
+expect_stderr "shmq pub: message 2 (70 bytes plus the subject) does not fit in a slot of 64 bytes; the 1 message before it was published"
+expect_exit 7 "$SHMQ" pub "$small" s --type t "$long"
+expect_stderr "shmq pub: message 1 (70 bytes plus the subject and metadata) does not fit in a slot of 64 bytes; nothing was published"
+printf '%s\n' '{"data":"a"}' 'not json' | expect_exit 7 "$SHMQ" pub "$small" s --jsonl
+grep -q "^shmq pub: line 2: .*; the 1 message before it was published\$" "$WORK/err" || fail "$(cat "$WORK/err")"
+expect_exit 2 "$SHMQ" pub "$small" s --subject-field a x
+expect_stderr "shmq pub: --subject-field reads the records of standard input, not arguments"
+expect_exit 2 "$SHMQ" pub "$small" s --raw x
+expect_stderr "shmq pub: -0, --raw, --jsonl and --csv frame standard input: they do not apply to messages given as arguments"
+expect_eq "published" 2 "$(field "$small" published)"
 
 section "repair releases the members of dead processes; rm removes topics"
 "$SHMQ" sub "$bl" --group gone > /dev/null &
@@ -198,6 +254,6 @@ expect_eq "repair" "$(printf 'name\t%s\nreleased\t2' "$bl")" "$(cat "$WORK/out")
 expect_eq "after repair" "$(printf 'members\t0\ndead\t0')" "$("$SHMQ" stat "$bl" | grep -E '^(members|dead)\s')"
 expect_exit 0 "$SHMQ" stat "$bl" --check
 expect_eq "check" "$(printf 'check\tok')" "$(grep '^check' "$WORK/out")"
-expect_exit 0 "$SHMQ" rm "$t" "$ow" "$bl" "$big"
+expect_exit 0 "$SHMQ" rm "$t" "$ow" "$bl" "$big" "$small"
 expect_exit 3 "$SHMQ" stat "$t"
 echo PASS

@@ -75,9 +75,11 @@ section "--timeout: a stuck command is killed with everything it started, and it
 slow=$(qname slow)
 "$SHMQ" create "$slow" --max-deliveries 2 --dead-letter "$(qname slow-dead)"
 "$SHMQ" push "$slow" stuck
+# A duration no other run uses: other checkouts may run this test at the same time.
+stuck="31.$$"
 start=$(date +%s%N)
 expect_exit 1 "$SHMQ" work "$slow" --drain --timeout 300ms --grace 200ms -- \
-    sh -c 'trap "" TERM; sleep 31.25 & wait; wait'
+    sh -c "trap '' TERM; sleep $stuck & wait; wait"
 elapsed=$((($(date +%s%N) - start) / 1000000))
 ((elapsed < 10000)) || fail "two timeouts took ${elapsed} ms"
 summary_of "$WORK/err" | grep -q '^shmq work: 0 done, 0 failed, 1 retried, 2 timed out, 1 past max deliveries in ' ||
@@ -88,7 +90,7 @@ expect_eq "the message went back twice, then to the dead letters" "$(printf 'nac
     "$("$SHMQ" stat "$slow" | grep -E '^(nacked|dead_lettered)\s')"
 expect_eq "dead letter" stuck "$("$SHMQ" drain "$(qname slow-dead)")"
 sleep 0.2
-! pgrep -f 'sleep 31.25' > /dev/null || fail "a command's child survived its timeout"
+! pgrep -f "sleep $stuck" > /dev/null || fail "a command's child survived its timeout"
 
 section "--reply: a worker running tr answers shmq call"
 rpc=$(qname rpc)

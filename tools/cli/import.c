@@ -195,12 +195,7 @@ static int run(int argc, char **argv)
     struct cli_produce p = {.timeout_ns = SHMQ_FOREVER};
     struct overrides o = {.capacity = 0};
     const struct cli_option options[] = {
-        {.name = "timeout",
-         .letter = 't',
-         .kind = CLI_OPTION_DURATION,
-         .target = &p.timeout_ns,
-         .value_name = "DURATION",
-         .help = "give up if the queue stays full this long (default: forever)"},
+        CLI_PRODUCE_TIMEOUT_OPTION(&p, CLI_PRODUCE_QUEUE_TIMEOUT),
         {.name = "capacity",
          .letter = 'c',
          .kind = CLI_OPTION_COUNT,

@@ -44,15 +44,20 @@ unsigned cli_interrupt_count(void)
 
 int cli_wait_sliced(cli_wait_op op, void *ctx, int64_t timeout_ns)
 {
-    if (timeout_ns <= 0)
-        return op(ctx, 0);
+    /* First without waiting: an operation that need not wait (the common case: room in the
+     * queue, a message ready) then reads no clock, here or in the library. */
+    int err = op(ctx, 0);
+    if (timeout_ns <= 0 || err != -EAGAIN)
+        return err;
+    if (cli_interrupted())
+        return -EINTR;
     int64_t start = cli_monotonic_ns();
     for (;;) {
         int64_t left =
             timeout_ns == SHMQ_FOREVER ? SHMQ_FOREVER : timeout_ns - (cli_monotonic_ns() - start);
         if (left <= 0)
             return -ETIMEDOUT;
-        int err = op(ctx, left < CLI_WAIT_SLICE_NS ? left : CLI_WAIT_SLICE_NS);
+        err = op(ctx, left < CLI_WAIT_SLICE_NS ? left : CLI_WAIT_SLICE_NS);
         if (err != -ETIMEDOUT && err != -EAGAIN)
             return err;
         if (cli_interrupted())

@@ -241,6 +241,22 @@ static void write_meta(struct cli_json *j, const char *key, const char *key_b64,
     }
 }
 
+/* What both kinds of lines end with: the timestamp, the metadata that is set, the payload. */
+static int write_body(struct cli_json *j, const struct shmq_msg *m)
+{
+    if (m->timestamp_ns) {
+        cli_json_key(j, "timestamp_ns");
+        cli_json_i64(j, m->timestamp_ns);
+    }
+    write_meta(j, "type", "type_b64", m->type);
+    write_meta(j, "correlation_id", "correlation_id_b64", m->correlation_id);
+    write_meta(j, "reply_to", "reply_to_b64", m->reply_to);
+    cli_json_key(j, "data_b64");
+    cli_json_base64(j, m->data, m->len);
+    cli_json_object_end(j);
+    return cli_json_finish(j);
+}
+
 int cli_jsonl_write(FILE *out, const struct shmq_msg *m)
 {
     struct cli_json j;
@@ -250,17 +266,32 @@ int cli_jsonl_write(FILE *out, const struct shmq_msg *m)
     cli_json_u64(&j, m->id);
     cli_json_key(&j, "deliveries");
     cli_json_u64(&j, m->deliveries);
-    if (m->timestamp_ns) {
-        cli_json_key(&j, "timestamp_ns");
-        cli_json_i64(&j, m->timestamp_ns);
+    return write_body(&j, m);
+}
+
+int cli_jsonl_write_delivery(FILE *out, const struct shmq_delivery *d, const void *data, size_t len)
+{
+    struct shmq_msg m = {
+        .data = (void *)data,
+        .len = len,
+        .timestamp_ns = d->timestamp_ns,
+        .type = (d->meta & SHMQ_HAS_TYPE) ? d->type : NULL,
+        .correlation_id = (d->meta & SHMQ_HAS_CORRELATION_ID) ? d->correlation_id : NULL,
+        .reply_to = (d->meta & SHMQ_HAS_REPLY_TO) ? d->reply_to : NULL,
+    };
+    size_t subject_len = d->subject_len < sizeof d->subject ? d->subject_len : 0;
+    struct cli_json j;
+    cli_json_init(&j, out, false);
+    cli_json_object_begin(&j);
+    cli_json_key(&j, "seq");
+    cli_json_u64(&j, d->seq);
+    if (d->lost) {
+        cli_json_key(&j, "lost");
+        cli_json_u64(&j, d->lost);
     }
-    write_meta(&j, "type", "type_b64", m->type);
-    write_meta(&j, "correlation_id", "correlation_id_b64", m->correlation_id);
-    write_meta(&j, "reply_to", "reply_to_b64", m->reply_to);
-    cli_json_key(&j, "data_b64");
-    cli_json_base64(&j, m->data, m->len);
-    cli_json_object_end(&j);
-    return cli_json_finish(&j);
+    cli_json_key(&j, "subject");
+    cli_json_string_n(&j, d->subject, subject_len);
+    return write_body(&j, &m);
 }
 
 /* ---- the header ---- */

@@ -57,6 +57,16 @@ void cli_jsonl_message_free(struct cli_jsonl_message *m);
 int cli_jsonl_write(FILE *out, const struct shmq_msg *m);
 
 /*
+ * Write a topic's message (as `shmq sub --jsonl` does) as one line: "seq", "lost" when not 0,
+ * "subject", then what cli_jsonl_write writes after "deliveries" (timestamp, the metadata d
+ * has, with the same "_b64" forms, and "data_b64"). 0 or -errno of the stream.
+ *
+ *   {"seq":5,"subject":"orders.eu","type":"price","data_b64":"aGVsbG8="}
+ */
+int cli_jsonl_write_delivery(FILE *out, const struct shmq_delivery *d, const void *data,
+                             size_t len);
+
+/*
  * The description of the queue that an export starts with, on its first line:
  *
  *   {"shmq_export":1,"queue":"jobs","export":"drain","kind":"fifo","capacity":1024,

@@ -1,11 +1,11 @@
 /* shmq ls: every queue with its size, fill and users. */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "cli.h"
 #include "diag.h"
 #include "options.h"
 #include "queue.h"
+#include "status.h"
 #include "table.h"
 
 /* New columns go at the end: scripts cut the piped output by position. */
@@ -15,107 +15,41 @@ static const struct cli_column columns[] = {
     {"redelivered"}, {"expired"},   {"dead_lettered"}, {"dropped"},
 };
 
-/* A topic's row: its largest group lag as the depth, its subscriptions as the consumers and
- * the messages its groups lost as the dropped ones; what a topic does not have is missing. */
-static void add_topic_row(struct cli_table *t, const char *name)
-{
-    shmq_topic_t *topic;
-    struct shmq_topic_stat st;
-    struct shmq_group_info *groups = NULL;
-    struct cli_topic_totals totals;
-    unsigned count;
-    int err = shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &topic);
-    if (err == -ENOENT)
-        return;
-    if (!err) {
-        err = shmq_topic_stat(topic, &st);
-        if (!err)
-            err = cli_topic_groups(topic, &groups, &count, &totals);
-        free(groups);
-        shmq_topic_close(topic);
-    }
-    cli_table_text(t, name);
-    if (err) {
-        cli_error("topic '%s': %s", name, shmq_strerror(err));
-        for (size_t i = 1; i < CLI_COUNT_OF(columns); i++)
-            cli_table_missing(t);
-        return;
-    }
-    char mode[8], owner[64];
-    cli_queue_mode_text(st.mode, mode, sizeof mode);
-    cli_queue_owner_text(st.owner_uid, owner, sizeof owner);
-    cli_table_text(t, "topic");
-    cli_table_u64(t, totals.max_lag);
-    cli_table_u64(t, st.capacity);
-    cli_table_u64(t, st.slot_size);
-    cli_table_u64(t, st.segment_bytes);
-    cli_table_missing(t);
-    cli_table_u64(t, st.members);
-    cli_table_text(t, mode);
-    cli_table_text(t, owner);
-    cli_table_missing(t);
-    cli_table_u64(t, st.dead);
-    cli_table_missing(t);
-    cli_table_missing(t);
-    cli_table_missing(t);
-    cli_table_u64(t, totals.lost);
-}
-
-/* One row for the queue `name`; a queue that cannot be opened (another user's) gets a row
- * with its name only, and a warning; one that vanished meanwhile gets none. */
+/* One row for the segment `name` (its numbers from status.c); a queue or topic that cannot
+ * be read (another user's) gets a row with its name only, and a warning; one that vanished
+ * meanwhile gets none. */
 static void add_row(struct cli_table *t, const char *name)
 {
-    shmq_t *q;
-    struct shmq_stat st;
-    int err = shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &q);
+    struct cli_status s;
+    int err = cli_status_open_read(name, &s);
     if (err == -ENOENT)
         return;
-    if (err == -EMEDIUMTYPE) {
-        add_topic_row(t, name);
-        return;
-    }
-    if (!err) {
-        err = shmq_stat(q, &st);
-        if (err)
-            shmq_close(q);
-    }
-    if (err) {
-        cli_error("queue '%s': %s", name, shmq_strerror(err));
-        cli_table_text(t, name);
+    cli_table_text(t, name);
+    if (err || s.kind == CLI_STATUS_UNREADABLE) {
+        cli_error("%s '%s': %s", s.topic_kind ? "topic" : "queue", name,
+                  shmq_strerror(err ? err : s.error));
         for (size_t i = 1; i < CLI_COUNT_OF(columns); i++)
             cli_table_missing(t);
+        cli_status_free(&s);
         return;
     }
-    struct shmq_participant_info *parts = NULL;
-    unsigned nparts = 0, producers = 0, consumers = 0;
-    bool have_parts = cli_queue_participants(q, &parts, &nparts) == 0;
-    if (have_parts)
-        cli_queue_live_roles(parts, nparts, &producers, &consumers);
-    free(parts);
-    shmq_close(q);
-
+    struct cli_status_row r;
+    cli_status_row(&s, &r);
+    cli_status_free(&s);
     char mode[8], owner[64];
-    cli_queue_mode_text(st.mode, mode, sizeof mode);
-    cli_queue_owner_text(st.owner_uid, owner, sizeof owner);
-    cli_table_text(t, name);
-    cli_table_text(t, cli_queue_kind_name(st.kind));
-    cli_table_u64(t, st.depth);
-    cli_table_u64(t, st.capacity);
-    cli_table_u64(t, st.slot_size);
-    cli_table_u64(t, st.segment_bytes);
-    if (have_parts) {
-        cli_table_u64(t, producers);
-        cli_table_u64(t, consumers);
-    } else {
-        cli_table_missing(t);
-        cli_table_missing(t);
-    }
+    cli_queue_mode_text(r.mode, mode, sizeof mode);
+    cli_queue_owner_text(r.owner_uid, owner, sizeof owner);
+    cli_table_text(t, r.kind);
+    const uint64_t sizes[] = {r.depth,         r.capacity,  r.slot_size,
+                              r.segment_bytes, r.producers, r.consumers};
+    for (size_t i = 0; i < CLI_COUNT_OF(sizes); i++)
+        cli_table_u64_or_missing(t, sizes[i]);
     cli_table_text(t, mode);
     cli_table_text(t, owner);
-    const uint64_t counters[] = {st.in_flight, st.dead,          st.redelivered,
-                                 st.expired,   st.dead_lettered, st.dropped};
+    const uint64_t counters[] = {r.in_flight, r.dead,          r.redelivered,
+                                 r.expired,   r.dead_lettered, r.dropped};
     for (size_t i = 0; i < CLI_COUNT_OF(counters); i++)
-        cli_table_u64(t, counters[i]);
+        cli_table_u64_or_missing(t, counters[i]);
 }
 
 static int run(int argc, char **argv)

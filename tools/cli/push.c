@@ -1,35 +1,10 @@
 /* shmq push: messages from the arguments or from standard input into a queue. */
-#include <string.h>
-
 #include "cli.h"
 #include "diag.h"
 #include "options.h"
 #include "produce.h"
 #include "queue.h"
 #include "records.h"
-
-/* 0, or print why a metadata string given as an option is refused and return an exit code. */
-/* Push each argument as one message. */
-static int push_arguments(struct cli_produce *p, char **messages, int count)
-{
-    for (int i = 0; i < count; i++) {
-        struct cli_record rec = {.data = messages[i], .len = strlen(messages[i])};
-        int err = cli_produce_one(p, &rec);
-        if (err)
-            return cli_produce_fail(p, err, "message", (uint64_t)i + 1);
-    }
-    return CLI_EXIT_OK;
-}
-
-static int push_stream(struct cli_produce *p, enum cli_record_format format, bool header)
-{
-    struct cli_records in;
-    cli_records_init(&in, stdin, format, p->slot_size);
-    in.skip_header = header;
-    int code = cli_produce_stream(p, &in, NULL);
-    cli_records_free(&in);
-    return code;
-}
 
 static int run(int argc, char **argv)
 {
@@ -47,28 +22,14 @@ static int run(int argc, char **argv)
          .target = &p.type_field,
          .value_name = "PATH",
          .help = "each record is JSON: its type is the value at PATH (a.b.0.c; else --type)"},
-        {.name = "timeout",
-         .letter = 't',
-         .kind = CLI_OPTION_DURATION,
-         .target = &p.timeout_ns,
-         .value_name = "DURATION",
-         .help = "give up if the queue stays full this long (default: forever)"},
+        CLI_PRODUCE_TIMEOUT_OPTION(&p, CLI_PRODUCE_QUEUE_TIMEOUT),
         CLI_OPTIONS_METADATA(&p.type, &p.correlation_id, &p.reply_to, &p.stamp),
     };
     int n, code;
     if (!cli_options_parse(&cli_verb_push, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
         return code;
-    if ((code = cli_options_check_metadata(p.type, p.correlation_id, p.reply_to)) != 0)
+    if ((code = cli_produce_check_usage(&p, format, n - 1)) != 0)
         return code;
-    if (n > 1 && format != CLI_RECORDS_LINES) {
-        cli_error("-0, --raw, --jsonl and --csv frame standard input: they do not apply to "
-                  "messages given as arguments");
-        return CLI_EXIT_USAGE;
-    }
-    if (p.type_field && n > 1) {
-        cli_error("--type-field reads the records of standard input, not arguments");
-        return CLI_EXIT_USAGE;
-    }
     if (header && format != CLI_RECORDS_CSV) {
         cli_error("--csv-header needs --csv");
         return CLI_EXIT_USAGE;
@@ -77,8 +38,8 @@ static int run(int argc, char **argv)
     if ((code = cli_queue_open(argv[1], 0, &q)) != 0)
         return code;
     if ((code = cli_produce_init(&p, q)) == 0)
-        code = n > 1 ? push_arguments(&p, argv + 2, n - 1)
-                     : push_stream(&p, (enum cli_record_format)format, header);
+        code = n > 1 ? cli_produce_arguments(&p, argv + 2, n - 1)
+                     : cli_produce_stdin(&p, (enum cli_record_format)format, header);
     shmq_close(q);
     return code;
 }

@@ -141,27 +141,6 @@ void cli_queue_names_free(char **names)
 
 /* ---- participants ---- */
 
-int cli_queue_participants(shmq_t *q, struct shmq_participant_info **list, unsigned *count)
-{
-    struct shmq_stat st;
-    int err = shmq_stat(q, &st);
-    if (err)
-        return err;
-    /* The table has max_participants entries: a list that size cannot be outgrown. */
-    struct shmq_participant_info *l =
-        calloc(st.max_participants ? st.max_participants : 1, sizeof *l);
-    if (!l)
-        return -ENOMEM;
-    int n = shmq_participant_list(q, l, st.max_participants);
-    if (n < 0) {
-        free(l);
-        return n;
-    }
-    *list = l;
-    *count = (unsigned)n < st.max_participants ? (unsigned)n : st.max_participants;
-    return 0;
-}
-
 void cli_queue_live_roles(const struct shmq_participant_info *list, unsigned count,
                           unsigned *producers, unsigned *consumers)
 {

@@ -33,9 +33,6 @@ int cli_queue_stat(shmq_t *q, struct shmq_stat *st);
 int cli_queue_names(char ***names, size_t *count);
 void cli_queue_names_free(char **names);
 
-/* The queue's participant table (free() it). 0 or a negative errno. */
-int cli_queue_participants(shmq_t *q, struct shmq_participant_info **list, unsigned *count);
-
 /* Live producers and consumers: entries whose process still exists, by role. */
 void cli_queue_live_roles(const struct shmq_participant_info *list, unsigned count,
                           unsigned *producers, unsigned *consumers);

@@ -327,6 +327,26 @@ static int next_csv(struct cli_records *r, struct cli_record *rec)
     }
 }
 
+bool cli_records_ready(const struct cli_records *r)
+{
+    size_t avail = r->buf.len - r->pos;
+    if (r->eof)
+        return true;
+    if (avail == 0)
+        return false;
+    const unsigned char *start = r->buf.data + r->pos;
+    switch (r->format) {
+    case CLI_RECORDS_LINES:
+    case CLI_RECORDS_NUL:
+        return memchr(start, r->format == CLI_RECORDS_NUL ? 0 : '\n', avail) != NULL;
+    case CLI_RECORDS_RAW:
+        return avail >= 4 && avail - 4 >= ((size_t)start[0] | (size_t)start[1] << 8 |
+                                           (size_t)start[2] << 16 | (size_t)start[3] << 24);
+    default:
+        return false;
+    }
+}
+
 int cli_records_next(struct cli_records *r, struct cli_record *rec)
 {
     memset(rec, 0, sizeof *rec);
@@ -401,6 +421,26 @@ int cli_record_write(FILE *out, enum cli_record_format format, const struct shmq
     if (format == CLI_RECORDS_NUL && putc('\0', out) == EOF)
         return write_error();
     return 0;
+}
+
+int cli_record_write_delivery(FILE *out, enum cli_record_format format,
+                              const struct shmq_delivery *d, const void *data, size_t len)
+{
+    if (format == CLI_RECORDS_JSONL)
+        return cli_jsonl_write_delivery(out, d, data, len);
+    /* Subjects hold no tab (nor any byte below 0x21): the first tab ends the subject. */
+    size_t subject_len = d->subject_len < sizeof d->subject ? d->subject_len : 0;
+    struct cli_buffer record = {.data = NULL};
+    int err = cli_buffer_reserve(&record, subject_len + 1 + len);
+    if (!err) {
+        cli_buffer_append(&record, d->subject, subject_len);
+        cli_buffer_append(&record, "\t", 1);
+        cli_buffer_append(&record, data, len);
+        struct shmq_msg m = {.data = record.data, .len = record.len};
+        err = cli_record_write(out, format, &m);
+    }
+    cli_buffer_free(&record);
+    return err;
 }
 
 int cli_records_read_header(struct cli_records *r)

@@ -87,6 +87,11 @@ void cli_records_init(struct cli_records *r, FILE *in, enum cli_record_format fo
  */
 int cli_records_next(struct cli_records *r, struct cli_record *rec);
 
+/* Whether cli_records_next can return without reading the input (the next line, NUL or raw
+ * record is complete in the buffer, or the input has ended); false for the other formats. A
+ * producer that holds records back checks it before a read might block. */
+bool cli_records_ready(const struct cli_records *r);
+
 void cli_records_free(struct cli_records *r);
 
 /*
@@ -115,5 +120,14 @@ const char *cli_records_unit(enum cli_record_format format);
 
 /* Write one message in the given format. 0, or -errno of the stream (-EPIPE and so on). */
 int cli_record_write(FILE *out, enum cli_record_format format, const struct shmq_msg *m);
+
+/*
+ * Write a topic's message (d and its payload, as shmq_next gave them), as `shmq sub` does:
+ * with --jsonl as cli_jsonl_write_delivery writes it; in the other formats the record is the
+ * subject, a tab and the payload, framed as cli_record_write frames a message ("orders.eu\tx\n").
+ * 0, -ENOMEM, or -errno of the stream.
+ */
+int cli_record_write_delivery(FILE *out, enum cli_record_format format,
+                              const struct shmq_delivery *d, const void *data, size_t len);
 
 #endif /* SHMQ_CLI_RECORDS_H */

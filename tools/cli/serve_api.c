@@ -3,21 +3,9 @@
 
 #include "stat_table.h"
 
-static void write_entry(struct cli_json *j, const struct serve_entry *e)
+static void write_entry(struct cli_json *j, const struct cli_status *e)
 {
-    struct cli_table fields, rows;
-    switch (e->kind) {
-    case SERVE_QUEUE:
-        cli_stat_queue_tables(&fields, &rows, e->name, &e->queue, e->participants, e->nparticipants,
-                              false);
-        cli_stat_json(j, &fields, &rows, "participant");
-        break;
-    case SERVE_TOPIC:
-        cli_stat_topic_tables(&fields, &rows, e->name, &e->topic, &e->totals, e->groups, e->ngroups,
-                              false);
-        cli_stat_json(j, &fields, &rows, "group");
-        break;
-    default:
+    if (e->kind == CLI_STATUS_UNREADABLE) {
         cli_json_object_begin(j);
         cli_json_key(j, "name");
         cli_json_string(j, e->name);
@@ -26,11 +14,14 @@ static void write_entry(struct cli_json *j, const struct serve_entry *e)
         cli_json_object_end(j);
         return;
     }
+    struct cli_table fields, rows;
+    const char *label = cli_stat_tables(&fields, &rows, e, false);
+    cli_stat_json(j, &fields, &rows, label);
     cli_table_free(&fields);
     cli_table_free(&rows);
 }
 
-int serve_api_entry(FILE *out, const struct serve_entry *e)
+int serve_api_entry(FILE *out, const struct cli_status *e)
 {
     struct cli_json j;
     cli_json_init(&j, out, false);
@@ -44,7 +35,7 @@ int serve_api_list(FILE *out, const struct serve_snapshot *s, bool topics)
     cli_json_init(&j, out, false);
     cli_json_array_begin(&j);
     for (size_t i = 0; i < s->count; i++)
-        if ((s->entries[i].kind == SERVE_TOPIC) == topics)
+        if ((s->entries[i].kind == CLI_STATUS_TOPIC) == topics)
             write_entry(&j, &s->entries[i]);
     cli_json_array_end(&j);
     return cli_json_finish(&j);

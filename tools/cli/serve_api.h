@@ -12,7 +12,7 @@
 #include "serve_snapshot.h"
 
 /* One entry (a queue, a topic, or an unreadable segment). 0 or -errno of the stream. */
-int serve_api_entry(FILE *out, const struct serve_entry *e);
+int serve_api_entry(FILE *out, const struct cli_status *e);
 
 /* The queues (topics = false; unreadable segments too) or the topics of a snapshot. */
 int serve_api_list(FILE *out, const struct serve_snapshot *s, bool topics);

@@ -40,20 +40,19 @@ void serve_history_free(struct serve_history *h)
     memset(h, 0, sizeof *h);
 }
 
-static void sample_of(const struct serve_entry *e, int64_t t_ms, struct serve_sample *out)
+/* A queue's depth, pushes and pops; a topic's largest lag, publishes and deliveries: the
+ * numbers of its row in the overviews (status.h). */
+static void sample_of(const struct cli_status *e, int64_t t_ms, struct serve_sample *out)
 {
+    struct cli_status_row row;
+    cli_status_row(e, &row);
     memset(out, 0, sizeof *out);
     out->t_ms = t_ms;
-    if (e->kind == SERVE_QUEUE) {
-        out->depth = e->queue.depth;
-        out->in = e->queue.pushed;
-        out->out = e->queue.popped;
+    out->depth = row.depth;
+    out->in = row.pushed;
+    out->out = row.popped;
+    if (e->kind == CLI_STATUS_QUEUE)
         out->held_by_dead = serve_held_by_dead(e);
-    } else {
-        out->depth = e->totals.max_lag;
-        out->in = e->topic.published;
-        out->out = e->totals.delivered;
-    }
 }
 
 int serve_history_add(struct serve_history *h, const struct serve_snapshot *s)
@@ -71,12 +70,14 @@ int serve_history_add(struct serve_history *h, const struct serve_snapshot *s)
      * so that a failure leaves the history as it was; then move the old rings over. */
     size_t n = 0, old = 0;
     for (size_t i = 0; i < s->count; i++) {
-        const struct serve_entry *e = &s->entries[i];
-        if (e->kind == SERVE_UNREADABLE)
+        const struct cli_status *e = &s->entries[i];
+        if (e->kind == CLI_STATUS_UNREADABLE)
             continue;
         while (old < h->count && strcmp(h->series[old].name, e->name) < 0)
             old++;
-        const char *kind = e->kind == SERVE_TOPIC ? "topic" : cli_queue_kind_name(e->queue.kind);
+        struct cli_status_row row;
+        cli_status_row(e, &row);
+        const char *kind = row.kind;
         from[n] = SIZE_MAX;
         if (old < h->count && strcmp(h->series[old].name, e->name) == 0 &&
             strcmp(h->series[old].kind, kind) == 0) {
@@ -92,8 +93,8 @@ int serve_history_add(struct serve_history *h, const struct serve_snapshot *s)
         n++;
     }
     for (size_t i = 0, k = 0; i < s->count; i++) {
-        const struct serve_entry *e = &s->entries[i];
-        if (e->kind == SERVE_UNREADABLE)
+        const struct cli_status *e = &s->entries[i];
+        if (e->kind == CLI_STATUS_UNREADABLE)
             continue;
         struct serve_series *sr = &next[k];
         if (from[k] != SIZE_MAX) {

@@ -160,30 +160,30 @@ static enum MHD_Result send_one(struct MHD_Connection *c, const struct serve_con
                                 const struct serve_route *rt)
 {
     const char *what = rt->topic ? "topic" : "queue";
-    struct serve_entry e;
+    struct cli_status e;
     int err = serve_entry_read(ctx->reader, rt->name, &e);
     if (err == -ENOENT)
         return send_error(c, MHD_HTTP_NOT_FOUND, "%s '%s' does not exist", what, rt->name);
     if (err)
         return send_error(c, status_of(err), "cannot read '%s': %s", rt->name, shmq_strerror(err));
     enum MHD_Result ret;
-    if (e.kind == SERVE_UNREADABLE) {
+    if (e.kind == CLI_STATUS_UNREADABLE) {
         ret = send_error(c, status_of(e.error), "cannot read '%s': %s", rt->name,
                          shmq_strerror(e.error));
-    } else if ((e.kind == SERVE_TOPIC) != (rt->topic != 0)) {
+    } else if ((e.kind == CLI_STATUS_TOPIC) != (rt->topic != 0)) {
         ret = send_error(c, MHD_HTTP_NOT_FOUND, "'%s' is a %s, not a %s: see /api/%s/%s", rt->name,
                          rt->topic ? "queue" : "topic", what, rt->topic ? "queues" : "topics",
                          rt->name);
     } else {
         struct reply r;
         if (reply_open(&r)) {
-            serve_entry_free(&e);
+            cli_status_free(&e);
             return MHD_NO;
         }
         serve_api_entry(r.out, &e);
         ret = send_reply(c, &r, MHD_HTTP_OK, json_type);
     }
-    serve_entry_free(&e);
+    cli_status_free(&e);
     return ret;
 }
 

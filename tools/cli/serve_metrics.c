@@ -120,7 +120,7 @@ static const char *kind_name(const struct shmq_stat *st)
     return st->kind == SHMQ_LIFO ? "lifo" : "fifo";
 }
 
-static void queue_labels(FILE *out, const struct serve_entry *e)
+static void queue_labels(FILE *out, const struct cli_status *e)
 {
     fprintf(out, "{queue=\"%s\",kind=\"%s\"", e->name, kind_name(&e->queue));
 }
@@ -131,8 +131,8 @@ int serve_metrics_write(FILE *out, const struct serve_snapshot *s, double scrape
         const struct family *fam = &queue_families[f];
         family_head(out, fam->name, fam->type, fam->help);
         for (size_t i = 0; i < s->count; i++) {
-            const struct serve_entry *e = &s->entries[i];
-            if (e->kind != SERVE_QUEUE)
+            const struct cli_status *e = &s->entries[i];
+            if (e->kind != CLI_STATUS_QUEUE)
                 continue;
             fputs(fam->name, out);
             queue_labels(out, e);
@@ -142,8 +142,8 @@ int serve_metrics_write(FILE *out, const struct serve_snapshot *s, double scrape
     family_head(out, "shmq_queue_participants", "gauge",
                 "Open handles, by whether their process is alive.");
     for (size_t i = 0; i < s->count; i++) {
-        const struct serve_entry *e = &s->entries[i];
-        if (e->kind != SERVE_QUEUE)
+        const struct cli_status *e = &s->entries[i];
+        if (e->kind != CLI_STATUS_QUEUE)
             continue;
         uint32_t dead =
             e->queue.dead < e->queue.participants ? e->queue.dead : e->queue.participants;
@@ -157,8 +157,8 @@ int serve_metrics_write(FILE *out, const struct serve_snapshot *s, double scrape
     family_head(out, "shmq_queue_held_by_dead_messages", "gauge",
                 "Messages taken by participants whose process is gone, not given back yet.");
     for (size_t i = 0; i < s->count; i++) {
-        const struct serve_entry *e = &s->entries[i];
-        if (e->kind != SERVE_QUEUE)
+        const struct cli_status *e = &s->entries[i];
+        if (e->kind != CLI_STATUS_QUEUE)
             continue;
         fputs("shmq_queue_held_by_dead_messages", out);
         queue_labels(out, e);
@@ -169,8 +169,8 @@ int serve_metrics_write(FILE *out, const struct serve_snapshot *s, double scrape
         const struct family *fam = &topic_families[f];
         family_head(out, fam->name, fam->type, fam->help);
         for (size_t i = 0; i < s->count; i++) {
-            const struct serve_entry *e = &s->entries[i];
-            if (e->kind != SERVE_TOPIC)
+            const struct cli_status *e = &s->entries[i];
+            if (e->kind != CLI_STATUS_TOPIC)
                 continue;
             fprintf(out, "%s{topic=\"%s\"} %" PRIu64 "\n", fam->name, e->name,
                     field_value(&e->topic, fam));
@@ -179,8 +179,8 @@ int serve_metrics_write(FILE *out, const struct serve_snapshot *s, double scrape
     family_head(out, "shmq_topic_participants", "gauge",
                 "Open handles and members, by whether their process is alive.");
     for (size_t i = 0; i < s->count; i++) {
-        const struct serve_entry *e = &s->entries[i];
-        if (e->kind != SERVE_TOPIC)
+        const struct cli_status *e = &s->entries[i];
+        if (e->kind != CLI_STATUS_TOPIC)
             continue;
         uint32_t dead =
             e->topic.dead < e->topic.participants ? e->topic.dead : e->topic.participants;
@@ -193,8 +193,8 @@ int serve_metrics_write(FILE *out, const struct serve_snapshot *s, double scrape
         const struct family *fam = &group_families[f];
         family_head(out, fam->name, fam->type, fam->help);
         for (size_t i = 0; i < s->count; i++) {
-            const struct serve_entry *e = &s->entries[i];
-            for (unsigned g = 0; e->kind == SERVE_TOPIC && g < e->ngroups; g++) {
+            const struct cli_status *e = &s->entries[i];
+            for (unsigned g = 0; e->kind == CLI_STATUS_TOPIC && g < e->ngroups; g++) {
                 fprintf(out, "%s{topic=\"%s\",group=\"", fam->name, e->name);
                 label_value(out, e->groups[g].name);
                 fprintf(out, "\"} %" PRIu64 "\n", field_value(&e->groups[g], fam));
@@ -205,9 +205,9 @@ int serve_metrics_write(FILE *out, const struct serve_snapshot *s, double scrape
     family_head(out, "shmq_segment_readable", "gauge",
                 "1 if the server could read the segment, 0 if not (permission, corruption).");
     for (size_t i = 0; i < s->count; i++) {
-        const struct serve_entry *e = &s->entries[i];
+        const struct cli_status *e = &s->entries[i];
         fprintf(out, "shmq_segment_readable{name=\"%s\"} %d\n", e->name,
-                e->kind != SERVE_UNREADABLE);
+                e->kind != CLI_STATUS_UNREADABLE);
     }
     family_head(out, "shmq_serve_scrape_duration_seconds", "gauge",
                 "Time the server took to read every segment for this scrape.");

@@ -44,65 +44,20 @@ static int handle_open(const char *name, struct serve_handle *h)
     return err;
 }
 
-static int read_queue(shmq_t *q, struct serve_entry *e)
-{
-    e->kind = SERVE_QUEUE;
-    int err = shmq_stat(q, &e->queue);
-    if (err)
-        return err;
-    /* Room for the participants stat counted and a few more; if more came meanwhile, room
-     * for the whole table (max_participants entries: a list that size cannot be outgrown). */
-    unsigned max = e->queue.max_participants ? e->queue.max_participants : 1;
-    unsigned cap = e->queue.participants + 4 < max ? e->queue.participants + 4 : max;
-    for (;;) {
-        free(e->participants);
-        if (!(e->participants = malloc(cap * sizeof *e->participants)))
-            return -ENOMEM;
-        int n = shmq_participant_list(q, e->participants, cap);
-        if (n < 0)
-            return n;
-        if ((unsigned)n <= cap || cap == max) {
-            e->nparticipants = (unsigned)n < cap ? (unsigned)n : cap;
-            return 0;
-        }
-        cap = max;
-    }
-}
-
-static int read_topic(shmq_topic_t *t, struct serve_entry *e)
-{
-    e->kind = SERVE_TOPIC;
-    int err = shmq_topic_stat(t, &e->topic);
-    if (!err)
-        err = cli_topic_groups(t, &e->groups, &e->ngroups, &e->totals);
-    return err;
-}
-
 /* Fill e from an open handle, or from the failure to open it. 0, or -ENOENT / -ENOMEM (e is
  * then empty). */
 static int read_entry(const char *name, const struct serve_handle *h, int open_err,
-                      struct serve_entry *e)
+                      struct cli_status *e)
 {
     memset(e, 0, sizeof *e);
     snprintf(e->name, sizeof e->name, "%s", name);
     int err = open_err;
     if (!err)
-        err = h->q ? read_queue(h->q, e) : read_topic(h->t, e);
-    if (err == -ENOENT || err == -ENOMEM) {
-        serve_entry_free(e);
-        return err;
-    }
-    if (err) {
-        /* It is there but cannot be read: listed as such, not an error of the whole page. */
-        serve_entry_free(e);
-        snprintf(e->name, sizeof e->name, "%s", name);
-        e->kind = SERVE_UNREADABLE;
-        e->error = err;
-    }
-    return 0;
+        err = h->q ? cli_status_read_queue(h->q, e) : cli_status_read_topic(h->t, e);
+    return err ? cli_status_failed(name, err, e) : 0;
 }
 
-int serve_entry_read(struct serve_reader *r, const char *name, struct serve_entry *e)
+int serve_entry_read(struct serve_reader *r, const char *name, struct cli_status *e)
 {
     memset(e, 0, sizeof *e);
     int err = shmq_name_check(name);
@@ -129,13 +84,6 @@ void serve_reader_free(struct serve_reader *r)
     free(r->handles);
     pthread_mutex_destroy(&r->lock);
     memset(r, 0, sizeof *r);
-}
-
-void serve_entry_free(struct serve_entry *e)
-{
-    free(e->participants);
-    free(e->groups);
-    memset(e, 0, sizeof *e);
 }
 
 int serve_snapshot_take(struct serve_reader *r, struct serve_snapshot *s)
@@ -209,15 +157,15 @@ int serve_snapshot_take(struct serve_reader *r, struct serve_snapshot *s)
 void serve_snapshot_free(struct serve_snapshot *s)
 {
     for (size_t i = 0; i < s->count; i++)
-        serve_entry_free(&s->entries[i]);
+        cli_status_free(&s->entries[i]);
     free(s->entries);
     memset(s, 0, sizeof *s);
 }
 
-uint64_t serve_held_by_dead(const struct serve_entry *e)
+uint64_t serve_held_by_dead(const struct cli_status *e)
 {
     uint64_t held = 0;
-    for (unsigned i = 0; e->kind == SERVE_QUEUE && i < e->nparticipants; i++) {
+    for (unsigned i = 0; e->kind == CLI_STATUS_QUEUE && i < e->nparticipants; i++) {
         const struct shmq_participant_info *p = &e->participants[i];
         uint64_t back = p->acked + p->nacked;
         if (!p->alive && p->popped > back)

@@ -12,31 +12,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "queue.h"
+#include "status.h"
 
-enum serve_kind {
-    SERVE_UNREADABLE, /* a segment it may not (or cannot) read: .error says why */
-    SERVE_QUEUE,
-    SERVE_TOPIC,
-};
-
-struct serve_entry {
-    char name[SHMQ_NAME_MAX + 1];
-    enum serve_kind kind;
-    int error; /* SERVE_UNREADABLE: the negative errno of the open or the stat */
-    /* SERVE_QUEUE */
-    struct shmq_stat queue;
-    struct shmq_participant_info *participants;
-    unsigned nparticipants;
-    /* SERVE_TOPIC */
-    struct shmq_topic_stat topic;
-    struct shmq_group_info *groups;
-    unsigned ngroups;
-    struct cli_topic_totals totals;
-};
-
+/* Each segment is one struct cli_status (status.h). */
 struct serve_snapshot {
-    struct serve_entry *entries; /* sorted by name */
+    struct cli_status *entries; /* sorted by name */
     size_t count;
     int64_t taken_ns; /* CLOCK_REALTIME when it was taken */
 };
@@ -66,12 +46,11 @@ int serve_reader_init(struct serve_reader *r);
 void serve_reader_free(struct serve_reader *r);
 
 /*
- * Read one segment. 0 with e filled (kind SERVE_UNREADABLE when it exists but cannot be
+ * Read one segment. 0 with e filled (kind CLI_STATUS_UNREADABLE when it exists but cannot be
  * read: permission, corruption, another ABI); -ENOENT if it does not exist; -EINVAL for a name
- * the library refuses; -ENOMEM. Free with serve_entry_free.
+ * the library refuses; -ENOMEM. Free with cli_status_free (status.h).
  */
-int serve_entry_read(struct serve_reader *r, const char *name, struct serve_entry *e);
-void serve_entry_free(struct serve_entry *e);
+int serve_entry_read(struct serve_reader *r, const char *name, struct cli_status *e);
 
 /* Every shmq segment in /dev/shm (those that vanish meanwhile are left out). 0 or -errno. */
 int serve_snapshot_take(struct serve_reader *r, struct serve_snapshot *s);
@@ -79,6 +58,6 @@ void serve_snapshot_free(struct serve_snapshot *s);
 
 /* Messages that dead participants of a queue took and did not give back (what `shmq repair`
  * would return): per participant, popped - acked - nacked. */
-uint64_t serve_held_by_dead(const struct serve_entry *e);
+uint64_t serve_held_by_dead(const struct cli_status *e);
 
 #endif /* SHMQ_CLI_SERVE_SNAPSHOT_H */

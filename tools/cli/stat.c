@@ -11,6 +11,7 @@
 #include "parse.h"
 #include "queue.h"
 #include "stat_table.h"
+#include "status.h"
 #include "table.h"
 
 /* Print both tables in the chosen format: fields, then the rows (participants of a queue,
@@ -46,45 +47,6 @@ static int report_broken(const char *name, const char *why)
     return CLI_EXIT_FAILURE;
 }
 
-/* ---- topics ---- */
-
-static int stat_topic(const char *name, bool json, bool check)
-{
-    shmq_topic_t *t;
-    int code = cli_topic_open(name, SHMQ_OPEN_OBSERVE, &t);
-    if (code)
-        return code;
-    struct shmq_topic_stat st;
-    struct shmq_group_info *groups = NULL;
-    struct cli_topic_totals totals;
-    unsigned count = 0;
-    char why[512] = "";
-    int broken = 0;
-    int err = shmq_topic_stat(t, &st);
-    if (!err)
-        err = cli_topic_groups(t, &groups, &count, &totals);
-    if (!err && check && (broken = shmq_topic_check(t, why, sizeof why)) != 0 && broken != -EBADMSG)
-        err = broken;
-    shmq_topic_close(t);
-    if (err)
-        return cli_fail(err, "cannot read '%s'", name);
-    struct cli_table fields, rows;
-    cli_stat_topic_tables(&fields, &rows, name, &st, &totals, groups, count, check);
-    if (check)
-        cli_table_text(&fields, broken ? why : "ok");
-    free(groups);
-    if (st.dead)
-        cli_error("%u handle%s or member%s of '%s' belong to processes that are gone: 'shmq "
-                  "repair %s' releases them",
-                  st.dead, st.dead == 1 ? "" : "s", st.dead == 1 ? "" : "s", name, name);
-    err = write_stat(&fields, &rows, cli_format_choose(stdout, json), "group");
-    cli_table_free(&fields);
-    cli_table_free(&rows);
-    if (err)
-        return cli_fail_system(err, "writing the statistics");
-    return broken ? report_broken(name, why) : CLI_EXIT_OK;
-}
-
 static int run(int argc, char **argv)
 {
     bool json = false, check = false;
@@ -102,39 +64,49 @@ static int run(int argc, char **argv)
     if (!cli_options_parse(&cli_verb_stat, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
         return code;
     const char *name = argv[1];
-    shmq_t *q;
+    shmq_t *q = NULL;
+    shmq_topic_t *t = NULL;
     bool topic;
     if ((code = cli_queue_or_topic_open(name, SHMQ_OPEN_OBSERVE, &q, &topic)) != 0)
         return code;
-    if (topic)
-        return stat_topic(name, json, check);
-    struct shmq_stat st;
-    struct shmq_participant_info *list = NULL;
-    unsigned count = 0;
+    if (topic && (code = cli_topic_open(name, SHMQ_OPEN_OBSERVE, &t)) != 0)
+        return code;
+    struct cli_status s = {.kind = CLI_STATUS_UNREADABLE};
+    snprintf(s.name, sizeof s.name, "%s", name);
     char why[512] = "";
     int broken = 0;
-    int err = shmq_stat(q, &st);
-    if (!err)
-        err = cli_queue_participants(q, &list, &count);
-    if (!err && check && (broken = shmq_check(q, why, sizeof why)) != 0 && broken != -EBADMSG)
+    int err = t ? cli_status_read_topic(t, &s) : cli_status_read_queue(q, &s);
+    if (!err && check)
+        broken = t ? shmq_topic_check(t, why, sizeof why) : shmq_check(q, why, sizeof why);
+    if (broken && broken != -EBADMSG)
         err = broken;
-    shmq_close(q);
-    if (err)
+    if (t)
+        shmq_topic_close(t);
+    else
+        shmq_close(q);
+    if (err) {
+        cli_status_free(&s);
         return cli_fail(err, "cannot read '%s'", name);
+    }
 
     /* With --check, one more field: "ok" or the first invariant that does not hold. */
-    struct cli_table fields, parts;
-    cli_stat_queue_tables(&fields, &parts, name, &st, list, count, check);
-    free(list);
+    struct cli_table fields, rows;
+    const char *label = cli_stat_tables(&fields, &rows, &s, check);
     if (check)
         cli_table_text(&fields, broken ? why : "ok");
-    if (st.dead)
+    unsigned dead = t ? s.topic.dead : s.queue.dead;
+    if (dead && t)
+        cli_error("%u handle%s or member%s of '%s' belong to processes that are gone: 'shmq "
+                  "repair %s' releases them",
+                  dead, dead == 1 ? "" : "s", dead == 1 ? "" : "s", name, name);
+    else if (dead)
         cli_error("%u participant%s of '%s' %s dead (the process is gone) and may hold messages: "
                   "'shmq repair %s' gives them back",
-                  st.dead, st.dead == 1 ? "" : "s", name, st.dead == 1 ? "is" : "are", name);
-    err = write_stat(&fields, &parts, cli_format_choose(stdout, json), "participant");
+                  dead, dead == 1 ? "" : "s", name, dead == 1 ? "is" : "are", name);
+    cli_status_free(&s);
+    err = write_stat(&fields, &rows, cli_format_choose(stdout, json), label);
     cli_table_free(&fields);
-    cli_table_free(&parts);
+    cli_table_free(&rows);
     if (err)
         return cli_fail_system(err, "writing the statistics");
     return broken ? report_broken(name, why) : CLI_EXIT_OK;

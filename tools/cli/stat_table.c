@@ -191,26 +191,23 @@ static void add_groups(struct cli_table *t, const struct shmq_group_info *list, 
     }
 }
 
-void cli_stat_queue_tables(struct cli_table *fields, struct cli_table *rows, const char *name,
-                           const struct shmq_stat *st, const struct shmq_participant_info *list,
-                           unsigned count, bool check)
+const char *cli_stat_tables(struct cli_table *fields, struct cli_table *rows,
+                            const struct cli_status *s, bool check)
 {
+    if (s->kind == CLI_STATUS_TOPIC) {
+        cli_table_init(fields, topic_columns, CLI_COUNT_OF(topic_columns) - (check ? 0 : 1));
+        cli_table_init(rows, group_columns, CLI_COUNT_OF(group_columns));
+        add_topic_fields(fields, s->name, &s->topic, &s->totals);
+        add_groups(rows, s->groups, s->ngroups);
+        return "group";
+    }
     unsigned producers = 0, consumers = 0;
-    cli_queue_live_roles(list, count, &producers, &consumers);
+    cli_queue_live_roles(s->participants, s->nparticipants, &producers, &consumers);
     cli_table_init(fields, field_columns, CLI_COUNT_OF(field_columns) - (check ? 0 : 1));
     cli_table_init(rows, participant_columns, CLI_COUNT_OF(participant_columns));
-    add_fields(fields, name, st, producers, consumers);
-    add_participants(rows, list, count);
-}
-
-void cli_stat_topic_tables(struct cli_table *fields, struct cli_table *rows, const char *name,
-                           const struct shmq_topic_stat *st, const struct cli_topic_totals *totals,
-                           const struct shmq_group_info *groups, unsigned count, bool check)
-{
-    cli_table_init(fields, topic_columns, CLI_COUNT_OF(topic_columns) - (check ? 0 : 1));
-    cli_table_init(rows, group_columns, CLI_COUNT_OF(group_columns));
-    add_topic_fields(fields, name, st, totals);
-    add_groups(rows, groups, count);
+    add_fields(fields, s->name, &s->queue, producers, consumers);
+    add_participants(rows, s->participants, s->nparticipants);
+    return "participant";
 }
 
 void cli_stat_json(struct cli_json *j, const struct cli_table *fields, const struct cli_table *rows,

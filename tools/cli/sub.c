@@ -14,22 +14,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base64.h"
 #include "buffer.h"
 #include "cli.h"
 #include "clock.h"
 #include "diag.h"
 #include "interrupt.h"
-#include "json.h"
 #include "options.h"
 #include "parse.h"
 #include "queue.h"
-
-enum sub_format { SUB_LINES, SUB_NUL, SUB_JSONL };
+#include "records.h"
 
 struct subscriber {
     shmq_sub_t *sub;
-    enum sub_format format;
+    enum cli_record_format format;
     void *payload;
     size_t cap;
     struct shmq_delivery d;
@@ -47,53 +44,6 @@ static int next_op(void *ctx, int64_t timeout_ns)
     struct subscriber *s = call->s;
     call->len = shmq_next(s->sub, s->payload, s->cap, &s->d, timeout_ns);
     return call->len < 0 ? (int)call->len : 0;
-}
-
-/* The bytes of one message as written out, in a stream over a growing buffer. */
-static int encode(const struct subscriber *s, size_t len, FILE *out)
-{
-    const struct shmq_delivery *d = &s->d;
-    if (s->format != SUB_JSONL) {
-        /* Subjects hold no tab (nor any byte below 0x21): the first tab ends the subject. */
-        fwrite(d->subject, 1, d->subject_len, out);
-        putc('\t', out);
-        fwrite(s->payload, 1, len, out);
-        putc(s->format == SUB_NUL ? '\0' : '\n', out);
-        return ferror(out) ? -ENOMEM : 0;
-    }
-    struct cli_json j;
-    cli_json_init(&j, out, false);
-    cli_json_object_begin(&j);
-    cli_json_key(&j, "seq");
-    cli_json_u64(&j, d->seq);
-    if (d->lost) {
-        cli_json_key(&j, "lost");
-        cli_json_u64(&j, d->lost);
-    }
-    cli_json_key(&j, "subject");
-    cli_json_string_n(&j, d->subject, d->subject_len);
-    if (d->timestamp_ns) {
-        cli_json_key(&j, "timestamp_ns");
-        cli_json_i64(&j, d->timestamp_ns);
-    }
-    const struct {
-        uint32_t bit;
-        const char *key, *value;
-    } meta[] = {
-        {SHMQ_HAS_TYPE, "type", d->type},
-        {SHMQ_HAS_CORRELATION_ID, "correlation_id", d->correlation_id},
-        {SHMQ_HAS_REPLY_TO, "reply_to", d->reply_to},
-    };
-    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++) {
-        if (!(d->meta & meta[i].bit))
-            continue;
-        cli_json_key(&j, meta[i].key);
-        cli_json_string(&j, meta[i].value);
-    }
-    cli_json_key(&j, "data_b64");
-    cli_json_base64(&j, s->payload, len);
-    cli_json_object_end(&j);
-    return cli_json_finish(&j);
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -117,7 +67,7 @@ static int emit(struct subscriber *s, size_t len)
     FILE *out = open_memstream(&bytes, &size);
     if (!out)
         return -ENOMEM;
-    int err = encode(s, len, out);
+    int err = cli_record_write_delivery(out, s->format, &s->d, s->payload, len);
     if (fclose(out) != 0 && !err)
         err = -ENOMEM;
     if (!err)
@@ -204,7 +154,7 @@ static int receive(struct subscriber *s, uint64_t limit, int64_t idle_ns, bool *
 
 static int run(int argc, char **argv)
 {
-    int format = SUB_LINES;
+    int format = CLI_RECORDS_LINES;
     const char *group = NULL;
     bool durable = false;
     uint64_t count = 0;
@@ -233,17 +183,7 @@ static int run(int argc, char **argv)
          .target = &idle_ns,
          .value_name = "DURATION",
          .help = "stop when no message came for DURATION (default: wait forever)"},
-        {.name = "null",
-         .letter = '0',
-         .kind = CLI_OPTION_CHOICE,
-         .target = &format,
-         .choice = SUB_NUL,
-         .help = "end each message with a NUL byte, not a newline"},
-        {.name = "jsonl",
-         .kind = CLI_OPTION_CHOICE,
-         .target = &format,
-         .choice = SUB_JSONL,
-         .help = "one JSON object per message, with its sequence number and metadata"},
+        CLI_OPTIONS_RECORD_FORMAT(&format),
     };
     int n, code;
     if (!cli_options_parse(&cli_verb_sub, options, CLI_COUNT_OF(options), argc, argv, &n, &code))
@@ -262,7 +202,7 @@ static int run(int argc, char **argv)
     shmq_topic_t *t;
     if ((code = cli_topic_open(name, 0, &t)) != 0)
         return code;
-    struct subscriber s = {.format = (enum sub_format)format};
+    struct subscriber s = {.format = (enum cli_record_format)format};
     struct shmq_topic_stat st;
     int err = shmq_topic_stat(t, &st);
     if (!err)
@@ -318,8 +258,12 @@ const struct cli_verb cli_verb_sub = {
     .description =
         "Subscribe to TOPIC with PATTERN (default '#': every subject; '*' stands for one\n"
         "word, '#' for any number) and write each message as it arrives: its subject, a tab\n"
-        "and its payload, then a newline (or a NUL with -0); with --jsonl, one JSON object\n"
-        "with its sequence number, subject, metadata and payload in base64.\n\n"
+        "and its payload, then a newline (or a NUL with -0); with --raw the subject, tab and\n"
+        "payload after a 4-byte little-endian length; with --csv as one CSV record (quoted\n"
+        "when it is not one already). With --jsonl, one JSON object: \"seq\" (its sequence\n"
+        "number), \"lost\" (when messages were overwritten before it) and \"subject\", then\n"
+        "the timestamp, metadata and payload (\"data_b64\") as export writes them (metadata\n"
+        "that is not UTF-8 as \"type_b64\" and so on).\n\n"
         "Without --group the subscriber has a group of its own, which sees what is published\n"
         "from now on. The members of a --group share its messages: each goes to one of them.\n"
         "A --durable group keeps its place while it has no member, so that a member started\n"

@@ -98,6 +98,14 @@ void cli_table_missing(struct cli_table *t)
     push_cell(t, NULL, CLI_CELL_STRING);
 }
 
+void cli_table_u64_or_missing(struct cli_table *t, uint64_t v)
+{
+    if (v == UINT64_MAX)
+        cli_table_missing(t);
+    else
+        cli_table_u64(t, v);
+}
+
 void cli_table_numa_node(struct cli_table *t, int32_t node, const char *none)
 {
     if (node >= 0)

@@ -65,6 +65,8 @@ void cli_table_i64(struct cli_table *t, int64_t v);
 /* A boolean: the word shown in a table (e.g. "alive"/"dead"), true/false in JSON. */
 void cli_table_bool(struct cli_table *t, bool v, const char *yes, const char *no);
 void cli_table_missing(struct cli_table *t);
+/* A number, or missing when it is UINT64_MAX (CLI_STATUS_NONE: a value a row does not have). */
+void cli_table_u64_or_missing(struct cli_table *t, uint64_t v);
 /* A NUMA node as shmq_stat reports it: the number, or a word for -1 (`none`: "none" or
  * "unknown") and -2 ("several"). */
 void cli_table_numa_node(struct cli_table *t, int32_t node, const char *none);

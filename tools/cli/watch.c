@@ -13,6 +13,7 @@
 #include "options.h"
 #include "parse.h"
 #include "queue.h"
+#include "status.h"
 #include "table.h"
 
 #define BAR_WIDTH 20
@@ -48,16 +49,7 @@ static const struct cli_column line_columns[] = {
     {"dead"},      {"redelivered"}, {"expired"},   {"dead_lettered"}, {"dropped"},
 };
 
-/* A value a row does not have (a topic has no in-flight messages...): shown missing. */
-#define NONE UINT64_MAX
-
-/* One row, whatever it shows: a queue, a topic, or one of a topic's groups. */
-struct row {
-    uint64_t depth, capacity, in_flight, producers, consumers, dead;
-    uint64_t redelivered, expired, dead_lettered, dropped;
-    /* counters whose rates are shown (NONE: no rate) */
-    uint64_t pushed, popped;
-};
+#define NONE CLI_STATUS_NONE
 
 /* What the previous tick saw of a row, for its rates. Rows are named "QUEUE", "TOPIC" or
  * "TOPIC/GROUP" ('/' is in no name). */
@@ -85,7 +77,7 @@ static struct previous *previous_of(struct watch *w, const char *name)
 }
 
 /* Remember this tick's counters; on a failed allocation the rates just stay unknown. */
-static void remember(struct watch *w, const char *name, const struct row *r, int64_t now)
+static void remember(struct watch *w, const char *name, const struct cli_status_row *r, int64_t now)
 {
     struct previous *p = previous_of(w, name);
     if (!p) {
@@ -131,17 +123,9 @@ static void add_bar(struct cli_table *t, uint64_t depth, uint64_t capacity)
     cli_table_text(t, bar);
 }
 
-static void add_value(struct cli_table *t, uint64_t v)
-{
-    if (v == NONE)
-        cli_table_missing(t);
-    else
-        cli_table_u64(t, v);
-}
-
 /* The row `name`, or a row of missing values when r is NULL (it could not be read). */
 static void add_row(struct watch *w, struct cli_table *t, const char *name, const char *time,
-                    const struct row *r, int64_t now)
+                    const struct cli_status_row *r, int64_t now)
 {
     bool screen = w->format == CLI_FORMAT_TABLE;
     if (!screen)
@@ -153,125 +137,51 @@ static void add_row(struct watch *w, struct cli_table *t, const char *name, cons
         return;
     }
     const struct previous *p = previous_of(w, name);
-    add_value(t, r->depth);
-    add_value(t, r->capacity);
+    cli_table_u64_or_missing(t, r->depth);
+    cli_table_u64_or_missing(t, r->capacity);
     if (screen)
         add_bar(t, r->depth, r->capacity);
     add_rate(t, p, r->pushed, p ? p->pushed : NONE, now);
     add_rate(t, p, r->popped, p ? p->popped : NONE, now);
     if (screen)
         add_rate(t, p, r->redelivered, p ? p->redelivered : NONE, now);
-    add_value(t, r->in_flight);
-    add_value(t, r->producers);
-    add_value(t, r->consumers);
+    cli_table_u64_or_missing(t, r->in_flight);
+    cli_table_u64_or_missing(t, r->producers);
+    cli_table_u64_or_missing(t, r->consumers);
     if (!screen)
         add_rate(t, p, r->redelivered, p ? p->redelivered : NONE, now);
-    add_value(t, r->dead);
+    cli_table_u64_or_missing(t, r->dead);
     if (!screen)
-        add_value(t, r->redelivered);
-    add_value(t, r->expired);
-    add_value(t, r->dead_lettered);
-    add_value(t, r->dropped);
+        cli_table_u64_or_missing(t, r->redelivered);
+    cli_table_u64_or_missing(t, r->expired);
+    cli_table_u64_or_missing(t, r->dead_lettered);
+    cli_table_u64_or_missing(t, r->dropped);
     remember(w, name, r, now);
 }
 
-/* A topic: its row (largest group lag as depth, publishes and deliveries per second, its
- * subscriptions as consumers, messages lost by its groups as dropped), then one per group. */
-static void add_topic(struct watch *w, struct cli_table *t, const char *name, const char *time,
-                      int64_t now)
-{
-    shmq_topic_t *topic;
-    struct shmq_topic_stat st;
-    struct shmq_group_info *groups = NULL;
-    struct cli_topic_totals totals;
-    unsigned count = 0;
-    int err = shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &topic);
-    if (!err) {
-        err = shmq_topic_stat(topic, &st);
-        if (!err)
-            err = cli_topic_groups(topic, &groups, &count, &totals);
-        shmq_topic_close(topic);
-    }
-    if (err) {
-        add_row(w, t, name, time, NULL, now);
-        return;
-    }
-    struct row r = {
-        .depth = totals.max_lag,
-        .capacity = st.capacity,
-        .in_flight = NONE,
-        .producers = NONE,
-        .consumers = st.members,
-        .dead = st.dead,
-        .redelivered = NONE,
-        .expired = NONE,
-        .dead_lettered = NONE,
-        .dropped = totals.lost,
-        .pushed = st.published,
-        .popped = totals.delivered,
-    };
-    add_row(w, t, name, time, &r, now);
-    for (unsigned i = 0; i < count; i++) {
-        const struct shmq_group_info *g = &groups[i];
-        char row_name[sizeof((struct previous *)0)->name];
-        snprintf(row_name, sizeof row_name, "%s/%s", name, g->name);
-        struct row gr = {
-            .depth = g->lag,
-            .capacity = st.capacity,
-            .in_flight = NONE,
-            .producers = NONE,
-            .consumers = g->members,
-            .dead = NONE,
-            .redelivered = NONE,
-            .expired = NONE,
-            .dead_lettered = NONE,
-            .dropped = g->lost,
-            .pushed = NONE,
-            .popped = g->delivered,
-        };
-        add_row(w, t, row_name, time, &gr, now);
-    }
-    free(groups);
-}
-
+/* A queue's row; a topic's (see status.h), then one per group, named "TOPIC/GROUP"; a row of
+ * missing values for a segment that cannot be read (or does not exist yet). */
 static void add_segment(struct watch *w, struct cli_table *t, const char *name, const char *time,
                         int64_t now)
 {
-    shmq_t *q;
-    struct shmq_stat st;
-    struct shmq_participant_info *parts = NULL;
-    unsigned nparts = 0, producers = 0, consumers = 0;
-    int err = shmq_open_ex(name, SHMQ_OPEN_OBSERVE, &q);
-    if (err == -EMEDIUMTYPE) {
-        add_topic(w, t, name, time, now);
-        return;
-    }
-    if (!err) {
-        err = shmq_stat(q, &st);
-        if (!err && cli_queue_participants(q, &parts, &nparts) == 0)
-            cli_queue_live_roles(parts, nparts, &producers, &consumers);
-        free(parts);
-        shmq_close(q);
-    }
-    if (err) {
+    struct cli_status s;
+    struct cli_status_row r;
+    int err = cli_status_open_read(name, &s);
+    if (err || s.kind == CLI_STATUS_UNREADABLE) {
         add_row(w, t, name, time, NULL, now);
+        if (!err)
+            cli_status_free(&s);
         return;
     }
-    struct row r = {
-        .depth = st.depth,
-        .capacity = st.capacity,
-        .in_flight = st.in_flight,
-        .producers = producers,
-        .consumers = consumers,
-        .dead = st.dead,
-        .redelivered = st.redelivered,
-        .expired = st.expired,
-        .dead_lettered = st.dead_lettered,
-        .dropped = st.dropped,
-        .pushed = st.pushed,
-        .popped = st.popped,
-    };
+    cli_status_row(&s, &r);
     add_row(w, t, name, time, &r, now);
+    for (unsigned i = 0; i < s.ngroups; i++) {
+        char row_name[sizeof((struct previous *)0)->name];
+        snprintf(row_name, sizeof row_name, "%s/%s", name, s.groups[i].name);
+        cli_status_group_row(&s, i, &r);
+        add_row(w, t, row_name, time, &r, now);
+    }
+    cli_status_free(&s);
 }
 
 /* Draw one frame over the previous one. */
