@@ -272,13 +272,14 @@ static void topic_init(void *base, const char *name, const struct shmq__topic_ge
     h->numa_node = numa_node;
     h->numa_flags = numa_flags;
     snprintf(h->name, sizeof h->name, "%s", name);
-    /* R0: the layout is complete before the magic says so. Pairs with A0 in topic_validate. */
+    /* R0: the layout is complete before the magic says so. Pairs with A0 in
+     * shmq__topic_validate. */
     atomic_store_explicit(&h->magic, SHMQ__MAGIC, memory_order_release);
 }
 
 /* Check a mapped segment of `size` bytes and derive its geometry: 0, -EAGAIN (being
  * created), -EMEDIUMTYPE (a queue), -EPROTO or -EBADMSG. Reads only the header. */
-static int topic_validate(const void *base, size_t size, struct shmq__topic_geometry *g)
+int shmq__topic_validate(const void *base, size_t size, struct shmq__topic_geometry *g)
 {
     if (size < SHMQ__PAGE)
         return size == 0 ? -EAGAIN : -EBADMSG;
@@ -883,7 +884,7 @@ static int topic_attach(const char *name, int fd, uint32_t flags, shmq_topic_t *
                 err = -errno;
                 break;
             }
-            err = topic_validate(base, size, &g);
+            err = shmq__topic_validate(base, size, &g);
         } else if (size != 0) {
             err = -EBADMSG;
         }
@@ -1902,7 +1903,7 @@ int shmq__topic_check(shmq_topic_t *t, uint32_t flags, char *why, size_t why_cap
     bool quiet = flags & SHMQ__CHECK_QUIESCENT;
     struct shmq__topic_geometry g;
     /* T1 */
-    int err = topic_validate(t->base, t->size, &g);
+    int err = shmq__topic_validate(t->base, t->size, &g);
     CHECK(err == 0, "T1: header does not validate (%d)", err);
     CHECK(memcmp(&g, &t->geo, sizeof g) == 0, "T1: geometry changed since open");
     const uint64_t cap = t->geo.capacity;

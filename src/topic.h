@@ -359,6 +359,10 @@ struct shmq_sub {
  * it before t. */
 int shmq__topic_clone(shmq_topic_t *t, shmq_topic_t **out);
 
+/* Check a mapped topic segment of `size` bytes and derive its geometry into g: 0, -EAGAIN
+ * (being created), -EMEDIUMTYPE (a queue), -EPROTO or -EBADMSG. Reads only the header. */
+int shmq__topic_validate(const void *base, size_t size, struct shmq__topic_geometry *g);
+
 /* shmq__topic_check flags */
 #define SHMQ__CHECK_QUIESCENT (1u << 0)
 /* Test the invariants above (T1..T7; those marked quiescent only with the flag). 0, or
