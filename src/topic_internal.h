@@ -117,6 +117,27 @@ static inline bool shmq__topic_has_bit(const uint64_t *has, uint32_t g)
     return (has[g / 64] >> (g % 64)) & 1u;
 }
 
+/* The sleepers of topics (block.h) sleep in slices of SHMQ__TOPIC_SLICE_NS and do their idle
+ * duty (reap, look for holes) once a slice is over, whether their sleeps time out or are
+ * woken (a subscriber woken by messages it passes over still looks for holes). */
+static inline int64_t shmq__topic_slice_ns(void *ctx)
+{
+    (void)ctx;
+    return SHMQ__TOPIC_SLICE_NS;
+}
+/* True (and *next moved on by a slice) when the duty planned for *next is due; *now_out (may
+ * be NULL) gets the clock. */
+static inline bool shmq__topic_duty_due(int64_t *next, int64_t *now_out)
+{
+    int64_t now = shmq__now_mono();
+    if (now_out)
+        *now_out = now;
+    if (now < *next)
+        return false;
+    *next = now + SHMQ__TOPIC_SLICE_NS;
+    return true;
+}
+
 /* ---- topic_segment.c: copies, geometry, validation, participants, slot format ---- */
 
 /* Copies between memory and the atomic words of a slot or table entry. Relaxed: the word

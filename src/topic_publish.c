@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <string.h>
 
+#include "block.h"
 #include "topic_internal.h"
 
 #define WRITER_SPINS 1024 /* a publisher spins this long on an older writer */
@@ -73,44 +74,47 @@ static int claim_try(shmq_topic_t *t, uint64_t *s)
     }
 }
 
+struct claim_op {
+    shmq_topic_t *t;
+    uint64_t *s;
+    int64_t next_duty; /* CLOCK_MONOTONIC: the next reap */
+};
+
+static int claim_attempt(void *ctx)
+{
+    struct claim_op *op = ctx;
+    return claim_try(op->t, op->s);
+}
+
+/* A dead member is only released by a reaper, and a durable group's time runs out by the
+ * clock, with nobody to wake us: reap once per slice. */
+static void claim_idle(void *ctx)
+{
+    struct claim_op *op = ctx;
+    if (shmq__topic_duty_due(&op->next_duty, NULL))
+        shmq__topic_reap(op->t);
+}
+
 static int claim_block(shmq_topic_t *t, int64_t deadline, uint64_t *s)
 {
     int r = claim_try(t, s);
     if (SHMQ__LIKELY(r != -EAGAIN))
         return r;
-    struct shmq__topic_part *me = t->me;
-    shmq__count(&me->counters.full, 1);
-    if (deadline == 0)
-        return -EAGAIN;
-    for (int i = 0; i < SHMQ__TOPIC_SPINS; i++) {
-        shmq__wait_spin_pause();
-        if ((r = claim_try(t, s)) != -EAGAIN)
-            return r;
-    }
-    /* Sleep in slices: a dead member is only released by a reaper, and a durable group's time
-     * runs out by the clock, with nobody to wake us. (A sleep that ends at its deadline
-     * returns 0: the clock tells which way it ended.) */
-    int64_t slice = shmq__now_mono() + SHMQ__TOPIC_SLICE_NS;
-    for (;;) {
-        uint32_t key = shmq__wait_prepare(&t->waits->not_full);
-        if ((r = claim_try(t, s)) != -EAGAIN)
-            return r; /* the word stays armed: at most one needless wake-up later */
-        shmq__count(&me->counters.waits, 1);
-        int slept = shmq__wait_sleep(&t->waits->not_full, key, slice < deadline ? slice : deadline);
-        if ((r = claim_try(t, s)) != -EAGAIN)
-            return r;
-        if (slept == -EINTR)
-            return -EINTR; /* a signal handler ran: like a system call, the wait ends */
-        int64_t now = shmq__now_mono();
-        if (now >= deadline)
-            return -ETIMEDOUT;
-        if (now >= slice) {
-            slice = now + SHMQ__TOPIC_SLICE_NS;
-            shmq__topic_reap(t);
-            if ((r = claim_try(t, s)) != -EAGAIN)
-                return r;
-        }
-    }
+    shmq__count(&t->me->counters.full, 1);
+    struct claim_op op = {.t = t, .s = s};
+    if (deadline != 0)
+        op.next_duty = shmq__now_mono() + SHMQ__TOPIC_SLICE_NS;
+    const struct shmq__block b = {
+        .ec = &t->waits->not_full,
+        .attempt = claim_attempt,
+        .slice_ns = shmq__topic_slice_ns,
+        .idle = claim_idle,
+        .woken = claim_idle, /* woken often, never timed out: the slice still ends */
+        .sleeps = &t->me->counters.waits,
+        .spins = SHMQ__TOPIC_SPINS,
+        .ctx = &op,
+    };
+    return shmq__block_wait(&b, deadline);
 }
 
 /* Take slot s for writing (see the top of the file). False when a later publisher already

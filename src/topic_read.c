@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "block.h"
 #include "topic_internal.h"
 
 #define SUBSCRIBE_ATTEMPTS 1000u /* lost races before shmq_subscribe says -EBUSY (~0.7 s) */
@@ -345,6 +346,32 @@ retry:;
     }
 }
 
+struct next_wait_op {
+    shmq_sub_t *s;
+    struct next_op *op;
+    int64_t next_duty; /* CLOCK_MONOTONIC: the next look for holes and the dead */
+};
+
+static int next_wait_attempt(void *ctx)
+{
+    struct next_wait_op *w = ctx;
+    return next_attempt(w->s, w->op);
+}
+
+/* Nothing for a whole slice: look for holes and for the dead. */
+static void next_wait_idle(void *ctx)
+{
+    struct next_wait_op *w = ctx;
+    int64_t now;
+    if (!shmq__topic_duty_due(&w->next_duty, &now))
+        return;
+    shmq_topic_t *t = w->s->t;
+    uint64_t c = atomic_load_explicit(&t->groups[w->s->group].cursor, memory_order_relaxed);
+    hole_check(w->s, c, true);
+    if (now - t->last_reap_ns > SHMQ__TOPIC_SLICE_NS)
+        shmq__topic_reap(t);
+}
+
 static int next_wait(shmq_sub_t *s, struct next_op *op, int64_t timeout_ns)
 {
     int64_t deadline;
@@ -352,41 +379,21 @@ static int next_wait(shmq_sub_t *s, struct next_op *op, int64_t timeout_ns)
     if (r)
         return r;
     hold_release(s); /* the previous view is over */
-    if ((r = next_attempt(s, op)) != -EAGAIN)
+    if ((r = next_attempt(s, op)) != -EAGAIN || deadline == 0)
         return r;
-    if (deadline == 0)
-        return -EAGAIN;
-    shmq_topic_t *t = s->t;
-    for (int i = 0; i < SHMQ__TOPIC_SPINS; i++) {
-        shmq__wait_spin_pause();
-        if ((r = next_attempt(s, op)) != -EAGAIN)
-            return r;
-    }
-    int64_t slice =
-        shmq__now_mono() + SHMQ__TOPIC_SLICE_NS; /* the next look for holes and the dead */
-    for (;;) {
-        uint32_t key = shmq__wait_prepare(&t->waits->not_empty);
-        if ((r = next_attempt(s, op)) != -EAGAIN)
-            return r; /* the word stays armed: at most one needless wake-up later */
-        shmq__count(&t->me->counters.waits, 1);
-        int slept =
-            shmq__wait_sleep(&t->waits->not_empty, key, slice < deadline ? slice : deadline);
-        if ((r = next_attempt(s, op)) != -EAGAIN)
-            return r;
-        if (slept == -EINTR)
-            return -EINTR; /* a signal handler ran: like a system call, the wait ends */
-        int64_t now = shmq__now_mono();
-        if (now >= deadline)
-            return -ETIMEDOUT;
-        if (now >= slice) {
-            slice = now + SHMQ__TOPIC_SLICE_NS;
-            /* Nothing for a whole slice: look for holes and for the dead. */
-            uint64_t c = atomic_load_explicit(&t->groups[s->group].cursor, memory_order_relaxed);
-            hole_check(s, c, true);
-            if (now - t->last_reap_ns > SHMQ__TOPIC_SLICE_NS)
-                shmq__topic_reap(t);
-        }
-    }
+    struct next_wait_op w = {.s = s, .op = op};
+    w.next_duty = shmq__now_mono() + SHMQ__TOPIC_SLICE_NS;
+    const struct shmq__block b = {
+        .ec = &s->t->waits->not_empty,
+        .attempt = next_wait_attempt,
+        .slice_ns = shmq__topic_slice_ns,
+        .idle = next_wait_idle,
+        .woken = next_wait_idle, /* as the loop before block.c: once a slice, woken or not */
+        .sleeps = &s->t->me->counters.waits,
+        .spins = SHMQ__TOPIC_SPINS,
+        .ctx = &w,
+    };
+    return shmq__block_wait(&b, deadline);
 }
 
 ssize_t shmq_next(shmq_sub_t *sub, void *buf, size_t cap, struct shmq_delivery *d,
