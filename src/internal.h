@@ -153,7 +153,12 @@ bool shmq__participant_retire(struct shmq__mapping *m, uint32_t index, uint64_t 
 /* 1 if the entry is LIVE and its process still exists (same pid and start time). */
 int shmq__participant_alive(const struct shmq__participant *p);
 int shmq__pid_alive(int32_t pid, uint64_t start_time);
+/* shmq__pid_alive, except that start_time 0 (an entry whose owner has not recorded it yet)
+ * lets the pid alone decide. */
+int shmq__owner_alive(int32_t pid, uint64_t start_time);
 uint64_t shmq__process_start_time(int32_t pid);
+/* The start time of this process, read once per pid (a forked child reads its own). */
+uint64_t shmq__self_start_time(void);
 
 /* Bump one of the caller's own counters: single writer, so a relaxed load and store
  * (no locked instruction); readers (stat) tolerate a momentarily stale value. */

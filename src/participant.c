@@ -47,13 +47,14 @@ uint64_t shmq__process_start_time(int32_t pid)
     return 0;
 }
 
-/* The start time of this process, read once per pid (a forked child reads its own). */
-static uint64_t self_start_time(void)
+/* The start time of this process, read once per pid (a forked child reads its own). Shared by
+ * the participant tables of queues and topics. */
+uint64_t shmq__self_start_time(void)
 {
     static _Atomic int32_t cached_pid;
     static _Atomic uint64_t cached;
     int32_t pid = (int32_t)getpid();
-    /* Relaxed: a stale pair only costs one more read of /proc. */
+    /* Acquire: pairs with the release below: the time was stored before the pid. */
     if (atomic_load_explicit(&cached_pid, memory_order_acquire) == pid)
         return atomic_load_explicit(&cached, memory_order_relaxed);
     uint64_t t = shmq__process_start_time(pid);
@@ -74,6 +75,13 @@ int shmq__pid_alive(int32_t pid, uint64_t start_time)
     return start != 0 && start == start_time;
 }
 
+int shmq__owner_alive(int32_t pid, uint64_t start_time)
+{
+    if (start_time != 0)
+        return shmq__pid_alive(pid, start_time);
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
 int shmq__participant_alive(const struct shmq__participant *p)
 {
     uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
@@ -92,7 +100,7 @@ static void counters_zero(struct shmq__counters *c)
 void shmq__participant_init(struct shmq__mapping *m, uint32_t index)
 {
     struct shmq__participant *p = &m->parts[index];
-    p->start_time = self_start_time();
+    p->start_time = shmq__self_start_time();
     p->opened_ns = shmq__now_real();
     atomic_store_explicit(&p->roles, 0, memory_order_relaxed);
     atomic_store_explicit(&p->heartbeat_ns, (uint64_t)shmq__now_mono(), memory_order_relaxed);

@@ -167,7 +167,7 @@ int shmq__topic_member_take(shmq_topic_t *t, uint32_t *out)
                 &m->word, &expect, shmq__member_word(pid, 0, SHMQ__MEMBER_JOINING),
                 memory_order_acquire, memory_order_relaxed))
             continue;
-        atomic_store_explicit(&m->start_time, shmq__topic_self_start_time(), memory_order_relaxed);
+        atomic_store_explicit(&m->start_time, shmq__self_start_time(), memory_order_relaxed);
         atomic_store_explicit(&m->joined_ns, shmq__now_real(), memory_order_relaxed);
         atomic_store_explicit(&m->part, t->self, memory_order_relaxed);
         atomic_store_explicit(&m->hold, 0, memory_order_relaxed);

@@ -144,11 +144,6 @@ static inline bool shmq__topic_duty_due(int64_t *next, int64_t *now_out)
  * that guards them (a slot's seqlock, an entry's state) supplies the ordering. */
 void shmq__topic_words_put(_Atomic uint64_t *dst, const void *src, size_t n);
 void shmq__topic_words_get(void *dst, const _Atomic uint64_t *src, size_t n);
-/* This process's start time, read once per pid. */
-uint64_t shmq__topic_self_start_time(void);
-/* Whether the process that owns an entry still runs; start_time 0 = not recorded yet (the pid
- * alone decides). */
-bool shmq__topic_owner_alive(int32_t pid, uint64_t start_time);
 /* 0 for a valid group name, else -EINVAL. */
 int shmq__topic_group_name_check(const char *name);
 /* The geometry of a configuration (NULL = defaults): 0 or -EINVAL. */

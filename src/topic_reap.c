@@ -28,15 +28,15 @@ int shmq__topic_reap(shmq_topic_t *t)
         if (w == 0 || i == t->self)
             continue;
         if (st == SHMQ__TPART_RETIRING) {
-            if (!shmq__topic_owner_alive(shmq__part_pid(w), 0))
+            if (!shmq__owner_alive(shmq__part_pid(w), 0))
                 atomic_compare_exchange_strong_explicit(&p->word, &w, 0, memory_order_release,
                                                         memory_order_relaxed);
             continue;
         }
-        if (shmq__topic_owner_alive(shmq__part_pid(w),
-                                    st == SHMQ__PART_LIVE
-                                        ? atomic_load_explicit(&p->start_time, memory_order_relaxed)
-                                        : 0))
+        if (shmq__owner_alive(shmq__part_pid(w),
+                              st == SHMQ__PART_LIVE
+                                  ? atomic_load_explicit(&p->start_time, memory_order_relaxed)
+                                  : 0))
             continue;
         if (!atomic_compare_exchange_strong_explicit(&p->word, &w,
                                                      shmq__part_word(pid, SHMQ__TPART_RETIRING),
@@ -55,15 +55,15 @@ int shmq__topic_reap(shmq_topic_t *t)
         if (w == 0)
             continue;
         if (st == SHMQ__MEMBER_RETIRING) {
-            if (!shmq__topic_owner_alive(shmq__member_pid(w), 0))
+            if (!shmq__owner_alive(shmq__member_pid(w), 0))
                 atomic_compare_exchange_strong_explicit(&m->word, &w, 0, memory_order_release,
                                                         memory_order_relaxed);
             continue;
         }
-        if (shmq__topic_owner_alive(shmq__member_pid(w),
-                                    st == SHMQ__MEMBER_LIVE
-                                        ? atomic_load_explicit(&m->start_time, memory_order_relaxed)
-                                        : 0))
+        if (shmq__owner_alive(shmq__member_pid(w),
+                              st == SHMQ__MEMBER_LIVE
+                                  ? atomic_load_explicit(&m->start_time, memory_order_relaxed)
+                                  : 0))
             continue;
         if (!atomic_compare_exchange_strong_explicit(
                 &m->word, &w, shmq__member_word(pid, g1, SHMQ__MEMBER_RETIRING),
@@ -81,7 +81,7 @@ int shmq__topic_reap(shmq_topic_t *t)
         uint64_t w = atomic_load_explicit(&grp->word, memory_order_acquire);
         switch (shmq__group_state(w)) {
         case SHMQ__GROUP_CREATING:
-            if (!shmq__topic_owner_alive(shmq__group_pid(w), 0))
+            if (!shmq__owner_alive(shmq__group_pid(w), 0))
                 atomic_compare_exchange_strong_explicit(
                     &grp->word, &w, shmq__group_word(0, shmq__group_gen(w), SHMQ__GROUP_FREE),
                     memory_order_release, memory_order_relaxed);

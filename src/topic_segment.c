@@ -5,7 +5,6 @@
  * segment layer below it (participant.c's liveness helpers, time.c). See topic_internal.h for
  * the map of the topic files and the memory-ordering labels.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,32 +47,6 @@ void shmq__topic_words_get(void *dst, const _Atomic uint64_t *src, size_t n)
         uint64_t v = atomic_load_explicit((_Atomic uint64_t *)&src[i], memory_order_relaxed);
         memcpy(d, &v, n);
     }
-}
-
-/* This process's start time, read once per pid (a forked child reads its own). */
-uint64_t shmq__topic_self_start_time(void)
-{
-    static _Atomic int32_t cached_pid;
-    static _Atomic uint64_t cached;
-    int32_t pid = (int32_t)getpid();
-    /* Pairs with the release below: the time is stored before the pid that vouches for it. */
-    if (atomic_load_explicit(&cached_pid, memory_order_acquire) == pid)
-        return atomic_load_explicit(&cached, memory_order_relaxed);
-    uint64_t st = shmq__process_start_time(pid);
-    atomic_store_explicit(&cached, st, memory_order_relaxed);
-    atomic_store_explicit(&cached_pid, pid, memory_order_release);
-    return st;
-}
-
-/* Whether the process that owns an entry still runs. start_time 0 = not recorded yet (the
- * owner is between taking the entry and filling it in): the pid alone decides. */
-bool shmq__topic_owner_alive(int32_t pid, uint64_t start_time)
-{
-    if (pid <= 0)
-        return false;
-    if (start_time == 0)
-        return kill(pid, 0) == 0 || errno == EPERM;
-    return shmq__pid_alive(pid, start_time) == 1;
 }
 
 int shmq__topic_group_name_check(const char *name)
@@ -265,7 +238,7 @@ int shmq__topic_part_join(shmq_topic_t *t)
                                                      shmq__part_word(pid, SHMQ__PART_OPENING),
                                                      memory_order_acquire, memory_order_relaxed))
             continue;
-        atomic_store_explicit(&p->start_time, shmq__topic_self_start_time(), memory_order_relaxed);
+        atomic_store_explicit(&p->start_time, shmq__self_start_time(), memory_order_relaxed);
         atomic_store_explicit(&p->opened_ns, shmq__now_real(), memory_order_relaxed);
         atomic_store_explicit(&p->pub_seq, 0, memory_order_relaxed);
         _Atomic uint64_t *c = &p->counters.published;
@@ -309,8 +282,8 @@ bool shmq__topic_claimant_alive(shmq_topic_t *t, uint64_t s, bool claiming)
         uint64_t ps = atomic_load_explicit(&p->pub_seq, memory_order_acquire);
         if (ps != s + 1 && !(claiming && ps == SHMQ__PUB_CLAIMING))
             continue;
-        if (shmq__topic_owner_alive(shmq__part_pid(w),
-                                    atomic_load_explicit(&p->start_time, memory_order_relaxed)))
+        if (shmq__owner_alive(shmq__part_pid(w),
+                              atomic_load_explicit(&p->start_time, memory_order_relaxed)))
             return true;
     }
     return false;
