@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,40 +15,23 @@
 
 #define OPEN_WAIT_NS (2 * 1000000000LL) /* how long open waits for a creator to finish */
 
+static int topic_validate_cb(const void *base, size_t size, void *geo)
+{
+    return shmq__topic_validate(base, size, geo);
+}
+
+/* A handle on the object open as fd (closed here): this process's mapping of it, shared with
+ * its other handles (registry.c), and a participant entry unless observing. */
 static int topic_attach(const char *name, int fd, uint32_t flags, shmq_topic_t **out)
 {
     bool observe = flags & SHMQ_OPEN_OBSERVE;
     int64_t give_up = shmq__now_mono() + OPEN_WAIT_NS;
-    struct shmq__topic_geometry g;
-    struct stat st;
-    void *base = MAP_FAILED;
-    size_t size = 0;
+    struct shmq__shared_map *map;
     int err;
-    for (;;) {
-        if (fstat(fd, &st) != 0) {
-            err = -errno;
-            break;
-        }
-        size = (size_t)st.st_size;
-        err = -EAGAIN;
-        if (size >= SHMQ__PAGE) {
-            base =
-                mmap(NULL, size, observe ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            if (base == MAP_FAILED) {
-                err = -errno;
-                break;
-            }
-            err = shmq__topic_validate(base, size, &g);
-        } else if (size != 0) {
-            err = -EBADMSG;
-        }
-        if (err != -EAGAIN)
-            break;
-        /* Being created (no size or no magic yet): wait for its creator a little. */
-        if (base != MAP_FAILED) {
-            munmap(base, size);
-            base = MAP_FAILED;
-        }
+    /* Being created (no size or no magic yet): wait for its creator a little. */
+    while ((err = shmq__registry_acquire_kind(fd, !observe, SHMQ__KIND_TOPIC, topic_validate_cb,
+                                              sizeof(struct shmq__topic_geometry), &map)) ==
+           -EAGAIN) {
         if (shmq__now_mono() > give_up) {
             err = -EBADMSG;
             break;
@@ -57,25 +39,22 @@ static int topic_attach(const char *name, int fd, uint32_t flags, shmq_topic_t *
         nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     }
     close(fd);
-    if (err) {
-        if (base != MAP_FAILED)
-            munmap(base, size);
+    if (err)
         return err;
-    }
     shmq_topic_t *t = calloc(1, sizeof *t);
     if (!t) {
-        munmap(base, size);
+        shmq__registry_release_kind(map);
         return -ENOMEM;
     }
-    t->base = base;
-    t->size = size;
-    t->geo = g;
-    t->owner_uid = (uint32_t)st.st_uid;
+    t->map = map;
+    t->base = map->base;
+    t->size = map->size;
+    memcpy(&t->geo, map->derived, sizeof t->geo);
+    t->owner_uid = map->owner_uid;
     t->self = SHMQ__NONE;
     t->writable = !observe;
     snprintf(t->name, sizeof t->name, "%s", name);
     shmq__topic_derive(t);
-    shmq__wait_process_init();
     if (!observe) {
         err = shmq__topic_part_join(t);
         if (err == -EUSERS) {
@@ -84,7 +63,7 @@ static int topic_attach(const char *name, int fd, uint32_t flags, shmq_topic_t *
             err = shmq__topic_part_join(t);
         }
         if (err) {
-            munmap(base, size);
+            shmq__registry_release_kind(map);
             free(t);
             return err;
         }
@@ -143,8 +122,7 @@ int shmq_topic_close(shmq_topic_t *t)
         shmq_unsubscribe(t->subs);
     if (t->me)
         shmq__topic_part_retire(t);
-    if (!t->borrowed)
-        munmap(t->base, t->size);
+    shmq__registry_release_kind(t->map);
     free(t);
     return 0;
 }
@@ -157,7 +135,6 @@ int shmq__topic_clone(shmq_topic_t *t, shmq_topic_t **out)
     if (!c)
         return -ENOMEM;
     *c = *t;
-    c->borrowed = true;
     c->subs = NULL;
     c->me = NULL;
     c->self = SHMQ__NONE;
@@ -169,6 +146,7 @@ int shmq__topic_clone(shmq_topic_t *t, shmq_topic_t **out)
             return err;
         }
     }
+    shmq__registry_ref_kind(c->map);
     *out = c;
     return 0;
 }
