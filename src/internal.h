@@ -164,6 +164,11 @@ void shmq__registry_ref_kind(struct shmq__shared_map *m);
 void shmq__registry_release_kind(struct shmq__shared_map *m);
 
 /* ---- participant.c ---- */
+/* Take a free entry of a table (queue participants, topic participants and members): n entries
+ * of `stride` bytes, each starting with its _Atomic uint64_t word, 0 = free. The first free one
+ * is moved to `word` by CAS (acquire: after the release that freed it). Returns its index, or
+ * -EUSERS when none is free. Lock-free. */
+int shmq__entry_take(void *table, size_t stride, uint32_t n, uint64_t word);
 int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out);
 /* Fill in the identity of entry `index`, which the caller holds in OPENING, and mark it
  * LIVE. */

@@ -115,25 +115,33 @@ void shmq__participant_init(struct shmq__mapping *m, uint32_t index)
                           memory_order_release);
 }
 
-int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out)
+int shmq__entry_take(void *table, size_t stride, uint32_t n, uint64_t word)
 {
-    int32_t pid = (int32_t)getpid();
-    for (uint32_t i = 0; i < m->geo.max_participants; i++) {
-        struct shmq__participant *p = &m->parts[i];
+    unsigned char *base = table;
+    for (uint32_t i = 0; i < n; i++) {
+        _Atomic uint64_t *w = (_Atomic uint64_t *)(base + (size_t)i * stride);
         uint64_t expect = 0;
-        if (atomic_load_explicit(&p->word, memory_order_relaxed) != 0)
+        if (atomic_load_explicit(w, memory_order_relaxed) != 0)
             continue;
-        /* Acquire: pairs with the release in shmq__participant_retire (the previous owner's
-         * counters are folded in before the entry is free). */
-        if (!atomic_compare_exchange_strong_explicit(&p->word, &expect,
-                                                     shmq__part_word(pid, SHMQ__PART_OPENING),
-                                                     memory_order_acquire, memory_order_relaxed))
-            continue;
-        shmq__participant_init(m, i);
-        *index_out = i;
-        return 0;
+        /* Acquire: pairs with the release that freed the entry (shmq__participant_retire,
+         * the topic's part_retire and member_leave, the reapers): the previous owner's
+         * counters were folded in before the entry was free. */
+        if (atomic_compare_exchange_strong_explicit(w, &expect, word, memory_order_acquire,
+                                                    memory_order_relaxed))
+            return (int)i;
     }
     return -EUSERS;
+}
+
+int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out)
+{
+    int i = shmq__entry_take(m->parts, sizeof *m->parts, m->geo.max_participants,
+                             shmq__part_word((int32_t)getpid(), SHMQ__PART_OPENING));
+    if (i < 0)
+        return i;
+    shmq__participant_init(m, (uint32_t)i);
+    *index_out = (uint32_t)i;
+    return 0;
 }
 
 void shmq__participant_fold(struct shmq__mapping *m, uint32_t index)
@@ -160,7 +168,7 @@ void shmq__participant_fold(struct shmq__mapping *m, uint32_t index)
 bool shmq__participant_retire(struct shmq__mapping *m, uint32_t index, uint64_t word)
 {
     shmq__participant_fold(m, index);
-    /* Release: pairs with the acquire CAS in shmq__participant_join. Only from the word the
+    /* Release: pairs with the acquire CAS in shmq__entry_take. Only from the word the
      * caller knows (its own, or the dead owner's it saw): never free someone else's entry. */
     return atomic_compare_exchange_strong_explicit(&m->parts[index].word, &word, 0,
                                                    memory_order_release, memory_order_relaxed);

@@ -156,28 +156,21 @@ void shmq__topic_member_fold(shmq_topic_t *t, struct shmq__topic_member *m, uint
 
 int shmq__topic_member_take(shmq_topic_t *t, uint32_t *out)
 {
-    int32_t pid = (int32_t)getpid();
-    for (uint32_t i = 0; i < t->geo.max_members; i++) {
-        struct shmq__topic_member *m = &t->members[i];
-        uint64_t expect = 0;
-        if (atomic_load_explicit(&m->word, memory_order_relaxed) != 0)
-            continue;
-        /* Acquire: pairs with the release that freed it (shmq__topic_member_leave, the reaper). */
-        if (!atomic_compare_exchange_strong_explicit(
-                &m->word, &expect, shmq__member_word(pid, 0, SHMQ__MEMBER_JOINING),
-                memory_order_acquire, memory_order_relaxed))
-            continue;
-        atomic_store_explicit(&m->start_time, shmq__self_start_time(), memory_order_relaxed);
-        atomic_store_explicit(&m->joined_ns, shmq__now_real(), memory_order_relaxed);
-        atomic_store_explicit(&m->part, t->self, memory_order_relaxed);
-        atomic_store_explicit(&m->hold, 0, memory_order_relaxed);
-        atomic_store_explicit(&m->delivered, 0, memory_order_relaxed);
-        atomic_store_explicit(&m->skipped, 0, memory_order_relaxed);
-        atomic_store_explicit(&m->lost, 0, memory_order_relaxed);
-        *out = i;
-        return 0;
-    }
-    return -EUSERS;
+    _Static_assert(offsetof(struct shmq__topic_member, word) == 0, "the word first");
+    int i = shmq__entry_take(t->members, sizeof *t->members, t->geo.max_members,
+                             shmq__member_word((int32_t)getpid(), 0, SHMQ__MEMBER_JOINING));
+    if (i < 0)
+        return i;
+    struct shmq__topic_member *m = &t->members[i];
+    atomic_store_explicit(&m->start_time, shmq__self_start_time(), memory_order_relaxed);
+    atomic_store_explicit(&m->joined_ns, shmq__now_real(), memory_order_relaxed);
+    atomic_store_explicit(&m->part, t->self, memory_order_relaxed);
+    atomic_store_explicit(&m->hold, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->delivered, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->skipped, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->lost, 0, memory_order_relaxed);
+    *out = (uint32_t)i;
+    return 0;
 }
 
 /* Leave: fold the counters, free the entry, and let the group know. */
@@ -185,7 +178,7 @@ void shmq__topic_member_leave(shmq_topic_t *t, uint32_t mi, uint32_t g)
 {
     struct shmq__topic_member *m = &t->members[mi];
     shmq__topic_member_fold(t, m, g + 1);
-    /* Release: pairs with the acquire CAS of the next owner in shmq__topic_member_take. */
+    /* Release: pairs with the acquire CAS of the next owner in shmq__entry_take. */
     atomic_store_explicit(&m->word, 0, memory_order_release);
     if (g < t->geo.max_groups)
         group_member_gone(t, g);

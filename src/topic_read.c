@@ -93,7 +93,7 @@ int shmq_subscribe(shmq_topic_t *t, const char *pattern, const char *group, uint
     }
     struct shmq__topic_member *m = &t->members[s->member];
     if (err) {
-        /* Release: pairs with the acquire CAS in shmq__topic_member_take. */
+        /* Release: pairs with the acquire CAS in shmq__entry_take. */
         atomic_store_explicit(&m->word, 0, memory_order_release);
         free(s);
         return err;

@@ -44,7 +44,7 @@ int shmq__topic_reap(shmq_topic_t *t)
             continue;
         shmq__topic_counters_fold(&t->hdr->retired, &p->counters);
         atomic_store_explicit(&p->pub_seq, 0, memory_order_relaxed);
-        /* Release: pairs with the acquire CAS in shmq__topic_part_join. */
+        /* Release: pairs with the acquire CAS in shmq__entry_take. */
         atomic_store_explicit(&p->word, 0, memory_order_release);
         released++;
     }
@@ -70,7 +70,7 @@ int shmq__topic_reap(shmq_topic_t *t)
                 memory_order_acquire, memory_order_relaxed))
             continue;
         shmq__topic_member_fold(t, m, g1);
-        /* Release: pairs with the acquire CAS in shmq__topic_member_take. */
+        /* Release: pairs with the acquire CAS in shmq__entry_take. */
         atomic_store_explicit(&m->word, 0, memory_order_release);
         released++;
     }

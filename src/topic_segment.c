@@ -227,31 +227,23 @@ void shmq__topic_counters_fold(struct shmq__topic_counters *to, struct shmq__top
 int shmq__topic_part_join(shmq_topic_t *t)
 {
     int32_t pid = (int32_t)getpid();
-    for (uint32_t i = 0; i < t->geo.max_participants; i++) {
-        struct shmq__topic_part *p = &t->parts[i];
-        uint64_t expect = 0;
-        if (atomic_load_explicit(&p->word, memory_order_relaxed) != 0)
-            continue;
-        /* Acquire: pairs with the release that freed the entry (shmq__topic_part_retire, the
-         * reaper): the previous owner's counters were folded before. */
-        if (!atomic_compare_exchange_strong_explicit(&p->word, &expect,
-                                                     shmq__part_word(pid, SHMQ__PART_OPENING),
-                                                     memory_order_acquire, memory_order_relaxed))
-            continue;
-        atomic_store_explicit(&p->start_time, shmq__self_start_time(), memory_order_relaxed);
-        atomic_store_explicit(&p->opened_ns, shmq__now_real(), memory_order_relaxed);
-        atomic_store_explicit(&p->pub_seq, 0, memory_order_relaxed);
-        _Atomic uint64_t *c = &p->counters.published;
-        for (size_t k = 0; k < sizeof p->counters / sizeof *c; k++)
-            atomic_store_explicit(&c[k], 0, memory_order_relaxed);
-        /* R6: identity before LIVE. Pairs with A6 in the readers of the table. */
-        atomic_store_explicit(&p->word, shmq__part_word(pid, SHMQ__PART_LIVE),
-                              memory_order_release);
-        t->self = i;
-        t->me = p;
-        return 0;
-    }
-    return -EUSERS;
+    _Static_assert(offsetof(struct shmq__topic_part, word) == 0, "the word first");
+    int i = shmq__entry_take(t->parts, sizeof *t->parts, t->geo.max_participants,
+                             shmq__part_word(pid, SHMQ__PART_OPENING));
+    if (i < 0)
+        return i;
+    struct shmq__topic_part *p = &t->parts[i];
+    atomic_store_explicit(&p->start_time, shmq__self_start_time(), memory_order_relaxed);
+    atomic_store_explicit(&p->opened_ns, shmq__now_real(), memory_order_relaxed);
+    atomic_store_explicit(&p->pub_seq, 0, memory_order_relaxed);
+    _Atomic uint64_t *c = &p->counters.published;
+    for (size_t k = 0; k < sizeof p->counters / sizeof *c; k++)
+        atomic_store_explicit(&c[k], 0, memory_order_relaxed);
+    /* R6: identity before LIVE. Pairs with A6 in the readers of the table. */
+    atomic_store_explicit(&p->word, shmq__part_word(pid, SHMQ__PART_LIVE), memory_order_release);
+    t->self = (uint32_t)i;
+    t->me = p;
+    return 0;
 }
 
 void shmq__topic_part_retire(shmq_topic_t *t)
@@ -259,7 +251,7 @@ void shmq__topic_part_retire(shmq_topic_t *t)
     struct shmq__topic_part *p = t->me;
     shmq__topic_counters_fold(&t->hdr->retired, &p->counters);
     atomic_store_explicit(&p->pub_seq, 0, memory_order_relaxed);
-    /* Release: pairs with the acquire CAS of the next owner in shmq__topic_part_join. */
+    /* Release: pairs with the acquire CAS of the next owner in shmq__entry_take. */
     atomic_store_explicit(&p->word, 0, memory_order_release);
     t->me = NULL;
     t->self = SHMQ__NONE;
