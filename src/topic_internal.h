@@ -144,6 +144,10 @@ static inline bool shmq__topic_duty_due(int64_t *next, int64_t *now_out)
  * that guards them (a slot's seqlock, an entry's state) supplies the ordering. */
 void shmq__topic_words_put(_Atomic uint64_t *dst, const void *src, size_t n);
 void shmq__topic_words_get(void *dst, const _Atomic uint64_t *src, size_t n);
+/* Whether the process owning a participant or member entry (its pid from the entry's word)
+ * still runs. Its start time is read (relaxed: the acquire load of the word ordered it) only
+ * when the entry is LIVE; before, the owner may not have written it and the pid decides. */
+bool shmq__topic_entry_alive(int32_t pid, bool live, _Atomic uint64_t *start_time);
 /* 0 for a valid group name, else -EINVAL. */
 int shmq__topic_group_name_check(const char *name);
 /* The geometry of a configuration (NULL = defaults): 0 or -EINVAL. */

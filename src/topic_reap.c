@@ -7,6 +7,29 @@
 #include "topic_internal.h"
 
 /*
+ * The reaper's first step on a participant or member entry seen as word w: true when the
+ * entry's owner is dead and we now hold it as `retiring` (we fold and free it then). A
+ * RETIRING entry (retiring_seen) whose reaper died is freed as it is.
+ */
+static bool retire_dead(_Atomic uint64_t *word, uint64_t w, int32_t owner, bool retiring_seen,
+                        bool live, _Atomic uint64_t *start_time, uint64_t retiring)
+{
+    if (retiring_seen) {
+        if (!shmq__owner_alive(owner, 0))
+            /* Release: pairs with the acquire CAS in shmq__entry_take. */
+            atomic_compare_exchange_strong_explicit(word, &w, 0, memory_order_release,
+                                                    memory_order_relaxed);
+        return false;
+    }
+    if (shmq__topic_entry_alive(owner, live, start_time))
+        return false;
+    /* Acquire: pairs with the owner's R6 (and its later releases): its counters are seen
+     * before we fold them. */
+    return atomic_compare_exchange_strong_explicit(word, &w, retiring, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+/*
  * Release handles and members whose process is gone, free groups whose creator died while
  * creating them, finish deletions whose deleter died, remove ephemeral groups left without
  * members and date durable ones. Every step is a CAS from the word that was seen, so reapers
@@ -25,22 +48,10 @@ int shmq__topic_reap(shmq_topic_t *t)
         struct shmq__topic_part *p = &t->parts[i];
         uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire); /* A6 */
         uint32_t st = shmq__part_state(w);
-        if (w == 0 || i == t->self)
-            continue;
-        if (st == SHMQ__TPART_RETIRING) {
-            if (!shmq__owner_alive(shmq__part_pid(w), 0))
-                atomic_compare_exchange_strong_explicit(&p->word, &w, 0, memory_order_release,
-                                                        memory_order_relaxed);
-            continue;
-        }
-        if (shmq__owner_alive(shmq__part_pid(w),
-                              st == SHMQ__PART_LIVE
-                                  ? atomic_load_explicit(&p->start_time, memory_order_relaxed)
-                                  : 0))
-            continue;
-        if (!atomic_compare_exchange_strong_explicit(&p->word, &w,
-                                                     shmq__part_word(pid, SHMQ__TPART_RETIRING),
-                                                     memory_order_acquire, memory_order_relaxed))
+        if (w == 0 || i == t->self ||
+            !retire_dead(&p->word, w, shmq__part_pid(w), st == SHMQ__TPART_RETIRING,
+                         st == SHMQ__PART_LIVE, &p->start_time,
+                         shmq__part_word(pid, SHMQ__TPART_RETIRING)))
             continue;
         shmq__topic_counters_fold(&t->hdr->retired, &p->counters);
         atomic_store_explicit(&p->pub_seq, 0, memory_order_relaxed);
@@ -50,24 +61,11 @@ int shmq__topic_reap(shmq_topic_t *t)
     }
     for (uint32_t i = 0; i < t->geo.max_members; i++) {
         struct shmq__topic_member *m = &t->members[i];
-        uint64_t w = atomic_load_explicit(&m->word, memory_order_acquire);
+        uint64_t w = atomic_load_explicit(&m->word, memory_order_acquire); /* A6 */
         uint32_t st = shmq__member_state(w), g1 = shmq__member_group1(w);
-        if (w == 0)
-            continue;
-        if (st == SHMQ__MEMBER_RETIRING) {
-            if (!shmq__owner_alive(shmq__member_pid(w), 0))
-                atomic_compare_exchange_strong_explicit(&m->word, &w, 0, memory_order_release,
-                                                        memory_order_relaxed);
-            continue;
-        }
-        if (shmq__owner_alive(shmq__member_pid(w),
-                              st == SHMQ__MEMBER_LIVE
-                                  ? atomic_load_explicit(&m->start_time, memory_order_relaxed)
-                                  : 0))
-            continue;
-        if (!atomic_compare_exchange_strong_explicit(
-                &m->word, &w, shmq__member_word(pid, g1, SHMQ__MEMBER_RETIRING),
-                memory_order_acquire, memory_order_relaxed))
+        if (w == 0 || !retire_dead(&m->word, w, shmq__member_pid(w), st == SHMQ__MEMBER_RETIRING,
+                                   st == SHMQ__MEMBER_LIVE, &m->start_time,
+                                   shmq__member_word(pid, g1, SHMQ__MEMBER_RETIRING)))
             continue;
         shmq__topic_member_fold(t, m, g1);
         /* Release: pairs with the acquire CAS in shmq__entry_take. */

@@ -49,6 +49,12 @@ void shmq__topic_words_get(void *dst, const _Atomic uint64_t *src, size_t n)
     }
 }
 
+bool shmq__topic_entry_alive(int32_t pid, bool live, _Atomic uint64_t *start_time)
+{
+    return shmq__owner_alive(pid,
+                             live ? atomic_load_explicit(start_time, memory_order_relaxed) : 0);
+}
+
 int shmq__topic_group_name_check(const char *name)
 {
     if (shmq_name_check(name) != 0 || strlen(name) > SHMQ_GROUP_NAME_MAX)
@@ -274,8 +280,7 @@ bool shmq__topic_claimant_alive(shmq_topic_t *t, uint64_t s, bool claiming)
         uint64_t ps = atomic_load_explicit(&p->pub_seq, memory_order_acquire);
         if (ps != s + 1 && !(claiming && ps == SHMQ__PUB_CLAIMING))
             continue;
-        if (shmq__owner_alive(shmq__part_pid(w),
-                              atomic_load_explicit(&p->start_time, memory_order_relaxed)))
+        if (shmq__topic_entry_alive(shmq__part_pid(w), true, &p->start_time))
             return true;
     }
     return false;

@@ -137,10 +137,7 @@ int shmq_topic_stat(shmq_topic_t *t, struct shmq_topic_stat *st)
         if (s != SHMQ__PART_LIVE && s != SHMQ__PART_OPENING)
             continue;
         st->participants++;
-        if (!shmq__owner_alive(shmq__part_pid(w),
-                               s == SHMQ__PART_LIVE
-                                   ? atomic_load_explicit(&p->start_time, memory_order_relaxed)
-                                   : 0))
+        if (!shmq__topic_entry_alive(shmq__part_pid(w), s == SHMQ__PART_LIVE, &p->start_time))
             st->dead++;
         st->full += atomic_load_explicit(&p->counters.full, memory_order_relaxed);
         st->waits += atomic_load_explicit(&p->counters.waits, memory_order_relaxed);
@@ -154,10 +151,7 @@ int shmq_topic_stat(shmq_topic_t *t, struct shmq_topic_stat *st)
         if (s != SHMQ__MEMBER_JOINING && s != SHMQ__MEMBER_LIVE)
             continue;
         st->members++;
-        if (!shmq__owner_alive(shmq__member_pid(w),
-                               s == SHMQ__MEMBER_LIVE
-                                   ? atomic_load_explicit(&m->start_time, memory_order_relaxed)
-                                   : 0))
+        if (!shmq__topic_entry_alive(shmq__member_pid(w), s == SHMQ__MEMBER_LIVE, &m->start_time))
             st->dead++;
     }
     for (uint32_t g = 0; g < t->geo.max_groups; g++)
