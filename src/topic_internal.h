@@ -82,6 +82,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "slot.h"
 #include "topic.h"
@@ -117,6 +118,42 @@ static inline bool shmq__topic_has_bit(const uint64_t *has, uint32_t g)
     return (has[g / 64] >> (g % 64)) & 1u;
 }
 
+/*
+ * Copies between memory and the atomic words of a slot or table entry. Relaxed: the word
+ * that guards them (a slot's seqlock, an entry's state) supplies the ordering; being atomic
+ * makes a copy that races with a writer defined (and detected by the guard) rather than a
+ * data race. Inline: they are the copy loops of publish and next.
+ */
+static inline void shmq__topic_words_put(_Atomic uint64_t *dst, const void *src, size_t n)
+{
+    const unsigned char *s = src;
+    size_t i = 0;
+    for (; n >= 8; n -= 8, s += 8, i++) {
+        uint64_t v;
+        memcpy(&v, s, 8);
+        atomic_store_explicit(&dst[i], v, memory_order_relaxed);
+    }
+    if (n) {
+        uint64_t v = 0;
+        memcpy(&v, s, n);
+        atomic_store_explicit(&dst[i], v, memory_order_relaxed);
+    }
+}
+
+static inline void shmq__topic_words_get(void *dst, const _Atomic uint64_t *src, size_t n)
+{
+    unsigned char *d = dst;
+    size_t i = 0;
+    for (; n >= 8; n -= 8, d += 8, i++) {
+        uint64_t v = atomic_load_explicit((_Atomic uint64_t *)&src[i], memory_order_relaxed);
+        memcpy(d, &v, 8);
+    }
+    if (n) {
+        uint64_t v = atomic_load_explicit((_Atomic uint64_t *)&src[i], memory_order_relaxed);
+        memcpy(d, &v, n);
+    }
+}
+
 /* The sleepers of topics (block.h) sleep in slices of SHMQ__TOPIC_SLICE_NS and do their idle
  * duty (reap, look for holes) once a slice is over, whether their sleeps time out or are
  * woken (a subscriber woken by messages it passes over still looks for holes). */
@@ -140,10 +177,6 @@ static inline bool shmq__topic_duty_due(int64_t *next, int64_t *now_out)
 
 /* ---- topic_segment.c: copies, geometry, validation, participants, slot format ---- */
 
-/* Copies between memory and the atomic words of a slot or table entry. Relaxed: the word
- * that guards them (a slot's seqlock, an entry's state) supplies the ordering. */
-void shmq__topic_words_put(_Atomic uint64_t *dst, const void *src, size_t n);
-void shmq__topic_words_get(void *dst, const _Atomic uint64_t *src, size_t n);
 /* Whether the process owning a participant or member entry (its pid from the entry's word)
  * still runs. Its start time is read (relaxed: the acquire load of the word ordered it) only
  * when the entry is LIVE; before, the owner may not have written it and the pid decides. */

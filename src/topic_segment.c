@@ -13,42 +13,6 @@
 
 /* ---- copies, liveness, names ----------------------------------------------------------------- */
 
-/*
- * Copies between memory and the atomic words of a slot or table entry. Relaxed: the word
- * that guards them (a slot's seqlock, an entry's state) supplies the ordering; being atomic
- * makes a copy that races with a writer defined (and detected by the guard) rather than a
- * data race.
- */
-void shmq__topic_words_put(_Atomic uint64_t *dst, const void *src, size_t n)
-{
-    const unsigned char *s = src;
-    size_t i = 0;
-    for (; n >= 8; n -= 8, s += 8, i++) {
-        uint64_t v;
-        memcpy(&v, s, 8);
-        atomic_store_explicit(&dst[i], v, memory_order_relaxed);
-    }
-    if (n) {
-        uint64_t v = 0;
-        memcpy(&v, s, n);
-        atomic_store_explicit(&dst[i], v, memory_order_relaxed);
-    }
-}
-
-void shmq__topic_words_get(void *dst, const _Atomic uint64_t *src, size_t n)
-{
-    unsigned char *d = dst;
-    size_t i = 0;
-    for (; n >= 8; n -= 8, d += 8, i++) {
-        uint64_t v = atomic_load_explicit((_Atomic uint64_t *)&src[i], memory_order_relaxed);
-        memcpy(d, &v, 8);
-    }
-    if (n) {
-        uint64_t v = atomic_load_explicit((_Atomic uint64_t *)&src[i], memory_order_relaxed);
-        memcpy(d, &v, n);
-    }
-}
-
 bool shmq__topic_entry_alive(int32_t pid, bool live, _Atomic uint64_t *start_time)
 {
     return shmq__owner_alive(pid,
