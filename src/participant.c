@@ -156,7 +156,9 @@ void shmq__participant_fold(struct shmq__mapping *m, uint32_t index)
                                   memory_order_relaxed);
     counters_zero(&p->counters);
     uint32_t me = index + 1;
-    /* Give up single roles the participant holds. */
+    /* Give up single roles the participant holds. Release: pairs with the acquire CAS in
+     * role_take (queue.c): the holder's last writes to the ring counters are visible to the
+     * next holder. */
     atomic_compare_exchange_strong_explicit(&h->single_producer, &me, 0, memory_order_release,
                                             memory_order_relaxed);
     me = index + 1;

@@ -180,6 +180,8 @@ static void hole_check(shmq_sub_t *s, uint64_t c, bool force)
         return; /* published, a hole already, or lapped: the reader will see */
     if (shmq__topic_claimant_alive(t, c, !writing))
         return;
+    /* HOLE(c), from the word seen. Release half: pairs with A3 of the readers, which pass it
+     * over; acquire half: after the claimant's R2 when it was WRITING (it is dead). */
     if (atomic_compare_exchange_strong_explicit(&slot->word, &w,
                                                 shmq__tslot_word(c, SHMQ__TSLOT_HOLE),
                                                 memory_order_acq_rel, memory_order_relaxed))
