@@ -117,7 +117,7 @@ static int claim_block(shmq_topic_t *t, int64_t deadline, uint64_t *s)
     return shmq__block_wait(&b, deadline);
 }
 
-/* Take slot s for writing (see the top of the file). False when a later publisher already
+/* Take slot s for writing (step 3 in topic_internal.h). False when a later publisher already
  * has it: message s is then lost to every group. */
 static bool slot_acquire(shmq_topic_t *t, struct shmq__topic_slot *slot, uint64_t s)
 {
@@ -160,7 +160,7 @@ static void slot_write(shmq_topic_t *t, uint64_t s, const char *subject, size_t 
         shmq__count(&t->me->counters.overtaken, 1);
         return;
     }
-    /* F1: WRITING(s) is ordered before the data. Pairs with F2 in readers. */
+    /* F1: WRITING(s) is ordered before the data. Pairs with F2 in next_attempt (topic_read.c). */
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&slot->len, (uint32_t)m->len, memory_order_relaxed);
     atomic_store_explicit(&slot->subject_len, (uint16_t)slen, memory_order_relaxed);
@@ -190,7 +190,7 @@ static void slot_write(shmq_topic_t *t, uint64_t s, const char *subject, size_t 
         memcpy(rec, &h, sizeof h);
         shmq__topic_words_put(slot->data + (head + shmq__align8(m->len)) / 8, rec, off);
     }
-    /* R3: the message is complete. Pairs with A3 in readers. */
+    /* R3: the message is complete. Pairs with A3 in next_attempt (topic_read.c). */
     atomic_store_explicit(&slot->word, shmq__tslot_word(s, SHMQ__TSLOT_PUB), memory_order_release);
 }
 

@@ -240,7 +240,8 @@ bool shmq__topic_claimant_alive(shmq_topic_t *t, uint64_t s, bool claiming)
         uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
         if (shmq__part_state(w) != SHMQ__PART_LIVE)
             continue;
-        /* A4: pairs with R4 in publish: a claimant seen done has published its slot. */
+        /* A4: pairs with R4 in shmq_publish_msg (topic_publish.c): a claimant seen done has
+         * published its slot. */
         uint64_t ps = atomic_load_explicit(&p->pub_seq, memory_order_acquire);
         if (ps != s + 1 && !(claiming && ps == SHMQ__PUB_CLAIMING))
             continue;
