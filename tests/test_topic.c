@@ -437,10 +437,20 @@ static void handles_share_one_mapping(void **state)
     assert_int_equal(st.published, 0);
     TCHECK(b);
     TCHECK(c);
-    ASSERT_OK(shmq_topic_close(o2));
-    ASSERT_OK(shmq_topic_close(b));
+    /* A clone holds the mapping too: it outlives the handle it was cloned from. */
+    shmq_topic_t *k = NULL;
+    ASSERT_OK(shmq__topic_clone(c, &k));
+    assert_ptr_equal(k->base, c->base);
     ASSERT_OK(shmq_topic_close(c));
     ASSERT_OK(shmq_topic_close(n));
+    ASSERT_OK(shmq_publish(k, "x.y", "again", 5, 0));
+    ASSERT_OK(shmq_topic_stat(k, &st));
+    assert_int_equal(st.published, 1);
+    assert_int_equal(st.participants, 1);
+    TCHECK(k);
+    ASSERT_OK(shmq_topic_close(k));
+    ASSERT_OK(shmq_topic_close(o2));
+    ASSERT_OK(shmq_topic_close(b));
     ASSERT_OK(shmq_topic_unlink(name));
 }
 
