@@ -329,12 +329,12 @@ struct shmq_topic {
     unsigned char *slots;
     uint32_t owner_uid;
     bool writable;                /* not an observer */
-    struct shmq__shared_map *map; /* this process's mapping, shared by its handles */
     uint32_t self;                /* participant index; SHMQ__NONE for an observer */
     struct shmq__topic_part *me;  /* NULL for an observer */
     uint64_t gate;                /* BLOCK publisher: no gating cursor is below this */
     int64_t last_reap_ns;         /* CLOCK_MONOTONIC of this handle's last reap */
     struct shmq_sub *subs;        /* this handle's subscriptions */
+    struct shmq__shared_map *map; /* this process's mapping, shared by its handles (cold) */
     char name[SHMQ_NAME_MAX + 1];
 };
 
