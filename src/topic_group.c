@@ -193,7 +193,7 @@ static void group_catch_up(shmq_sub_t *s)
     uint64_t c = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
     /* A1: pairs with R1 of the claims. */
     uint64_t tl = atomic_load_explicit(&t->hdr->tail, memory_order_acquire);
-    if (!shmq__seq_after(tl - c, t->geo.capacity))
+    if (!shmq__topic_seq_after(tl - c, t->geo.capacity))
         return;
     uint64_t to = tl - t->geo.capacity;
     /* R5: pairs with A5 in gate_refresh. */
@@ -333,7 +333,7 @@ int shmq__topic_group_create(shmq_topic_t *t, shmq_sub_t *s, const char *name, u
         atomic_store_explicit(&grp->word, shmq__group_word(0, gen + 1, SHMQ__GROUP_ACTIVE),
                               memory_order_seq_cst);
         uint64_t c2 = atomic_load_explicit(&t->hdr->tail, memory_order_seq_cst);
-        if (shmq__seq_after(c2, c1))
+        if (shmq__topic_seq_after(c2, c1))
             atomic_compare_exchange_strong_explicit(&grp->cursor, &c1, c2, memory_order_release,
                                                     memory_order_relaxed);
         s->group = g;

@@ -97,7 +97,7 @@ static inline uint64_t shmq__topic_align_up(uint64_t v, uint64_t a)
     return (v + a - 1) & ~(a - 1);
 }
 
-static inline bool shmq__seq_after(uint64_t a, uint64_t b) /* a > b */
+static inline bool shmq__topic_seq_after(uint64_t a, uint64_t b) /* a > b */
 {
     return (int64_t)(a - b) > 0;
 }

@@ -27,9 +27,9 @@ static void gate_refresh(shmq_topic_t *t)
         /* A5: pairs with R5 in the members' cursor CAS: their reads of the slots below the
          * cursor are over before we write them again. */
         uint64_t c = atomic_load_explicit(&grp->cursor, memory_order_acquire);
-        if (shmq__seq_after(c, tl))
+        if (shmq__topic_seq_after(c, tl))
             c = tl; /* moved on after our look at tail (or scribbled: never above it) */
-        if (shmq__seq_after(gate, c))
+        if (shmq__topic_seq_after(gate, c))
             gate = c;
     }
     /* Views held by members (BLOCK): after the cursors, so that a member that moved its
@@ -42,7 +42,7 @@ static void gate_refresh(shmq_topic_t *t)
             continue;
         /* A7: pairs with R7 in hold_release: the holder's reads of the slot are over. */
         uint64_t h = atomic_load_explicit(&m->hold, memory_order_acquire);
-        if (h != 0 && !shmq__seq_after(h - 1, tl) && shmq__seq_after(gate, h - 1))
+        if (h != 0 && !shmq__topic_seq_after(h - 1, tl) && shmq__topic_seq_after(gate, h - 1))
             gate = h - 1;
     }
     t->gate = gate;
@@ -57,10 +57,11 @@ static int claim_try(shmq_topic_t *t, uint64_t *s)
     atomic_store_explicit(&me->pub_seq, SHMQ__PUB_CLAIMING, memory_order_relaxed);
     uint64_t tl = atomic_load_explicit(&t->hdr->tail, memory_order_relaxed);
     for (;;) {
-        if (!shmq__seq_after(cap, tl - t->gate)) { /* tl - gate >= cap: full as far as we know */
+        if (!shmq__topic_seq_after(cap,
+                                   tl - t->gate)) { /* tl - gate >= cap: full as far as we know */
             gate_refresh(t);
             tl = atomic_load_explicit(&t->hdr->tail, memory_order_relaxed);
-            if (!shmq__seq_after(cap, tl - t->gate)) {
+            if (!shmq__topic_seq_after(cap, tl - t->gate)) {
                 atomic_store_explicit(&me->pub_seq, 0, memory_order_relaxed);
                 return -EAGAIN;
             }
@@ -126,7 +127,7 @@ static bool slot_acquire(shmq_topic_t *t, struct shmq__topic_slot *slot, uint64_
     uint64_t w = atomic_load_explicit(&slot->word, memory_order_acquire);
     unsigned spins = 0;
     for (;;) {
-        if (w != 0 && !shmq__seq_after(s, shmq__tslot_seq(w)))
+        if (w != 0 && !shmq__topic_seq_after(s, shmq__tslot_seq(w)))
             return false; /* a later publisher has it (or scribbled: not ours to write) */
         if (w != 0 && shmq__tslot_state(w) == SHMQ__TSLOT_WRITING) {
             /* An older publisher, lapped by a whole ring while it writes: wait for it, or

@@ -162,7 +162,7 @@ static void hole_check(shmq_sub_t *s, uint64_t c, bool force)
         return;
     /* A1: pairs with R1: the claimant's pub_seq is visible if c was handed out. */
     uint64_t tl = atomic_load_explicit(&t->hdr->tail, memory_order_acquire);
-    if (!shmq__seq_after(tl, c)) {
+    if (!shmq__topic_seq_after(tl, c)) {
         s->stuck_since_ns = 0; /* not handed out: the ring is just empty */
         return;
     }
@@ -176,7 +176,7 @@ static void hole_check(shmq_sub_t *s, uint64_t c, bool force)
     struct shmq__topic_slot *slot = shmq__topic_slot_at(t, c);
     uint64_t w = atomic_load_explicit(&slot->word, memory_order_acquire); /* A2 */
     bool writing = w != 0 && shmq__tslot_state(w) == SHMQ__TSLOT_WRITING && shmq__tslot_seq(w) == c;
-    if (w != 0 && !shmq__seq_after(c, shmq__tslot_seq(w)) && !writing)
+    if (w != 0 && !shmq__topic_seq_after(c, shmq__tslot_seq(w)) && !writing)
         return; /* published, a hole already, or lapped: the reader will see */
     if (shmq__topic_claimant_alive(t, c, !writing))
         return;
@@ -325,12 +325,12 @@ retry:;
             c++;
             continue;
         }
-        if (w != 0 && shmq__seq_after(shmq__tslot_seq(w), c)) {
+        if (w != 0 && shmq__topic_seq_after(shmq__tslot_seq(w), c)) {
             /* Lapped: message c is gone. Resume at the oldest sequence that can still be in
              * the ring. A1: pairs with R1 (tail is past the sequence the slot holds now). */
             uint64_t tl = atomic_load_explicit(&t->hdr->tail, memory_order_acquire);
             uint64_t to = tl - t->geo.capacity;
-            if (!shmq__seq_after(to, c))
+            if (!shmq__topic_seq_after(to, c))
                 return -EBADMSG; /* a slot ahead of the tail: scribbled */
             if (cursor_move(t, grp, &start, to)) {
                 shmq__count(&me->lost, to - c);

@@ -45,7 +45,7 @@ static bool group_info(shmq_topic_t *t, uint32_t g, const uint64_t *has, int64_t
         }
         uint64_t tl = atomic_load_explicit(&t->hdr->tail, memory_order_acquire);
         out->cursor = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
-        out->lag = shmq__seq_after(tl, out->cursor) ? tl - out->cursor : 0;
+        out->lag = shmq__topic_seq_after(tl, out->cursor) ? tl - out->cursor : 0;
         out->gating = shmq__topic_is_block(t) && shmq__topic_group_gates(t, g, has, now);
         int64_t since = atomic_load_explicit(&grp->detached_ns, memory_order_relaxed);
         if (out->members == 0 && since != 0) {
@@ -197,7 +197,7 @@ int shmq__topic_check(shmq_topic_t *t, uint32_t flags, char *why, size_t why_cap
             continue;
         uint64_t s = shmq__tslot_seq(w);
         uint32_t st = shmq__tslot_state(w);
-        CHECK(shmq__seq_after(tl, s), "T2: slot %llu holds sequence %llu, tail is %llu",
+        CHECK(shmq__topic_seq_after(tl, s), "T2: slot %llu holds sequence %llu, tail is %llu",
               (unsigned long long)i, (unsigned long long)s, (unsigned long long)tl);
         CHECK((s & (cap - 1)) == i, "T2: slot %llu holds sequence %llu", (unsigned long long)i,
               (unsigned long long)s);
@@ -249,7 +249,7 @@ int shmq__topic_check(shmq_topic_t *t, uint32_t flags, char *why, size_t why_cap
               "T4: group %u has an invalid name", i);
         CHECK(shmq_pattern_check(pattern) == 0, "T4: group %u has an invalid pattern", i);
         uint64_t c = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
-        CHECK(!shmq__seq_after(c, tl), "T4: group %s cursor %llu beyond tail %llu", name,
+        CHECK(!shmq__topic_seq_after(c, tl), "T4: group %s cursor %llu beyond tail %llu", name,
               (unsigned long long)c, (unsigned long long)tl);
         CHECK(!quiet || (fl & SHMQ_SUB_DURABLE) || shmq__topic_has_bit(has, i),
               "T4: ephemeral group %s has no member", name);
@@ -271,8 +271,8 @@ int shmq__topic_check(shmq_topic_t *t, uint32_t flags, char *why, size_t why_cap
         /* T8 */
         uint64_t h = atomic_load_explicit(&t->members[i].hold, memory_order_relaxed);
         uint64_t c = atomic_load_explicit(&t->groups[g1 - 1].cursor, memory_order_relaxed);
-        CHECK(h == 0 ||
-                  (shmq__topic_is_block(t) && st == SHMQ__MEMBER_LIVE && !shmq__seq_after(h, c)),
+        CHECK(h == 0 || (shmq__topic_is_block(t) && st == SHMQ__MEMBER_LIVE &&
+                         !shmq__topic_seq_after(h, c)),
               "T8: member %u holds %llu, its group's cursor is %llu", i, (unsigned long long)h,
               (unsigned long long)c);
     }
