@@ -47,13 +47,14 @@ uint64_t shmq__process_start_time(int32_t pid)
     return 0;
 }
 
-/* The start time of this process, read once per pid (a forked child reads its own). */
-static uint64_t self_start_time(void)
+/* The start time of this process, read once per pid (a forked child reads its own). Shared by
+ * the participant tables of queues and topics. */
+uint64_t shmq__self_start_time(void)
 {
     static _Atomic int32_t cached_pid;
     static _Atomic uint64_t cached;
     int32_t pid = (int32_t)getpid();
-    /* Relaxed: a stale pair only costs one more read of /proc. */
+    /* Acquire: pairs with the release below: the time was stored before the pid. */
     if (atomic_load_explicit(&cached_pid, memory_order_acquire) == pid)
         return atomic_load_explicit(&cached, memory_order_relaxed);
     uint64_t t = shmq__process_start_time(pid);
@@ -74,6 +75,13 @@ int shmq__pid_alive(int32_t pid, uint64_t start_time)
     return start != 0 && start == start_time;
 }
 
+int shmq__owner_alive(int32_t pid, uint64_t start_time)
+{
+    if (start_time != 0)
+        return shmq__pid_alive(pid, start_time);
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
 int shmq__participant_alive(const struct shmq__participant *p)
 {
     uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
@@ -92,7 +100,7 @@ static void counters_zero(struct shmq__counters *c)
 void shmq__participant_init(struct shmq__mapping *m, uint32_t index)
 {
     struct shmq__participant *p = &m->parts[index];
-    p->start_time = self_start_time();
+    p->start_time = shmq__self_start_time();
     p->opened_ns = shmq__now_real();
     atomic_store_explicit(&p->roles, 0, memory_order_relaxed);
     atomic_store_explicit(&p->heartbeat_ns, (uint64_t)shmq__now_mono(), memory_order_relaxed);
@@ -107,25 +115,33 @@ void shmq__participant_init(struct shmq__mapping *m, uint32_t index)
                           memory_order_release);
 }
 
-int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out)
+int shmq__entry_take(void *table, size_t stride, uint32_t n, uint64_t word)
 {
-    int32_t pid = (int32_t)getpid();
-    for (uint32_t i = 0; i < m->geo.max_participants; i++) {
-        struct shmq__participant *p = &m->parts[i];
+    unsigned char *base = table;
+    for (uint32_t i = 0; i < n; i++) {
+        _Atomic uint64_t *w = (_Atomic uint64_t *)(base + (size_t)i * stride);
         uint64_t expect = 0;
-        if (atomic_load_explicit(&p->word, memory_order_relaxed) != 0)
+        if (atomic_load_explicit(w, memory_order_relaxed) != 0)
             continue;
-        /* Acquire: pairs with the release in shmq__participant_retire (the previous owner's
-         * counters are folded in before the entry is free). */
-        if (!atomic_compare_exchange_strong_explicit(&p->word, &expect,
-                                                     shmq__part_word(pid, SHMQ__PART_OPENING),
-                                                     memory_order_acquire, memory_order_relaxed))
-            continue;
-        shmq__participant_init(m, i);
-        *index_out = i;
-        return 0;
+        /* Acquire: pairs with the release that freed the entry (shmq__participant_retire,
+         * the topic's part_retire and member_leave, the reapers): the previous owner's
+         * counters were folded in before the entry was free. */
+        if (atomic_compare_exchange_strong_explicit(w, &expect, word, memory_order_acquire,
+                                                    memory_order_relaxed))
+            return (int)i;
     }
     return -EUSERS;
+}
+
+int shmq__participant_join(struct shmq__mapping *m, uint32_t *index_out)
+{
+    int i = shmq__entry_take(m->parts, sizeof *m->parts, m->geo.max_participants,
+                             shmq__part_word((int32_t)getpid(), SHMQ__PART_OPENING));
+    if (i < 0)
+        return i;
+    shmq__participant_init(m, (uint32_t)i);
+    *index_out = (uint32_t)i;
+    return 0;
 }
 
 void shmq__participant_fold(struct shmq__mapping *m, uint32_t index)
@@ -140,7 +156,9 @@ void shmq__participant_fold(struct shmq__mapping *m, uint32_t index)
                                   memory_order_relaxed);
     counters_zero(&p->counters);
     uint32_t me = index + 1;
-    /* Give up single roles the participant holds. */
+    /* Give up single roles the participant holds. Release: pairs with the acquire CAS in
+     * role_take (queue.c): the holder's last writes to the ring counters are visible to the
+     * next holder. */
     atomic_compare_exchange_strong_explicit(&h->single_producer, &me, 0, memory_order_release,
                                             memory_order_relaxed);
     me = index + 1;
@@ -152,7 +170,7 @@ void shmq__participant_fold(struct shmq__mapping *m, uint32_t index)
 bool shmq__participant_retire(struct shmq__mapping *m, uint32_t index, uint64_t word)
 {
     shmq__participant_fold(m, index);
-    /* Release: pairs with the acquire CAS in shmq__participant_join. Only from the word the
+    /* Release: pairs with the acquire CAS in shmq__entry_take. Only from the word the
      * caller knows (its own, or the dead owner's it saw): never free someone else's entry. */
     return atomic_compare_exchange_strong_explicit(&m->parts[index].word, &word, 0,
                                                    memory_order_release, memory_order_relaxed);

@@ -100,5 +100,28 @@ void shmq__mapping_derive(struct shmq__mapping *m);
 /* ---- registry.c ---- */
 int shmq__registry_acquire(int fd, bool writable, struct shmq__mapping **out);
 void shmq__registry_release(struct shmq__mapping *m);
+/* A mapping of a segment of another kind than a queue (a topic), shared by the handles of
+ * one process like a queue's: the kind validates it once, at first map, and keeps its trusted
+ * geometry in `derived`. */
+struct shmq__shared_map {
+    void *base;
+    size_t size;
+    uint32_t owner_uid;
+    bool writable;
+    const void *derived;
+    void *registry_node;
+};
+/* validate(base, size, derived): 0 (derived filled in), -EAGAIN (being created: look again
+ * later) or another negative errno. */
+typedef int (*shmq__map_validate_fn)(const void *base, size_t size, void *derived);
+/* This process's mapping of fd's object as `kind` (not a queue): found with a new reference, or
+ * mapped and validated (-EAGAIN, -EBADMSG, ... as validate says). */
+int shmq__registry_acquire_kind(int fd, bool writable, uint32_t kind,
+                                shmq__map_validate_fn validate, size_t derived_size,
+                                struct shmq__shared_map **out);
+/* One more reference on a mapping the caller holds. */
+void shmq__registry_ref_kind(struct shmq__shared_map *m);
+/* Drop a reference; the last one unmaps after an RCU grace period. */
+void shmq__registry_release_kind(struct shmq__shared_map *m);
 
 #endif /* SHMQ_SEGMENT_H */

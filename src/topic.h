@@ -328,13 +328,13 @@ struct shmq_topic {
     struct shmq__waits *waits;
     unsigned char *slots;
     uint32_t owner_uid;
-    bool writable;               /* not an observer */
-    bool borrowed;               /* the mapping belongs to another handle (shmq__topic_clone) */
-    uint32_t self;               /* participant index; SHMQ__NONE for an observer */
-    struct shmq__topic_part *me; /* NULL for an observer */
-    uint64_t gate;               /* BLOCK publisher: no gating cursor is below this */
-    int64_t last_reap_ns;        /* CLOCK_MONOTONIC of this handle's last reap */
-    struct shmq_sub *subs;       /* this handle's subscriptions */
+    bool writable;                /* not an observer */
+    uint32_t self;                /* participant index; SHMQ__NONE for an observer */
+    struct shmq__topic_part *me;  /* NULL for an observer */
+    uint64_t gate;                /* BLOCK publisher: no gating cursor is below this */
+    int64_t last_reap_ns;         /* CLOCK_MONOTONIC of this handle's last reap */
+    struct shmq_sub *subs;        /* this handle's subscriptions */
+    struct shmq__shared_map *map; /* this process's mapping, shared by its handles (cold) */
     char name[SHMQ_NAME_MAX + 1];
 };
 
@@ -353,10 +353,10 @@ struct shmq_sub {
     struct shmq__pattern pattern;
 };
 
-/* Tests: a second handle on t's mapping, with a participant entry of its own, so that threads
- * of one process touch the same addresses and ThreadSanitizer can see how they order their
- * accesses (handles of shmq_topic_open map the segment each, at different addresses). Close
- * it before t. */
+/* Tests: a second handle on t's mapping, with a participant entry of its own (like a second
+ * shmq_topic_open_ex of t's name with t's flags, which shares the mapping too since handles
+ * went through the registry, but without the name: the object may be unlinked). May be closed
+ * before or after t. */
 int shmq__topic_clone(shmq_topic_t *t, shmq_topic_t **out);
 
 /* Check the header of a topic segment of `size` bytes at base and derive its geometry (T1): 0,

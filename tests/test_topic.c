@@ -397,6 +397,63 @@ static void subjects_patterns_and_groups_are_checked(void **state)
     shmq_topic_close(t); /* unsubscribes s2 and s3 */
 }
 
+/* Handles of one topic in one process share one mapping per access mode (registry.c), as
+ * queue handles do; the mapping outlives any one handle; and a topic removed and made again
+ * under the same name is a new object with a mapping (and a geometry) of its own. */
+static void handles_share_one_mapping(void **state)
+{
+    (void)state;
+    const char *name = topic_name();
+    shmq_topic_t *a = topic_make(name, &(struct shmq_topic_config){.capacity = 64});
+    shmq_topic_t *b = NULL, *o1 = NULL, *o2 = NULL, *c = NULL;
+    ASSERT_OK(shmq_topic_open(name, &b));
+    assert_ptr_equal(a->base, b->base);
+    assert_int_not_equal(a->self, b->self); /* one participant entry per handle all the same */
+    ASSERT_OK(shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &o1));
+    ASSERT_OK(shmq_topic_open_ex(name, SHMQ_OPEN_OBSERVE, &o2));
+    assert_ptr_not_equal(o1->base, a->base); /* read-only: a mapping of its own */
+    assert_ptr_equal(o1->base, o2->base);
+    /* The first handle goes; the second still works on the shared mapping. */
+    shmq_sub_t *s = NULL;
+    ASSERT_OK(shmq_subscribe(b, "#", NULL, 0, &s));
+    ASSERT_OK(shmq_topic_close(a));
+    ASSERT_OK(shmq_publish(b, "x.y", "hello", 5, 0));
+    char buf[16];
+    assert_int_equal(shmq_next(s, buf, sizeof buf, NULL, 0), 5);
+    assert_memory_equal(buf, "hello", 5);
+    ASSERT_OK(shmq_topic_close(o1));
+    struct shmq_topic_stat st;
+    ASSERT_OK(shmq_topic_stat(o2, &st));
+    assert_int_equal(st.published, 1);
+    /* Removed and made again: a new object, not the old mapping found by name. */
+    ASSERT_OK(shmq_topic_unlink(name));
+    shmq_topic_t *n = topic_make(name, &(struct shmq_topic_config){.capacity = 128});
+    ASSERT_OK(shmq_topic_open(name, &c));
+    assert_ptr_not_equal(c->base, b->base);
+    assert_ptr_equal(c->base, n->base);
+    assert_int_equal(c->geo.capacity, 128);
+    assert_int_equal(b->geo.capacity, 64);
+    ASSERT_OK(shmq_topic_stat(c, &st));
+    assert_int_equal(st.published, 0);
+    TCHECK(b);
+    TCHECK(c);
+    /* A clone holds the mapping too: it outlives the handle it was cloned from. */
+    shmq_topic_t *k = NULL;
+    ASSERT_OK(shmq__topic_clone(c, &k));
+    assert_ptr_equal(k->base, c->base);
+    ASSERT_OK(shmq_topic_close(c));
+    ASSERT_OK(shmq_topic_close(n));
+    ASSERT_OK(shmq_publish(k, "x.y", "again", 5, 0));
+    ASSERT_OK(shmq_topic_stat(k, &st));
+    assert_int_equal(st.published, 1);
+    assert_int_equal(st.participants, 1);
+    TCHECK(k);
+    ASSERT_OK(shmq_topic_close(k));
+    ASSERT_OK(shmq_topic_close(o2));
+    ASSERT_OK(shmq_topic_close(b));
+    ASSERT_OK(shmq_topic_unlink(name));
+}
+
 /* ---- one process ---- */
 
 static void publish_and_next_basics(void **state)
@@ -1638,6 +1695,7 @@ int main(void)
         cmocka_unit_test(queue_and_topic_tell_each_other_apart),
         cmocka_unit_test(corrupt_header_is_ebadmsg),
         cmocka_unit_test(corrupt_slots_and_cursors),
+        cmocka_unit_test(handles_share_one_mapping),
         cmocka_unit_test(subjects_patterns_and_groups_are_checked),
         cmocka_unit_test(publish_and_next_basics),
         cmocka_unit_test(views_are_checked),
