@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "topic_internal.h"
 
 __attribute__((format(printf, 4, 5))) static int fail(int err, char *why, size_t cap,
                                                       const char *fmt, ...)
@@ -81,14 +82,8 @@ int shmq__image_derive(const void *base, size_t size, struct shmq__image *img, c
     }
     t->base = b;
     t->size = size;
-    t->self = SHMQ__NONE; /* an observer: no participant entry, no subscription */
-    /* The tables, as topic.c's topic_derive finds them (static there, so not called); the wait
-     * words stay NULL: nobody waits on an image. */
-    t->hdr = (struct shmq__topic_header *)b;
-    t->parts = (struct shmq__topic_part *)(b + t->geo.off_participants);
-    t->groups = (struct shmq__topic_group *)(b + t->geo.off_groups);
-    t->members = (struct shmq__topic_member *)(b + t->geo.off_members);
-    t->slots = b + t->geo.off_slots;
+    t->self = SHMQ__NONE;  /* an observer: no participant entry, no subscription */
+    shmq__topic_derive(t); /* the tables, as an open finds them */
     img->kind = SHMQ__KIND_TOPIC;
     return 0;
 }

@@ -43,7 +43,7 @@ _Static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
 enum shmq__segment_kind {
     SHMQ__KIND_FIFO = SHMQ_FIFO,
     SHMQ__KIND_LIFO = SHMQ_LIFO,
-    SHMQ__KIND_TOPIC = 2, /* topic segments (topic.c) share magic, abi_version, header_size
+    SHMQ__KIND_TOPIC = 2, /* topic segments (topic_segment.c) share magic, abi_version, header_size
                              and kind at these offsets */
 };
 

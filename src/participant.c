@@ -84,6 +84,7 @@ int shmq__owner_alive(int32_t pid, uint64_t start_time)
 
 int shmq__participant_alive(const struct shmq__participant *p)
 {
+    /* A7: pairs with R7 in shmq__participant_init: the identity read below is complete. */
     uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
     if (shmq__part_state(w) != SHMQ__PART_LIVE)
         return 0;

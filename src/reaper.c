@@ -115,7 +115,7 @@ static uint32_t find_dead(struct shmq__mapping *m, const shmq_t *self, uint8_t *
     uint32_t count = 0;
     for (uint32_t i = 0; i < m->geo.max_participants; i++) {
         struct shmq__participant *p = &m->parts[i];
-        /* A7: pairs with R7 in shmq__participant_join: the identity is complete. */
+        /* A7: pairs with R7 in shmq__participant_init: the identity is complete. */
         uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
         uint32_t state = shmq__part_state(w);
         if (state == SHMQ__PART_FREE || (self && i == self->self_index))

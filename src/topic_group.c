@@ -99,6 +99,7 @@ uint32_t shmq__topic_group_resolve(shmq_topic_t *t, uint32_t g, uint64_t w)
                                          : shmq__group_word(0, gen, SHMQ__GROUP_FREE);
     atomic_compare_exchange_strong_explicit(&grp->word, &w, to, memory_order_seq_cst,
                                             memory_order_seq_cst);
+    /* A6 (topic_internal.h): pairs with R6, the entry made LIVE/ACTIVE with its identity. */
     return shmq__group_state(atomic_load_explicit(&grp->word, memory_order_acquire));
 }
 
@@ -127,6 +128,7 @@ int shmq__topic_group_try_delete(shmq_topic_t *t, uint32_t g, uint64_t w, bool f
 static void group_member_gone(shmq_topic_t *t, uint32_t g)
 {
     struct shmq__topic_group *grp = &t->groups[g];
+    /* A6 (topic_internal.h): pairs with R6, the entry made LIVE/ACTIVE with its identity. */
     uint64_t w = atomic_load_explicit(&grp->word, memory_order_acquire);
     if (!shmq__group_in_use(w) || group_has_member(t, g))
         return;

@@ -16,6 +16,7 @@ static void gate_refresh(shmq_topic_t *t)
 {
     uint64_t has[SHMQ_GROUPS_MAX / 64];
     uint64_t tl = atomic_load_explicit(&t->hdr->tail, memory_order_relaxed);
+    /* A6: pairs with R6, members made LIVE with their group. */
     shmq__topic_members_scan(t, has, memory_order_acquire);
     uint64_t gate = tl;
     int64_t now = 0;

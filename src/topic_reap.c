@@ -76,9 +76,12 @@ int shmq__topic_reap(shmq_topic_t *t)
     shmq__topic_members_scan(t, has, memory_order_acquire);
     for (uint32_t g = 0; g < t->geo.max_groups; g++) {
         struct shmq__topic_group *grp = &t->groups[g];
+        /* A6 (topic_internal.h): pairs with R6, the entry made LIVE/ACTIVE with its identity. */
         uint64_t w = atomic_load_explicit(&grp->word, memory_order_acquire);
         switch (shmq__group_state(w)) {
         case SHMQ__GROUP_CREATING:
+            /* Release: the half-made group is free again; pairs with the seq_cst CAS that takes
+             * a free group in shmq__topic_group_create (topic_group.c). */
             if (!shmq__owner_alive(shmq__group_pid(w), 0))
                 atomic_compare_exchange_strong_explicit(
                     &grp->word, &w, shmq__group_word(0, shmq__group_gen(w), SHMQ__GROUP_FREE),

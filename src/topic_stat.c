@@ -33,6 +33,8 @@ static bool group_info(shmq_topic_t *t, uint32_t g, const uint64_t *has, int64_t
         out->lost = atomic_load_explicit(&grp->lost, memory_order_relaxed);
         for (uint32_t i = 0; i < t->geo.max_members; i++) {
             struct shmq__topic_member *m = &t->members[i];
+            /* A6 (topic_internal.h): pairs with R6, the entry made LIVE/ACTIVE with its identity.
+             */
             uint64_t mw = atomic_load_explicit(&m->word, memory_order_acquire);
             uint32_t st = shmq__member_state(mw);
             if ((st != SHMQ__MEMBER_JOINING && st != SHMQ__MEMBER_LIVE) ||
@@ -43,6 +45,7 @@ static bool group_info(shmq_topic_t *t, uint32_t g, const uint64_t *has, int64_t
             out->skipped += atomic_load_explicit(&m->skipped, memory_order_relaxed);
             out->lost += atomic_load_explicit(&m->lost, memory_order_relaxed);
         }
+        /* A1 (topic_internal.h): pairs with R1, the claims on tail. */
         uint64_t tl = atomic_load_explicit(&t->hdr->tail, memory_order_acquire);
         out->cursor = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
         out->lag = shmq__topic_seq_after(tl, out->cursor) ? tl - out->cursor : 0;
@@ -64,6 +67,7 @@ int shmq_topic_groups(shmq_topic_t *t, struct shmq_group_info *out, unsigned max
     if (!t || (max && !out))
         return -EINVAL;
     uint64_t has[SHMQ_GROUPS_MAX / 64];
+    /* A6: pairs with R6, members made LIVE (and A7 for their holds where read). */
     shmq__topic_members_scan(t, has, memory_order_acquire);
     int64_t now = 0;
     unsigned n = 0;
@@ -83,6 +87,7 @@ int shmq_sub_stat(const shmq_sub_t *sub, struct shmq_group_info *out)
     if (!sub || !out)
         return -EINVAL;
     uint64_t has[SHMQ_GROUPS_MAX / 64];
+    /* A6: pairs with R6, members made LIVE (and A7 for their holds where read). */
     shmq__topic_members_scan(sub->t, has, memory_order_acquire);
     int64_t now = 0;
     return group_info(sub->t, sub->group, has, &now, out) ? 0 : -EBADMSG;
@@ -146,6 +151,7 @@ int shmq_topic_stat(shmq_topic_t *t, struct shmq_topic_stat *st)
     }
     for (uint32_t i = 0; i < t->geo.max_members; i++) {
         struct shmq__topic_member *m = &t->members[i];
+        /* A6 (topic_internal.h): pairs with R6, the entry made LIVE/ACTIVE with its identity. */
         uint64_t w = atomic_load_explicit(&m->word, memory_order_acquire);
         uint32_t s = shmq__member_state(w);
         if (s != SHMQ__MEMBER_JOINING && s != SHMQ__MEMBER_LIVE)
@@ -187,6 +193,7 @@ int shmq__topic_check(shmq_topic_t *t, uint32_t flags, char *why, size_t why_cap
     CHECK(err == 0, "T1: header does not validate (%d)", err);
     CHECK(memcmp(&g, &t->geo, sizeof g) == 0, "T1: geometry changed since open");
     const uint64_t cap = t->geo.capacity;
+    /* A1 (topic_internal.h): pairs with R1, the claims on tail. */
     uint64_t tl = atomic_load_explicit(&t->hdr->tail, memory_order_acquire);
     /* T2, T3 */
     for (uint64_t i = 0; i < cap; i++) {
@@ -229,9 +236,11 @@ int shmq__topic_check(shmq_topic_t *t, uint32_t flags, char *why, size_t why_cap
     }
     /* T4, T5 */
     uint64_t has[SHMQ_GROUPS_MAX / 64];
+    /* A6: pairs with R6, members made LIVE (and A7 for their holds where read). */
     shmq__topic_members_scan(t, has, memory_order_acquire);
     for (uint32_t i = 0; i < t->geo.max_groups; i++) {
         struct shmq__topic_group *grp = &t->groups[i];
+        /* A6 (topic_internal.h): pairs with R6, the entry made LIVE/ACTIVE with its identity. */
         uint64_t w = atomic_load_explicit(&grp->word, memory_order_acquire);
         uint32_t st = shmq__group_state(w);
         if (st == SHMQ__GROUP_FREE)
@@ -259,11 +268,13 @@ int shmq__topic_check(shmq_topic_t *t, uint32_t flags, char *why, size_t why_cap
     }
     /* T6 */
     for (uint32_t i = 0; i < t->geo.max_members; i++) {
+        /* A6 (topic_internal.h): pairs with R6, the entry made LIVE/ACTIVE with its identity. */
         uint64_t w = atomic_load_explicit(&t->members[i].word, memory_order_acquire);
         uint32_t st = shmq__member_state(w), g1 = shmq__member_group1(w);
         if (st != SHMQ__MEMBER_LIVE && !(st == SHMQ__MEMBER_JOINING && g1 != 0))
             continue;
         CHECK(g1 >= 1 && g1 <= t->geo.max_groups, "T6: member %u names group %u", i, g1);
+        /* A6 (topic_internal.h): pairs with R6, the entry made LIVE/ACTIVE with its identity. */
         uint64_t gw = atomic_load_explicit(&t->groups[g1 - 1].word, memory_order_acquire);
         CHECK(quiet ? shmq__group_state(gw) == SHMQ__GROUP_ACTIVE
                     : shmq__group_state(gw) != SHMQ__GROUP_FREE || st == SHMQ__MEMBER_JOINING,
@@ -278,6 +289,7 @@ int shmq__topic_check(shmq_topic_t *t, uint32_t flags, char *why, size_t why_cap
     }
     /* T7 */
     for (uint32_t i = 0; quiet && i < t->geo.max_participants; i++) {
+        /* A6 (topic_internal.h): pairs with R6, the entry made LIVE/ACTIVE with its identity. */
         uint64_t w = atomic_load_explicit(&t->parts[i].word, memory_order_acquire);
         if (shmq__part_state(w) != SHMQ__PART_LIVE)
             continue;

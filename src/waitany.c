@@ -98,7 +98,7 @@ static enum readiness sub_ready(const shmq_sub_t *s)
     const struct shmq__topic_slot *slot =
         (const struct shmq__topic_slot *)(t->slots +
                                           (c & (t->geo.capacity - 1u)) * t->geo.slot_stride);
-    /* Acquire: pairs with R3 in topic.c's slot_write, so the ordering the header promises
+    /* Acquire: pairs with R3 in slot_write (topic_publish.c), so the ordering the header promises
      * holds even for a caller that only looks at the result. */
     uint64_t w =
         atomic_load_explicit(&((struct shmq__topic_slot *)slot)->word, memory_order_acquire);
