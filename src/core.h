@@ -32,29 +32,19 @@ struct shmq__batch_ctx {
     unsigned n;
 };
 
-/* ---- core.c: dispatch ---- */
-int shmq__try_reserve(shmq_t *q, struct shmq__reserve_ctx *c);
-int shmq__commit(shmq_t *q, struct shmq_msg *m);
-int shmq__discard(shmq_t *q, struct shmq_msg *m);
+/* ---- core.c ---- */
 /* Reserve, copy src (payload and metadata) and commit: shmq_push_msg without the wait. */
 int shmq__try_push_msg(shmq_t *q, const struct shmq_msg *src);
-/* 0, SHMQ__CLAIM_EXPIRED / SHMQ__CLAIM_SPENT (m bound), -EAGAIN, or an error. */
-int shmq__try_claim(shmq_t *q, struct shmq_msg *m);
-int shmq__finish(shmq_t *q, struct shmq_msg *m, bool ack);
-int shmq__nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns);
-int shmq__release(shmq_t *q, struct shmq_msg *m);
-/* After -EMSGSIZE: keep a claimed message back, undelivered (see shmq_pop). */
-void shmq__hold(shmq_t *q, struct shmq_msg *m);
-int shmq__try_push_batch(shmq_t *q, struct shmq__batch_ctx *c);
-/* True when a pop batch may take straight from the ring (shmq__try_pop_batch): no TTL, no
- * delivery limit, and (MPMC) nothing kept back, released or delayed ahead. Otherwise a batch
- * is made of single claims. */
-bool shmq__batch_plain(const shmq_t *q);
-int shmq__try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c);
-/* True when a delayed message waits (a sleeper must wake up by the clock to look at it). */
-bool shmq__delayed_waiting(shmq_t *q);
-/* The handle found nothing to claim and is about to wait: give back what it keeps. */
-void shmq__idle(shmq_t *q);
+
+/* The dispatched steps below: shmq__try_reserve (m zeroed by the caller), shmq__commit,
+ * shmq__discard; shmq__try_claim: 0, SHMQ__CLAIM_EXPIRED / SHMQ__CLAIM_SPENT (m bound), -EAGAIN
+ * or an error; shmq__finish (ack or nack), shmq__nack_delayed, shmq__release; shmq__hold
+ * (after -EMSGSIZE: keep a claimed message back, undelivered); shmq__try_push_batch;
+ * shmq__batch_plain: true when a pop batch may take straight from the ring
+ * (shmq__try_pop_batch): no TTL, no delivery limit, and (MPMC) nothing kept back, released or
+ * delayed ahead (otherwise a batch is made of single claims); shmq__delayed_waiting: a delayed
+ * message waits (a sleeper must wake by the clock); shmq__idle: the handle found nothing to
+ * claim and is about to wait, so it gives back what it keeps. */
 
 /* ---- spsc.c: the SPSC ring ---- */
 /* Set up the handle's side of the ring when it takes a role (role_take in queue.c). */
@@ -96,5 +86,84 @@ void shmq__mpmc_idle(shmq_t *q);
 int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg);
 /* At close: everything the handle still holds goes back, so nothing is lost. */
 void shmq__mpmc_return_all(shmq_t *q);
+
+/* ---- dispatch (inline: a push and a pop pay no call for it) ---- */
+
+static inline bool shmq__is_spsc(const shmq_t *q)
+{
+    return q->map->spsc != NULL;
+}
+
+static inline int shmq__try_reserve(shmq_t *q, struct shmq__reserve_ctx *c)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_try_reserve(q, c) : shmq__mpmc_try_reserve(q, c);
+}
+
+static inline int shmq__commit(shmq_t *q, struct shmq_msg *m)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_commit(q, m) : shmq__mpmc_commit(q, m);
+}
+
+static inline int shmq__discard(shmq_t *q, struct shmq_msg *m)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_discard(q, m) : shmq__mpmc_discard(q, m);
+}
+
+static inline int shmq__try_claim(shmq_t *q, struct shmq_msg *m)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_try_claim(q, m) : shmq__mpmc_try_claim(q, m);
+}
+
+static inline int shmq__finish(shmq_t *q, struct shmq_msg *m, bool ack)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_finish(q, m, ack) : shmq__mpmc_finish(q, m, ack);
+}
+
+static inline int shmq__nack_delayed(shmq_t *q, struct shmq_msg *m, int64_t delay_ns)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_nack_delayed(q, m, delay_ns)
+                            : shmq__mpmc_nack_delayed(q, m, delay_ns);
+}
+
+static inline int shmq__release(shmq_t *q, struct shmq_msg *m)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_release(q, m) : shmq__mpmc_release(q, m);
+}
+
+static inline void shmq__hold(shmq_t *q, struct shmq_msg *m)
+{
+    if (shmq__is_spsc(q))
+        shmq__spsc_hold(q, m);
+    else
+        shmq__mpmc_hold(q, m);
+}
+
+static inline int shmq__try_push_batch(shmq_t *q, struct shmq__batch_ctx *c)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_try_push_batch(q, c) : shmq__mpmc_try_push_batch(q, c);
+}
+
+static inline bool shmq__batch_plain(const shmq_t *q)
+{
+    if (shmq__is_spsc(q))
+        return !q->map->geo.ttl_ns && !q->map->geo.max_deliveries;
+    return shmq__mpmc_batch_plain(q);
+}
+
+static inline int shmq__try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_try_pop_batch(q, c) : shmq__mpmc_try_pop_batch(q, c);
+}
+
+static inline bool shmq__delayed_waiting(shmq_t *q)
+{
+    return shmq__is_spsc(q) ? shmq__spsc_delayed_waiting(q) : shmq__mpmc_delayed_waiting(q);
+}
+
+static inline void shmq__idle(shmq_t *q)
+{
+    if (!shmq__is_spsc(q))
+        shmq__mpmc_idle(q);
+}
 
 #endif /* SHMQ_CORE_H */

@@ -14,13 +14,12 @@
 /* A handle: one thread's view of a queue, with its participant entry. Private to one thread
  * at a time (the public API's rule), so nothing here is atomic. */
 struct shmq {
-    /* ---- every handle ---- */
+    /* ---- every handle (the hot fields first: the rings' fields follow on the same lines) ---- */
     struct shmq__mapping *map;
     struct shmq__participant *self; /* NULL for an observer */
     uint32_t self_index;            /* index in the participant table */
     uint32_t roles;                 /* SHMQ_ROLE_* taken so far */
     uint32_t outstanding;           /* claims + reservations not yet finished */
-    char name[SHMQ_NAME_MAX + 1];
 
     /* ---- the MPMC pool (pool.c, mpmc.c) ---- */
     struct {
@@ -51,6 +50,7 @@ struct shmq {
     shmq_t *reply_q;                      /* shmq_reply: the last reply-to queue answered */
     struct shmq_repair_report unreported; /* what reaps run by open/wait/stat did, for
                                              the next shmq_repair to report */
+    char name[SHMQ_NAME_MAX + 1];         /* last: cold */
 };
 
 /* Mark the start and the end of a ring step (see struct shmq__participant.op). Plain stores

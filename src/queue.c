@@ -72,15 +72,14 @@ static void wait_woken(void *arg)
     atomic_store_explicit(&q->self->heartbeat_ns, (uint64_t)shmq__now_mono(), memory_order_relaxed);
 }
 
-/* Run fn until it stops saying -EAGAIN or the deadline passes. `miss` (full or empty) counts
- * the calls that found nothing to do at first; ec is what the peers notify. A consumer about
- * to wait gives back what its handle keeps (shmq__idle) to those who may need it. */
+/* After a first attempt said -EAGAIN: run fn until it stops saying so or the deadline
+ * passes. `miss` (full or empty) counts the calls that found nothing to do at first; ec is
+ * what the peers notify. A consumer about to wait gives back what its handle keeps
+ * (shmq__idle) to those who may need it. (The first attempt is the caller's own direct call:
+ * the fast path pays no indirect call.) */
 static int attempt_wait(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline, attempt_fn fn,
                         void *ctx, _Atomic uint64_t *miss, bool consumer)
 {
-    int r = fn(q, ctx);
-    if (SHMQ__LIKELY(r != -EAGAIN))
-        return r;
     if (consumer)
         shmq__idle(q);
     shmq__count(miss, 1);
@@ -98,14 +97,19 @@ static int attempt_wait(shmq_t *q, struct shmq__eventcount *ec, int64_t deadline
     return shmq__block_wait(&b, deadline);
 }
 
-static int wait_not_full(shmq_t *q, int64_t deadline, attempt_fn fn, void *ctx)
+/* `first`: what the caller's first attempt returned. */
+static inline int wait_not_full(shmq_t *q, int first, int64_t deadline, attempt_fn fn, void *ctx)
 {
+    if (SHMQ__LIKELY(first != -EAGAIN))
+        return first;
     return attempt_wait(q, &q->map->waits->not_full, deadline, fn, ctx, &q->self->counters.full,
                         false);
 }
 
-static int wait_not_empty(shmq_t *q, int64_t deadline, attempt_fn fn, void *ctx)
+static inline int wait_not_empty(shmq_t *q, int first, int64_t deadline, attempt_fn fn, void *ctx)
 {
+    if (SHMQ__LIKELY(first != -EAGAIN))
+        return first;
     return attempt_wait(q, &q->map->waits->not_empty, deadline, fn, ctx, &q->self->counters.empty,
                         true);
 }
@@ -340,8 +344,9 @@ int shmq_reserve(shmq_t *q, size_t len, struct shmq_msg *m, int64_t timeout_ns)
         return -EINVAL;
     if (len > q->map->geo.slot_size)
         return -EMSGSIZE;
+    memset(m, 0, sizeof *m);
     struct shmq__reserve_ctx c = {.len = len, .m = m};
-    return wait_not_full(q, deadline, reserve_attempt, &c);
+    return wait_not_full(q, shmq__try_reserve(q, &c), deadline, reserve_attempt, &c);
 }
 
 int shmq_commit(shmq_t *q, struct shmq_msg *m)
@@ -368,7 +373,7 @@ static int claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns)
         return err;
     if (!m)
         return -EINVAL;
-    return wait_not_empty(q, deadline, claim_attempt, m);
+    return wait_not_empty(q, claim_attempt(q, m), deadline, claim_attempt, m);
 }
 
 int shmq_claim(shmq_t *q, struct shmq_msg *m, int64_t timeout_ns)
@@ -438,7 +443,7 @@ int shmq_push_msg(shmq_t *q, const struct shmq_msg *src, int64_t timeout_ns)
         return err;
     if (src->len > q->map->geo.slot_size)
         return -EMSGSIZE;
-    return wait_not_full(q, deadline, push_msg_attempt, (void *)src);
+    return wait_not_full(q, shmq__try_push_msg(q, src), deadline, push_msg_attempt, (void *)src);
 }
 
 int shmq_push(shmq_t *q, const void *data, size_t len, int64_t timeout_ns)
@@ -520,7 +525,7 @@ int shmq_push_batch(shmq_t *q, const struct iovec *msgs, unsigned n, int64_t tim
     if (!msgs || n == 0 || n > INT32_MAX)
         return -EINVAL;
     struct shmq__batch_ctx c = {.in = msgs, .n = n};
-    return wait_not_full(q, deadline, push_batch_attempt, &c);
+    return wait_not_full(q, shmq__try_push_batch(q, &c), deadline, push_batch_attempt, &c);
 }
 
 /* A pop batch: straight from the ring when the core says it may, else as single claims
@@ -552,7 +557,7 @@ int shmq_pop_batch(shmq_t *q, struct iovec *bufs, unsigned n, int64_t timeout_ns
     if (!bufs || n == 0 || n > INT32_MAX)
         return -EINVAL;
     struct shmq__batch_ctx c = {.out = bufs, .n = n};
-    int r = wait_not_empty(q, deadline, pop_batch_attempt, &c);
+    int r = wait_not_empty(q, pop_batch_attempt(q, &c), deadline, pop_batch_attempt, &c);
     if (r > 0) {
         shmq__count(&q->self->counters.popped, (uint64_t)r);
         shmq__count(&q->self->counters.acked, (uint64_t)r);
