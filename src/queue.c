@@ -173,16 +173,10 @@ int shmq_create(const char *name, const struct shmq_config *cfg, shmq_t **q)
 
 int shmq_open_ex(const char *name, uint32_t flags, shmq_t **q)
 {
-    char path[SHMQ_NAME_MAX + 16];
-    if (!q || (flags & ~SHMQ_OPEN_OBSERVE))
+    if (!q)
         return -EINVAL;
-    int err = shmq__shm_path(name, path, sizeof path);
-    if (err)
-        return err;
-    int fd = shm_open(path, ((flags & SHMQ_OPEN_OBSERVE) ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    return handle_open(name, fd, flags, q);
+    int fd = shmq__shm_open(name, flags);
+    return fd < 0 ? fd : handle_open(name, fd, flags, q);
 }
 
 int shmq_open(const char *name, shmq_t **q)

@@ -49,6 +49,18 @@ int shmq__shm_path(const char *name, char *path, size_t cap)
     return n < 0 || (size_t)n >= cap ? -EINVAL : 0;
 }
 
+int shmq__shm_open(const char *name, uint32_t flags)
+{
+    char path[SHMQ_NAME_MAX + 16];
+    if (flags & ~SHMQ_OPEN_OBSERVE)
+        return -EINVAL;
+    int err = shmq__shm_path(name, path, sizeof path);
+    if (err)
+        return err;
+    int fd = shm_open(path, ((flags & SHMQ_OPEN_OBSERVE) ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
     return (v + a - 1) & ~(a - 1);

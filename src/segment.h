@@ -82,6 +82,9 @@ struct shmq__mapping {
 /* ---- segment.c ---- */
 int shmq__geometry_derive(const struct shmq_config *cfg, struct shmq__geometry *g);
 int shmq__shm_path(const char *name, char *path, size_t cap);
+/* Open an existing segment's shm object by name: read-write, or read-only with
+ * SHMQ_OPEN_OBSERVE (the only flag). The descriptor (close-on-exec), or a negative errno. */
+int shmq__shm_open(const char *name, uint32_t flags);
 /* A new shm object: created O_EXCL with exactly `mode`, mapped, bound to the requested NUMA
  * node (0 / SHMQ_NUMA_LOCAL / SHMQ_NUMA_NODE(n)) before its first touch, and fully allocated
  * (-ENOSPC now rather than SIGBUS later). On failure nothing is left behind. The caller lays

@@ -97,16 +97,10 @@ int shmq_topic_create(const char *name, const struct shmq_topic_config *cfg, shm
 
 int shmq_topic_open_ex(const char *name, uint32_t flags, shmq_topic_t **t)
 {
-    char path[SHMQ_NAME_MAX + 16];
-    if (!t || (flags & ~SHMQ_OPEN_OBSERVE))
+    if (!t)
         return -EINVAL;
-    int err = shmq__shm_path(name, path, sizeof path);
-    if (err)
-        return err;
-    int fd = shm_open(path, ((flags & SHMQ_OPEN_OBSERVE) ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    return topic_attach(name, fd, flags, t);
+    int fd = shmq__shm_open(name, flags);
+    return fd < 0 ? fd : topic_attach(name, fd, flags, t);
 }
 
 int shmq_topic_open(const char *name, shmq_topic_t **t)
