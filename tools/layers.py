@@ -21,26 +21,23 @@ import sys
 LAYERS = {
     "base": (0, ["time", "error", "pattern"]),
     "rings": (1, ["scq", "stack"]),
-    "segment": (2, ["wait", "block", "numa", "segment", "registry", "participant", "lease"]),
-    "slot pool": (3, ["slot", "pool", "delayed"]),
+    "segment": (2, ["wait", "block", "numa", "segment", "registry", "participant", "topic_segment"]),
+    "slot pool": (3, ["slot", "pool", "delayed", "topic_group"]),
     "queue core": (4, ["core", "mpmc", "mpmc_batch", "spsc"]),
     "task semantics": (5, ["deadletter"]),
-    "recovery": (6, ["reaper"]),
-    "facade": (7, ["queue", "inspect", "check", "image", "waitany"]),
+    "recovery": (6, ["reaper", "topic_reap"]),
+    "facade": (7, ["queue", "inspect", "check", "image", "waitany", "topic", "topic_publish",
+                 "topic_read", "topic_stat"]),
     "add-ons": (8, ["request"]),
 }
 MAX_LINES = 750
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
-PREFIXES = {"topic": "facade"}  # topic*.c: the topics' facade and its parts (their own order: no cycle)
 
 
 def layer_of(name):
     for layer, (rank, files) in LAYERS.items():
         if name in files:
             return layer, rank
-    for prefix, layer in PREFIXES.items():
-        if name.startswith(prefix):
-            return layer, LAYERS[layer][0]
     return None, None
 
 
