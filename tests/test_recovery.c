@@ -409,6 +409,64 @@ static void max_deliveries_dead_letters(void **state)
     }
 }
 
+/* A dead consumer's claim past its delivery limit: the reaper dead-letters it at once when
+ * the reaping handle already has the dead-letter queue open, and otherwise requeues it (it
+ * never opens a queue itself), so that the next claim dead-letters it. Either way it ends in
+ * the dead-letter queue, once, and is never delivered again. */
+static void dead_consumer_spent_claim_is_dead_lettered(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        for (int dlq_open = 0; dlq_open < 2; dlq_open++) {
+            const char *name = test_name("spent");
+            const char *dlq_name = test_name("spent-dlq");
+            struct shmq_config cfg = {.kind = kind ? SHMQ_LIFO : SHMQ_FIFO,
+                                      .capacity = 4,
+                                      .slot_size = 64,
+                                      .max_deliveries = 1,
+                                      .dead_letter = dlq_name};
+            shmq_t *q, *dlq;
+            ASSERT_OK(shmq_create(name, &cfg, &q));
+            uint64_t before = 0;
+            if (dlq_open) {
+                /* This handle dead-letters one message first: its dead-letter queue is open. */
+                struct shmq_msg m;
+                ASSERT_OK(shmq_push(q, "first", 5, 0));
+                ASSERT_OK(shmq_claim(q, &m, 0));
+                ASSERT_OK(shmq_nack(q, &m));
+                assert_int_equal(shmq_claim(q, &m, 0), -EAGAIN);
+                before = 1;
+            }
+            ASSERT_OK(shmq_push(q, "poison", 6, 0));
+            die_after(name, claim_one);
+            struct shmq_repair_report r;
+            ASSERT_OK(shmq_repair(q, &r));
+            QASSERT_EQ(q, r.claims_returned, 1);
+            QASSERT_EQ(q, r.dead_lettered, (uint64_t)dlq_open);
+            if (!dlq_open) /* requeued, and the reaper made no queue */
+                assert_int_equal(shmq_open(dlq_name, &dlq), -ENOENT);
+            struct shmq_msg m;
+            assert_int_equal(shmq_claim(q, &m, 0), -EAGAIN); /* never delivered again */
+            struct shmq_stat st;
+            ASSERT_OK(shmq_stat(q, &st));
+            QASSERT_EQ(q, st.dead_lettered, before + 1);
+            QASSERT_EQ(q, st.depth, 0);
+            QASSERT_EQ(q, st.in_flight, 0);
+            ASSERT_OK(shmq_open(dlq_name, &dlq));
+            int poison = 0; /* a LIFO's dead-letter queue is a LIFO: any order */
+            for (uint64_t i = 0; i < before + 1; i++) {
+                ASSERT_OK(shmq_claim(dlq, &m, 0));
+                poison += m.len == 6 && memcmp(m.data, "poison", 6) == 0;
+                ASSERT_OK(shmq_ack(dlq, &m));
+            }
+            assert_int_equal(poison, 1);
+            assert_int_equal(shmq_claim(dlq, &m, 0), -EAGAIN); /* once */
+            shmq_close(dlq);
+            shmq_close(q);
+        }
+    }
+}
+
 static void without_dead_letter_queue_they_are_dropped_and_counted(void **state)
 {
     (void)state;
@@ -617,6 +675,7 @@ int main(void)
         cmocka_unit_test(stranded_ring_entries_are_restored),
         cmocka_unit_test(full_table_of_the_dead_is_reused),
         cmocka_unit_test(max_deliveries_dead_letters),
+        cmocka_unit_test(dead_consumer_spent_claim_is_dead_lettered),
         cmocka_unit_test(without_dead_letter_queue_they_are_dropped_and_counted),
         cmocka_unit_test(expired_messages_are_never_delivered),
         cmocka_unit_test(delayed_nack_waits_its_turn),
