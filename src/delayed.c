@@ -102,9 +102,3 @@ int shmq__delayed_take_due(shmq_t *q, uint32_t *index, uint64_t *mine)
                                             memory_order_relaxed, memory_order_relaxed);
     return -EAGAIN;
 }
-
-bool shmq__delayed_ring_waiting(const shmq_t *q)
-{
-    return q->map->delayed_ring &&
-           !shmq__scq_empty_hint(q->map->delayed_ring, q->map->geo.ring_order);
-}

@@ -22,96 +22,6 @@
 #include "stack.h"
 #include "wait.h"
 
-/* ---- the two index structures ---- */
-
-/* A free index, SHMQ__NONE when none is free, or -EBADMSG. */
-static int64_t free_take(shmq_t *q)
-{
-    struct shmq__mapping *m = q->map;
-    if (m->free_ring)
-        return shmq__scq_dequeue(m->free_ring, m->geo.ring_order);
-    int64_t r = shmq__stack_pop(&m->links, m->free_stack);
-    return r == SHMQ__STACK_NIL ? SHMQ__NONE : r;
-}
-
-static int free_put(shmq_t *q, uint32_t index)
-{
-    struct shmq__mapping *m = q->map;
-    if (m->free_ring)
-        return shmq__scq_enqueue(m->free_ring, m->geo.ring_order, index);
-    shmq__stack_push(&m->links, m->free_stack, index);
-    return 0;
-}
-
-/* The next ready index, SHMQ__NONE when empty, or -EBADMSG. */
-static int64_t ready_take(shmq_t *q)
-{
-    struct shmq__mapping *m = q->map;
-    if (m->ready_ring)
-        return shmq__scq_dequeue(m->ready_ring, m->geo.ring_order);
-    int64_t r = shmq__stack_pop(&m->links, m->ready_stack);
-    return r == SHMQ__STACK_NIL ? SHMQ__NONE : r;
-}
-
-int shmq__pool_ready_put(shmq_t *q, uint32_t index)
-{
-    struct shmq__mapping *m = q->map;
-    if (m->ready_ring)
-        return shmq__scq_enqueue(m->ready_ring, m->geo.ring_order, index);
-    shmq__stack_push(&m->links, m->ready_stack, index);
-    return 0;
-}
-
-static int64_t source_take(shmq_t *q, enum shmq__source src)
-{
-    struct shmq__mapping *m = q->map;
-    switch (src) {
-    case SHMQ__FROM_FREE:
-        return free_take(q);
-    case SHMQ__FROM_READY:
-        return ready_take(q);
-    case SHMQ__FROM_DELAYED:
-        return shmq__scq_dequeue(m->delayed_ring, m->geo.ring_order);
-    case SHMQ__FROM_RETURNED:
-        break;
-    }
-    return shmq__scq_dequeue(m->returned_ring, m->geo.ring_order);
-}
-
-/* One take step: take the next index from `src` and hold its slot, which must be in state
- * `expect`, in state `hold` with us as owner. 0, -EAGAIN when there is none, -EBADMSG for an
- * impossible index or state. Bracketed for the reaper's grace periods. */
-int shmq__pool_take(shmq_t *q, enum shmq__source src, uint32_t expect, uint32_t hold,
-                    uint32_t *index_out, uint64_t *mine_out)
-{
-    shmq__op_begin(q);
-    int64_t taken = source_take(q, src);
-    if (taken == SHMQ__NONE) {
-        shmq__op_end(q);
-        return -EAGAIN;
-    }
-    if (taken < 0 || taken >= q->map->geo.capacity) {
-        shmq__op_end(q);
-        return -EBADMSG;
-    }
-    uint32_t index = (uint32_t)taken;
-    struct shmq__slot *slot = shmq__slot_at(q->map, index);
-    /* A4: pairs with the release store of the state by whoever put the index there (the ring
-     * handoff already carries the slot; this makes the state itself consistent with it). */
-    uint64_t state = atomic_load_explicit(&slot->state, memory_order_acquire);
-    if (shmq__state_kind(state) != expect) {
-        shmq__op_end(q);
-        return -EBADMSG;
-    }
-    uint64_t mine = shmq__state_next(state, shmq__self_id(q), hold);
-    /* R4 (slot.h): the new state after the slot it vouches for. */
-    atomic_store_explicit(&slot->state, mine, memory_order_release);
-    shmq__op_end(q);
-    *index_out = index;
-    *mine_out = mine;
-    return 0;
-}
-
 /* ---- the producer's stash of free slots (FIFO) ---- */
 
 /*
@@ -130,22 +40,16 @@ int shmq__pool_take(shmq_t *q, enum shmq__source src, uint32_t expect, uint32_t 
  * handle). A single handle always fills the whole capacity (its own stash comes first), and
  * depth and the counters are exact: they count messages, not free slots.
  */
-static inline unsigned stash_batch(const struct shmq__mapping *m)
-{
-    uint32_t k = m->geo.capacity / 16;
-    return k < 1 ? 1 : k > SHMQ__STASH_MAX / 2 ? SHMQ__STASH_MAX / 2 : k;
-}
-
 /* Take free slots from the free ring into the empty stash: one look, one fetch-and-add and
  * one entry take per slot, and each slot held WRITING by us (so the reaper frees what a dead
  * producer kept). 0, -EAGAIN when none is free, -EBADMSG for an impossible index or state
  * (what was sane is stashed all the same). */
-static int stash_refill(shmq_t *q)
+int shmq__pool_stash_refill(shmq_t *q)
 {
     struct shmq__mapping *m = q->map;
     uint32_t idx[SHMQ__STASH_MAX];
     shmq__op_begin(q);
-    int got = shmq__scq_dequeue_many(m->free_ring, m->geo.ring_order, idx, stash_batch(m));
+    int got = shmq__scq_dequeue_many(m->free_ring, m->geo.ring_order, idx, shmq__stash_batch(m));
     int err = got < 0 ? got : got == 0 ? -EAGAIN : 0;
     for (int k = 0; k < got; k++) {
         if (idx[k] >= m->geo.capacity) {
@@ -176,38 +80,6 @@ void shmq__pool_spill(shmq_t *q, uint32_t keep)
         return;
     shmq__pool_free_run(q, &q->pool.stash[keep], q->pool.stash_count - keep);
     q->pool.stash_count = keep;
-}
-
-/* An acked slot we hold (state `mine`): into the stash, WRITING by us, or — a run's worth
- * collected — back to the free ring with the run. */
-int shmq__pool_stash_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
-{
-    /* No ring step: the slot stays ours. Release, as every state store, for observers. */
-    atomic_store_explicit(&slot->state,
-                          shmq__state_next(mine, shmq__self_id(q), SHMQ__SLOT_WRITING),
-                          memory_order_release);
-    q->pool.stash[q->pool.stash_count++] = index;
-    uint32_t run = stash_batch(q->map);
-    if (q->pool.stash_count >= 2 * run)
-        shmq__pool_spill(q, q->pool.stash_count - run);
-    return 0;
-}
-
-/* A free slot held WRITING by us: from the stash (FIFO), else from the free stack (LIFO). */
-int shmq__pool_take_free(shmq_t *q, uint32_t *index, uint64_t *mine)
-{
-    if (!q->map->free_ring)
-        return shmq__pool_take(q, SHMQ__FROM_FREE, SHMQ__SLOT_FREE, SHMQ__SLOT_WRITING, index,
-                               mine);
-    if (q->pool.stash_count == 0) {
-        int err = stash_refill(q);
-        if (q->pool.stash_count == 0)
-            return err;
-    }
-    *index = q->pool.stash[--q->pool.stash_count];
-    /* Relaxed: the slot is ours since stash_refill; only we change its state. */
-    *mine = atomic_load_explicit(&shmq__slot_at(q->map, *index)->state, memory_order_relaxed);
-    return 0;
 }
 
 /* Put a slot we hold back into the free ring. */
