@@ -1,7 +1,8 @@
 /* Words for error codes. */
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "shmq.h"
 
 const char *shmq_strerror(int err)
 {

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "internal.h"
+#include "segment.h"
 #include "topic.h"
 
 /* A validated image, seen through the process-local structs the library uses for a mapped

@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core.h"
+#include "participant.h"
+#include "reaper.h"
 #include "numa.h"
 
 static void counters_add(struct shmq_stat *st, const struct shmq__counters *c)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "participant.h"
 
 /* The start time of process pid (clock ticks after boot), or 0 when there is no such live
  * process. */

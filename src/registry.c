@@ -26,7 +26,7 @@
 #include <urcu-bp.h>
 #include <urcu/rculfhash.h>
 
-#include "internal.h"
+#include "segment.h"
 #include "wait.h"
 
 /* Kinds of entry: a queue's (struct shmq__mapping), or another kind's (SHMQ__KIND_TOPIC). */

@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "handle.h"
 
 #define REPLY_SLOT_MIN 65536u
 

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "segment.h"
 #include "numa.h"
 #include "scq.h"
 #include "stack.h"

@@ -1,7 +1,8 @@
 /* Clocks and deadlines. */
 #include <time.h>
 
-#include "internal.h"
+#include "base.h"
+#include "shmq.h"
 
 int64_t shmq__now_mono(void)
 {

@@ -37,7 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "participant.h"
+#include "segment.h"
 #include "pattern.h"
 
 /* Counters of one handle (written by its owner only) and, summed, of handles that closed. */

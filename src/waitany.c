@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core.h"
+#include "reaper.h"
 #include "scq.h"
 #include "stack.h"
 #include "topic.h"
