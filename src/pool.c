@@ -89,7 +89,7 @@ int shmq__pool_free(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t
     /* R4 (slot.h): the new state after the slot it vouches for. */
     atomic_store_explicit(&slot->state, shmq__state_next(mine, 0, SHMQ__SLOT_FREE),
                           memory_order_release);
-    int err = free_put(q, index);
+    int err = shmq__index_put(q->map, q->map->free_ring, q->map->free_stack, index);
     shmq__op_end(q);
     if (shmq__wait_notify(&q->map->waits->not_full))
         shmq__count(&q->self->counters.wakeups, 1);

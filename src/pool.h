@@ -46,52 +46,40 @@ int shmq__pool_stash_refill(shmq_t *q);
 /* ---- the hot path, inline: a push and a pop make these steps, and out of line in pool.c
  * they cost a one-thread push+pop pair 63 -> 71 ns (bench pair/shmq_mpmc/64) ---- */
 
-/* A free index, SHMQ__NONE when none is free, or -EBADMSG. */
-static inline int64_t free_take(shmq_t *q)
+/* Take the next index of an index structure (a FIFO's SCQ ring or a LIFO's stack: the one
+ * that is not NULL): SHMQ__NONE when it is empty, or -EBADMSG. */
+static inline int64_t shmq__index_take(const struct shmq__mapping *m, struct shmq__scq *ring,
+                                       struct shmq__stack *stack)
 {
-    struct shmq__mapping *m = q->map;
-    if (m->free_ring)
-        return shmq__scq_dequeue(m->free_ring, m->geo.ring_order);
-    int64_t r = shmq__stack_pop(&m->links, m->free_stack);
+    if (ring)
+        return shmq__scq_dequeue(ring, m->geo.ring_order);
+    int64_t r = shmq__stack_pop(&m->links, stack);
     return r == SHMQ__STACK_NIL ? SHMQ__NONE : r;
 }
 
-static inline int free_put(shmq_t *q, uint32_t index)
+/* Put an index into an index structure (the caller has stored the slot's new state). */
+static inline int shmq__index_put(const struct shmq__mapping *m, struct shmq__scq *ring,
+                                  struct shmq__stack *stack, uint32_t index)
 {
-    struct shmq__mapping *m = q->map;
-    if (m->free_ring)
-        return shmq__scq_enqueue(m->free_ring, m->geo.ring_order, index);
-    shmq__stack_push(&m->links, m->free_stack, index);
+    if (ring)
+        return shmq__scq_enqueue(ring, m->geo.ring_order, index);
+    shmq__stack_push(&m->links, stack, index);
     return 0;
-}
-
-/* The next ready index, SHMQ__NONE when empty, or -EBADMSG. */
-static inline int64_t ready_take(shmq_t *q)
-{
-    struct shmq__mapping *m = q->map;
-    if (m->ready_ring)
-        return shmq__scq_dequeue(m->ready_ring, m->geo.ring_order);
-    int64_t r = shmq__stack_pop(&m->links, m->ready_stack);
-    return r == SHMQ__STACK_NIL ? SHMQ__NONE : r;
 }
 
 static inline int shmq__pool_ready_put(shmq_t *q, uint32_t index)
 {
-    struct shmq__mapping *m = q->map;
-    if (m->ready_ring)
-        return shmq__scq_enqueue(m->ready_ring, m->geo.ring_order, index);
-    shmq__stack_push(&m->links, m->ready_stack, index);
-    return 0;
+    return shmq__index_put(q->map, q->map->ready_ring, q->map->ready_stack, index);
 }
 
-static inline int64_t source_take(shmq_t *q, enum shmq__source src)
+static inline int64_t shmq__source_take(shmq_t *q, enum shmq__source src)
 {
     struct shmq__mapping *m = q->map;
     switch (src) {
     case SHMQ__FROM_FREE:
-        return free_take(q);
+        return shmq__index_take(m, m->free_ring, m->free_stack);
     case SHMQ__FROM_READY:
-        return ready_take(q);
+        return shmq__index_take(m, m->ready_ring, m->ready_stack);
     case SHMQ__FROM_DELAYED:
         return shmq__scq_dequeue(m->delayed_ring, m->geo.ring_order);
     case SHMQ__FROM_RETURNED:
@@ -107,7 +95,7 @@ static inline int shmq__pool_take(shmq_t *q, enum shmq__source src, uint32_t exp
                                   uint32_t *index_out, uint64_t *mine_out)
 {
     shmq__op_begin(q);
-    int64_t taken = source_take(q, src);
+    int64_t taken = shmq__source_take(q, src);
     if (taken == SHMQ__NONE) {
         shmq__op_end(q);
         return -EAGAIN;
