@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 
 #include "handle.h"
+#include "pool.h"
 
 /* What a claim attempt found, besides 0 (a message delivered) and a negative errno: a message
  * that must not be delivered, bound to m as a claim so that the dead-letter layer can copy it
@@ -81,7 +82,6 @@ void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m);
 int shmq__mpmc_try_push_batch(shmq_t *q, struct shmq__batch_ctx *c);
 bool shmq__mpmc_batch_plain(const shmq_t *q);
 int shmq__mpmc_try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c);
-bool shmq__mpmc_delayed_waiting(const shmq_t *q);
 void shmq__mpmc_idle(shmq_t *q);
 int shmq__mpmc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, void *), void *arg);
 /* At close: everything the handle still holds goes back, so nothing is lost. */
@@ -157,7 +157,7 @@ static inline int shmq__try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c)
 
 static inline bool shmq__delayed_waiting(shmq_t *q)
 {
-    return shmq__is_spsc(q) ? shmq__spsc_delayed_waiting(q) : shmq__mpmc_delayed_waiting(q);
+    return shmq__is_spsc(q) ? shmq__spsc_delayed_waiting(q) : shmq__delayed_ring_waiting(q);
 }
 
 static inline void shmq__idle(shmq_t *q)

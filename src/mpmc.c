@@ -249,11 +249,6 @@ int shmq__mpmc_release(shmq_t *q, struct shmq_msg *m)
     return err;
 }
 
-bool shmq__mpmc_delayed_waiting(const shmq_t *q)
-{
-    return shmq__delayed_ring_waiting(q);
-}
-
 int shmq__mpmc_finish(shmq_t *q, struct shmq_msg *m, bool ack)
 {
     uint32_t index;

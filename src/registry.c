@@ -134,15 +134,11 @@ static int map_new(int fd, const struct stat *st, const struct registry_key *k,
     e->key = *k;
     atomic_init(&e->refs, 1);
     if (k->kind == KIND_QUEUE) {
-        e->map.dev = st->st_dev;
-        e->map.ino = st->st_ino;
-        e->map.writable = k->writable;
         e->map.base = base;
         e->map.size = size;
         e->map.owner_uid = st->st_uid;
         e->map.registry_node = e;
         shmq__mapping_derive(&e->map);
-        atomic_init(&e->map.refs, 1); /* informative: e->refs counts */
     } else {
         e->other.base = base;
         e->other.size = size;

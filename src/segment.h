@@ -49,12 +49,6 @@ static inline bool shmq__geometry_is_spsc(const struct shmq__geometry *g)
 
 /* One mapping of a segment in this process, shared by all its handles (see registry.c). */
 struct shmq__mapping {
-    /* identity: the shm object's device and inode, and whether mapped writable */
-    dev_t dev;
-    ino_t ino;
-    bool writable;
-    _Atomic long refs; /* handles using it; 0 = being removed */
-
     void *base;
     size_t size;
     uint32_t owner_uid;
