@@ -108,7 +108,8 @@ int shmq__spsc_push_copy(shmq_t *q, const void *data, size_t len)
     if (room(q, 1) == 0)
         return -EAGAIN;
     struct shmq__msghdr *slot = slot_of(q, q->spsc.write_slot);
-    memcpy(shmq__payload(slot), data, len);
+    if (len) /* (data may be NULL then) */
+        memcpy(shmq__payload(slot), data, len);
     /* The slot's header shares the payload's first line: these stores cost no extra line. */
     atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
     atomic_store_explicit(&slot->flags, 0, memory_order_relaxed);
@@ -133,7 +134,11 @@ ssize_t shmq__spsc_pop_copy(shmq_t *q, void *buf, size_t cap)
     if (SHMQ__UNLIKELY((flags & SHMQ__SLOT_DELAYED) || len > cap || len > q->map->geo.slot_size ||
                        q->map->geo.ttl_ns || q->map->geo.max_deliveries))
         return -ENOTSUP;
-    memcpy(buf, shmq__payload(slot), len);
+    if (len) /* (buf may be NULL then) */
+        memcpy(buf, shmq__payload(slot), len);
+    /* A nacked message popped is a redelivery, as the claim way counts it. */
+    if (SHMQ__UNLIKELY(atomic_load_explicit(&slot->deliveries, memory_order_relaxed) > 0))
+        shmq__count(&q->self->counters.redelivered, 1);
     /* pop is at-most-once: no delivery count is written back into the producer's line. */
     q->spsc.read_slot = next_slot(q, q->spsc.read_slot);
     consume(q, 1);
