@@ -72,6 +72,11 @@ int shmq__spsc_peek(shmq_t *q, unsigned max, int (*fn)(const struct shmq_msg *, 
 int shmq__mpmc_try_reserve(shmq_t *q, struct shmq__reserve_ctx *c);
 int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m);
 int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m);
+/* shmq_push / shmq_pop without a struct shmq_msg, as the SPSC ring's: push -EAGAIN when full;
+ * pop -EAGAIN when empty, -ENOTSUP when the next message needs the claim way (kept back,
+ * released or delayed ahead, TTL, delivery limit), -EMSGSIZE as a claim's copy would. */
+int shmq__mpmc_push_copy(shmq_t *q, const void *data, size_t len);
+ssize_t shmq__mpmc_pop_copy(shmq_t *q, void *buf, size_t cap);
 int shmq__mpmc_try_claim(shmq_t *q, struct shmq_msg *m);
 /* Bind m to a slot we hold READING (index, state `mine`) as this handle's claim. */
 void shmq__mpmc_adopt(shmq_t *q, uint32_t index, uint64_t mine, struct shmq_msg *m);

@@ -68,14 +68,24 @@ static int msg_give_up(shmq_t *q, struct shmq_msg *m, uint32_t kind, uint32_t *i
 
 /* ---- reserve / commit / discard ---- */
 
+/* A free slot held WRITING by us (pool.h), with its address. */
+static inline int take_free_slot(shmq_t *q, uint32_t *index, uint64_t *mine,
+                                 struct shmq__slot **slot)
+{
+    int err = shmq__pool_take_free(q, index, mine);
+    if (!err)
+        *slot = shmq__slot_at(q->map, *index);
+    return err;
+}
+
 int shmq__mpmc_try_reserve(shmq_t *q, struct shmq__reserve_ctx *c)
 {
     uint32_t index;
     uint64_t mine;
-    int err = shmq__pool_take_free(q, &index, &mine);
+    struct shmq__slot *slot;
+    int err = take_free_slot(q, &index, &mine, &slot);
     if (err)
         return err;
-    struct shmq__slot *slot = shmq__slot_at(q->map, index);
     q->outstanding++;
     c->m->data = slot->payload;
     c->m->len = c->len;
@@ -83,6 +93,29 @@ int shmq__mpmc_try_reserve(shmq_t *q, struct shmq__reserve_ctx *c)
     c->m->deliveries = 0;
     msg_bind(c->m, index, mine);
     return 0;
+}
+
+/* Publish a slot we hold WRITING (state `mine`) whose message header is written: READY, into
+ * the ready structure. The commit generation it gets, or a negative errno of the ring. */
+static inline int64_t publish(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
+{
+    uint64_t ready = shmq__state_next(mine, 0, SHMQ__SLOT_READY);
+    atomic_store_explicit(&slot->hdr.deliveries, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->commit_gen, shmq__state_gen(ready), memory_order_relaxed);
+    if (SHMQ__UNLIKELY(q->map->geo.ttl_ns))
+        atomic_store_explicit(&q->map->extras[index].enqueued_ns, shmq__now_mono(),
+                              memory_order_relaxed); /* published with the slot */
+    shmq__op_begin(q);
+    /* R4 (slot.h): the new state after the slot it vouches for. */
+    atomic_store_explicit(&slot->state, ready, memory_order_release);
+    int err = shmq__pool_ready_put(q, index);
+    shmq__op_end(q);
+    if (err)
+        return err;
+    shmq__count(&q->self->counters.pushed, 1);
+    if (shmq__wait_notify(&q->map->waits->not_empty))
+        shmq__count(&q->self->counters.wakeups, 1);
+    return shmq__state_gen(ready);
 }
 
 int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m)
@@ -94,27 +127,31 @@ int shmq__mpmc_commit(shmq_t *q, struct shmq_msg *m)
     if (err || (err = shmq__msg_fits(q->map, m, &meta)))
         return err;
     shmq__meta_write(&slot->hdr, m, meta);
-    uint64_t mine = m->priv[SHMQ__MSG_STATE];
-    uint64_t ready = shmq__state_next(mine, 0, SHMQ__SLOT_READY);
-    atomic_store_explicit(&slot->hdr.deliveries, 0, memory_order_relaxed);
-    atomic_store_explicit(&slot->commit_gen, shmq__state_gen(ready), memory_order_relaxed);
-    m->id = ((uint64_t)shmq__state_gen(ready) << 32) | index;
-    if (q->map->geo.ttl_ns)
-        atomic_store_explicit(&q->map->extras[index].enqueued_ns, shmq__now_mono(),
-                              memory_order_relaxed); /* published with the slot */
-    shmq__op_begin(q);
-    /* R4 (slot.h): the new state after the slot it vouches for. */
-    atomic_store_explicit(&slot->state, ready, memory_order_release);
-    err = shmq__pool_ready_put(q, index);
-    shmq__op_end(q);
-    if (err)
-        return err;
+    int64_t gen = publish(q, index, slot, m->priv[SHMQ__MSG_STATE]);
+    if (gen < 0)
+        return (int)gen;
+    m->id = ((uint64_t)gen << 32) | index;
     q->outstanding--;
     m->priv[SHMQ__MSG_SLOT] = 0;
-    shmq__count(&q->self->counters.pushed, 1);
-    if (shmq__wait_notify(&q->map->waits->not_empty))
-        shmq__count(&q->self->counters.wakeups, 1);
     return 0;
+}
+
+/* shmq_push without a message descriptor (no metadata): reserve, copy and commit in one
+ * step. The caller has checked len <= slot_size. */
+int shmq__mpmc_push_copy(shmq_t *q, const void *data, size_t len)
+{
+    uint32_t index;
+    uint64_t mine;
+    struct shmq__slot *slot;
+    int err = take_free_slot(q, &index, &mine, &slot);
+    if (err)
+        return err;
+    if (len) /* (data may be NULL then) */
+        memcpy(slot->payload, data, len);
+    atomic_store_explicit(&slot->hdr.len, (uint32_t)len, memory_order_relaxed);
+    atomic_store_explicit(&slot->hdr.flags, 0, memory_order_relaxed);
+    int64_t gen = publish(q, index, slot, mine);
+    return gen < 0 ? (int)gen : 0;
 }
 
 int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m)
@@ -128,6 +165,16 @@ int shmq__mpmc_discard(shmq_t *q, struct shmq_msg *m)
 }
 
 /* ---- claim / ack / nack ---- */
+
+/* A message we hold READING, not delivered (-EMSGSIZE): a LIFO puts it back on top, where it
+ * was; a FIFO keeps it in the handle so that it is still the next message. */
+static void keep_back(shmq_t *q, uint32_t index, struct shmq__slot *slot, uint64_t mine)
+{
+    if (q->map->ready_stack)
+        shmq__pool_requeue(q, index, slot, mine);
+    else
+        q->pool.held = index;
+}
 
 /* Fill m from a slot we hold in READING; a slot that does not read back sanely is freed and
  * reported (-EBADMSG) rather than handed out. */
@@ -197,6 +244,53 @@ int shmq__mpmc_try_claim(shmq_t *q, struct shmq_msg *m)
         return SHMQ__CLAIM_SPENT;
     }
     return claim_finish(q, index, slot, mine, m);
+}
+
+/* shmq_pop without a message descriptor: claim, copy out and ack in one step. The length,
+ * -EAGAIN when empty, -EMSGSIZE when buf is too small (the message is kept back undelivered,
+ * as the claim way does), -EBADMSG, or -ENOTSUP when the next message needs the claim way (a
+ * message kept back, released or delayed ahead of the ready ones, a TTL or delivery limit to
+ * check). */
+ssize_t shmq__mpmc_pop_copy(shmq_t *q, void *buf, size_t cap)
+{
+    struct shmq__mapping *map = q->map;
+    if (SHMQ__UNLIKELY(q->pool.held != SHMQ__NONE || map->geo.ttl_ns || map->geo.max_deliveries ||
+                       (map->returned_ring &&
+                        !shmq__scq_empty_hint(map->returned_ring, map->geo.ring_order)) ||
+                       shmq__delayed_ring_waiting(q)))
+        return -ENOTSUP;
+    uint32_t index;
+    uint64_t mine;
+    int err =
+        shmq__pool_take(q, SHMQ__FROM_READY, SHMQ__SLOT_READY, SHMQ__SLOT_READING, &index, &mine);
+    if (err)
+        return err;
+    struct shmq__slot *slot = shmq__slot_at(map, index);
+    /* Read from shared memory: checked as shmq__msg_read does before it is used. */
+    uint32_t len = atomic_load_explicit(&slot->hdr.len, memory_order_relaxed);
+    uint16_t flags = atomic_load_explicit(&slot->hdr.flags, memory_order_relaxed);
+    if (SHMQ__UNLIKELY(len > map->geo.slot_size ||
+                       (flags & ~(SHMQ__SLOT_META | SHMQ__SLOT_DELAYED)))) {
+        shmq__pool_free(q, index, slot, mine); /* freed, not handed out (claim_finish) */
+        return -EBADMSG;
+    }
+    if (SHMQ__UNLIKELY(len > cap)) {
+        keep_back(q, index, slot, mine);
+        return -EMSGSIZE;
+    }
+    /* Counted as a claim would count it, so that a pop cut short by kill -9 is redelivered
+     * as a redelivery (the reaper gives READING slots of the dead back). */
+    uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
+    atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
+    if (len) /* (buf may be NULL then) */
+        memcpy(buf, slot->payload, len);
+    if (deliveries > 0)
+        shmq__count(&q->self->counters.redelivered, 1);
+    if (map->free_ring && (q->roles & SHMQ_ROLE_PRODUCER))
+        shmq__pool_stash_free(q, index, slot, mine);
+    else
+        shmq__pool_free(q, index, slot, mine);
+    return (ssize_t)len;
 }
 
 /* The claimer found the queue empty and is about to wait: what its stash kept goes back to
@@ -272,10 +366,7 @@ void shmq__mpmc_hold(shmq_t *q, struct shmq_msg *m)
     atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries - 1), memory_order_relaxed);
     q->outstanding--;
     m->priv[SHMQ__MSG_SLOT] = 0;
-    if (q->map->ready_stack)
-        shmq__pool_requeue(q, index, slot, m->priv[SHMQ__MSG_STATE]);
-    else
-        q->pool.held = index;
+    keep_back(q, index, slot, m->priv[SHMQ__MSG_STATE]);
 }
 
 /* ---- inspection and close ---- */

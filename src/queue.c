@@ -444,11 +444,17 @@ int shmq_push(shmq_t *q, const void *data, size_t len, int64_t timeout_ns)
 {
     if (len && !data)
         return -EINVAL;
-    /* The SPSC ring's own copy path: no message descriptor, no metadata. */
-    if (SHMQ__LIKELY(q && q->map->spsc && (q->roles & SHMQ_ROLE_PRODUCER) && !q->spsc.reserved &&
-                     len <= q->map->geo.slot_size && timeout_ns >= 0)) {
-        int err = shmq__spsc_push_copy(q, data, len);
-        if (SHMQ__LIKELY(err != -EAGAIN) || timeout_ns == 0) {
+    /* The copy paths of the SPSC ring and the MPMC pool: no message descriptor, no metadata.
+     * (A handle that has the producer role has passed producer_enter.) */
+    if (SHMQ__LIKELY(q && (q->roles & SHMQ_ROLE_PRODUCER) && len <= q->map->geo.slot_size &&
+                     timeout_ns >= 0)) {
+        int err = -ENOTSUP;
+        if (!q->map->spsc)
+            err = shmq__mpmc_push_copy(q, data, len);
+        else if (!q->spsc.reserved)
+            err = shmq__spsc_push_copy(q, data, len);
+        if (SHMQ__LIKELY(err != -EAGAIN && err != -ENOTSUP) ||
+            (err == -EAGAIN && timeout_ns == 0)) {
             if (err == -EAGAIN)
                 shmq__count(&q->self->counters.full, 1);
             return err;
@@ -480,18 +486,26 @@ ssize_t shmq_pop(shmq_t *q, void *buf, size_t cap, int64_t timeout_ns)
 {
     if (cap && !buf)
         return -EINVAL;
-    if (SHMQ__LIKELY(q && q->map->spsc && (q->roles & SHMQ_ROLE_CONSUMER) && !q->spsc.claimed &&
-                     timeout_ns >= 0)) {
-        ssize_t n = shmq__spsc_pop_copy(q, buf, cap);
+    /* The copy paths: no message descriptor. (A handle that has the consumer role has passed
+     * consumer_enter.) */
+    if (SHMQ__LIKELY(q && (q->roles & SHMQ_ROLE_CONSUMER) && timeout_ns >= 0)) {
+        ssize_t n = -ENOTSUP;
+        if (!q->map->spsc)
+            n = shmq__mpmc_pop_copy(q, buf, cap);
+        else if (!q->spsc.claimed)
+            n = shmq__spsc_pop_copy(q, buf, cap);
         if (SHMQ__LIKELY(n >= 0)) {
             shmq__count(&q->self->counters.popped, 1);
             shmq__count(&q->self->counters.acked, 1);
             return n;
         }
         if (n == -EAGAIN && timeout_ns == 0) {
+            shmq__idle(q); /* found nothing: what the handle keeps goes back (as attempt_wait) */
             shmq__count(&q->self->counters.empty, 1);
             return n;
         }
+        if (n != -EAGAIN && n != -ENOTSUP)
+            return n; /* -EMSGSIZE (kept back) or -EBADMSG, as the claim way says them */
     }
     struct shmq_msg m;
     int err = claim(q, &m, timeout_ns);

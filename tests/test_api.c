@@ -217,6 +217,80 @@ static void small_buffer_keeps_the_message(void **state)
     }
 }
 
+/* shmq_pop and shmq_push take a copy path without a message descriptor (the SPSC ring's, and
+ * the MPMC pool's); it must give way to whatever the claim way would deliver first — a
+ * released message, a delayed one that is due — and count as a claim does. */
+static void copy_path_gives_way_to_what_comes_first(void **state)
+{
+    (void)state;
+    FOR_EACH_SHAPE(sh, slot)
+    {
+        if (slot < 8)
+            continue;
+        shmq_t *q = make(sh, slot);
+        char buf[4096];
+        struct shmq_msg m;
+        bool lifo = sh->kind == SHMQ_LIFO;
+        /* Released: first in line, and not counted a redelivery. */
+        ASSERT_OK(shmq_push(q, "a", 1, 0));
+        ASSERT_OK(shmq_push(q, "b", 1, 0));
+        ASSERT_OK(shmq_claim(q, &m, 0));
+        QASSERT_EQ(q, ((const char *)m.data)[0], lifo ? 'b' : 'a');
+        ASSERT_OK(shmq_release(q, &m));
+        assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 1);
+        QASSERT_EQ(q, buf[0], lifo ? 'b' : 'a');
+        assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 1);
+        QASSERT_EQ(q, buf[0], lifo ? 'a' : 'b');
+        /* Nacked: the pop that takes it is a redelivery. */
+        ASSERT_OK(shmq_push(q, "r", 1, 0));
+        ASSERT_OK(shmq_claim(q, &m, 0));
+        ASSERT_OK(shmq_nack(q, &m));
+        assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 1);
+        QASSERT_EQ(q, buf[0], 'r');
+        struct shmq_stat st;
+        ASSERT_OK(shmq_stat(q, &st));
+        QASSERT_EQ(q, st.redelivered, 1);
+        QASSERT_EQ(q, st.popped, 5); /* 2 claims + 3 pops */
+        QASSERT_EQ(q, st.acked, 3);
+        /* Delayed: passed by until due, then first (the SPSC ring keeps it at its head, and
+         * so holds back what follows it until then). */
+        bool spsc = sh->kind == SHMQ_FIFO && (sh->flags & SHMQ_SINGLE_PRODUCER) &&
+                    (sh->flags & SHMQ_SINGLE_CONSUMER);
+        ASSERT_OK(shmq_push(q, "c", 1, 0));
+        ASSERT_OK(shmq_claim(q, &m, 0));
+        ASSERT_OK(shmq_nack_delayed(q, &m, 100 * 1000000LL));
+        ASSERT_OK(shmq_push(q, "d", 1, 0));
+        if (!spsc) {
+            assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 1);
+            QASSERT_EQ(q, buf[0], 'd');
+        }
+        assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), -EAGAIN);
+        ASSERT_OK(shmq_push(q, "e", 1, 0));
+        nanosleep(&(struct timespec){.tv_nsec = 150 * 1000000L}, NULL);
+        assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 1);
+        QASSERT_EQ(q, buf[0], 'c'); /* due: before the ready "e" */
+        if (spsc) {
+            assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 1);
+            QASSERT_EQ(q, buf[0], 'd');
+        }
+        assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 1);
+        QASSERT_EQ(q, buf[0], 'e');
+        /* Metadata is not the payload: the copy path hands out the payload only. */
+        struct shmq_msg with = {.data = "pay", .len = 3, .type = "t", .correlation_id = "c1"};
+        if (slot >= 256) { /* room for the metadata record */
+            ASSERT_OK(shmq_push_msg(q, &with, 0));
+            assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), 3);
+            assert_memory_equal(buf, "pay", 3);
+        }
+        /* Empty, zero-length and NULL buffers. */
+        ASSERT_OK(shmq_push(q, NULL, 0, 0));
+        assert_int_equal(shmq_pop(q, NULL, 0, 0), 0);
+        assert_int_equal(shmq_pop(q, buf, sizeof buf, 0), -EAGAIN);
+        ASSERT_OK(shmq_check(q, NULL, 0));
+        destroy(q);
+    }
+}
+
 static void single_roles_are_enforced(void **state)
 {
     (void)state;
@@ -684,6 +758,7 @@ int main(void)
         cmocka_unit_test(oversized_messages_enqueue_nothing),
         cmocka_unit_test(empty_and_full_without_waiting_and_with_timeouts),
         cmocka_unit_test(small_buffer_keeps_the_message),
+        cmocka_unit_test(copy_path_gives_way_to_what_comes_first),
         cmocka_unit_test(single_roles_are_enforced),
         cmocka_unit_test(copy_api_round_trip),
         cmocka_unit_test(batch_api_round_trip),
