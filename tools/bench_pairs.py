@@ -25,10 +25,14 @@ import tempfile
 # name, shmq case, baseline case, wanted ratio (None: report only)
 COMPARISONS = [
     ("pair-mpmc", "pair/shmq_mpmc/64", "pair/rte_mpmc/64", 0.5),
+    ("pair-lifo", "pair/shmq_lifo/64", "pair/rte_mpmc/64", None),
     ("1p1c-mpmc", "spsc/shmq_mpmc/64", "spsc/rte_mpmc/64", 1.2),
     ("batch32-mpmc", "batch32/shmq_mpmc/64", "batch32/rte_mpmc/64", 0.8),
     ("2p2c-mpmc", "mpmc2x2/shmq_mpmc/64", "mpmc2x2/rte_mpmc/64", 1.5),
     ("poll-tight-vs-paused", "poll/shmq_mpmc_tight/64", "poll/shmq_mpmc_paused/64", 0.9),
+    # the same two loops around rte_ring MP/MC: what a tight poller costs the baseline
+    ("poll-rte-tight-vs-paused", "poll/rte_mpmc_tight/64", "poll/rte_mpmc_paused/64", None),
+    ("poll-tight-vs-rte-tight", "poll/shmq_mpmc_tight/64", "poll/rte_mpmc_tight/64", None),
     ("spsc-vs-T", "spsc/shmq_spsc/64", "spsc/limit_T/64", 0.8),
     ("spsc-vs-rte", "spsc/shmq_spsc/64", "spsc/rte_spsc/64", None),
     ("2p2c-lifo-vs-mpmc", "mpmc2x2/shmq_lifo/64", "mpmc2x2/shmq_mpmc/64", None),
