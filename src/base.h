@@ -23,6 +23,31 @@ static inline void shmq__count(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
+/* Copy a message's bytes (dst and src do not overlap; either may be NULL when len is 0).
+ * Up to 64 bytes inline, as two moves of a fixed size that overlap in the middle, so that
+ * the common small message pays no call and no size dispatch; longer ones by memcpy. */
+static inline void shmq__copy(void *dst, const void *src, size_t len)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (len > 64 || len < 4) {
+        if (len)
+            __builtin_memcpy(d, s, len);
+    } else if (len > 32) {
+        __builtin_memcpy(d, s, 32);
+        __builtin_memcpy(d + len - 32, s + len - 32, 32);
+    } else if (len > 16) {
+        __builtin_memcpy(d, s, 16);
+        __builtin_memcpy(d + len - 16, s + len - 16, 16);
+    } else if (len > 8) {
+        __builtin_memcpy(d, s, 8);
+        __builtin_memcpy(d + len - 8, s + len - 8, 8);
+    } else {
+        __builtin_memcpy(d, s, 4);
+        __builtin_memcpy(d + len - 4, s + len - 4, 4);
+    }
+}
+
 /* ---- time.c ---- */
 /* True when a message stamped `enqueued_ns` (read from the segment: any value) is older than
  * ttl_ns; an impossible age (one that overflows) counts as expired. */

@@ -146,8 +146,7 @@ int shmq__mpmc_push_copy(shmq_t *q, const void *data, size_t len)
     int err = take_free_slot(q, &index, &mine, &slot);
     if (err)
         return err;
-    if (len) /* (data may be NULL then) */
-        memcpy(slot->payload, data, len);
+    shmq__copy(slot->payload, data, len);
     atomic_store_explicit(&slot->hdr.len, (uint32_t)len, memory_order_relaxed);
     atomic_store_explicit(&slot->hdr.flags, 0, memory_order_relaxed);
     int64_t gen = publish(q, index, slot, mine);
@@ -282,8 +281,7 @@ ssize_t shmq__mpmc_pop_copy(shmq_t *q, void *buf, size_t cap)
      * as a redelivery (the reaper gives READING slots of the dead back). */
     uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
     atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
-    if (len) /* (buf may be NULL then) */
-        memcpy(buf, slot->payload, len);
+    shmq__copy(buf, slot->payload, len);
     if (deliveries > 0)
         shmq__count(&q->self->counters.redelivered, 1);
     if (map->free_ring && (q->roles & SHMQ_ROLE_PRODUCER))

@@ -60,7 +60,7 @@ static int push_batch_fifo(shmq_t *q, const struct iovec *msgs, unsigned n)
             if ((err = shmq__pool_take_free(q, &idx[k], &mine)) != 0)
                 break;
             struct shmq__slot *slot = shmq__slot_at(m, idx[k]);
-            memcpy(slot->payload, v->iov_base, v->iov_len);
+            shmq__copy(slot->payload, v->iov_base, v->iov_len);
             atomic_store_explicit(&slot->hdr.len, (uint32_t)v->iov_len, memory_order_relaxed);
             atomic_store_explicit(&slot->hdr.flags, 0, memory_order_relaxed);
             k++;
@@ -139,7 +139,7 @@ int shmq__mpmc_try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c)
             err = -EMSGSIZE;
             break;
         }
-        memcpy(b->iov_base, m.data, m.len);
+        shmq__copy(b->iov_base, m.data, m.len);
         b->iov_len = m.len;
         if (m.deliveries > 0)
             shmq__count(&q->self->counters.redelivered, 1);

@@ -108,8 +108,7 @@ int shmq__spsc_push_copy(shmq_t *q, const void *data, size_t len)
     if (room(q, 1) == 0)
         return -EAGAIN;
     struct shmq__msghdr *slot = slot_of(q, q->spsc.write_slot);
-    if (len) /* (data may be NULL then) */
-        memcpy(shmq__payload(slot), data, len);
+    shmq__copy(shmq__payload(slot), data, len);
     /* The slot's header shares the payload's first line: these stores cost no extra line. */
     atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
     atomic_store_explicit(&slot->flags, 0, memory_order_relaxed);
@@ -134,8 +133,7 @@ ssize_t shmq__spsc_pop_copy(shmq_t *q, void *buf, size_t cap)
     if (SHMQ__UNLIKELY((flags & SHMQ__SLOT_DELAYED) || len > cap || len > q->map->geo.slot_size ||
                        q->map->geo.ttl_ns || q->map->geo.max_deliveries))
         return -ENOTSUP;
-    if (len) /* (buf may be NULL then) */
-        memcpy(buf, shmq__payload(slot), len);
+    shmq__copy(buf, shmq__payload(slot), len);
     /* A nacked message popped is a redelivery, as the claim way counts it. */
     if (SHMQ__UNLIKELY(atomic_load_explicit(&slot->deliveries, memory_order_relaxed) > 0))
         shmq__count(&q->self->counters.redelivered, 1);
@@ -217,7 +215,7 @@ int shmq__spsc_try_push_batch(shmq_t *q, struct shmq__batch_ctx *c)
         if (len > q->map->geo.slot_size)
             break;
         struct shmq__msghdr *slot = slot_of(q, slot_index);
-        memcpy(shmq__payload(slot), c->in[done].iov_base, len);
+        shmq__copy(shmq__payload(slot), c->in[done].iov_base, len);
         atomic_store_explicit(&slot->len, (uint32_t)len, memory_order_relaxed);
         atomic_store_explicit(&slot->flags, 0, memory_order_relaxed);
         atomic_store_explicit(&slot->deliveries, 0, memory_order_relaxed);
@@ -384,7 +382,7 @@ int shmq__spsc_try_pop_batch(shmq_t *q, struct shmq__batch_ctx *c)
             err = -EMSGSIZE;
             break;
         }
-        memcpy(c->out[done].iov_base, shmq__payload(slot), len);
+        shmq__copy(c->out[done].iov_base, shmq__payload(slot), len);
         c->out[done].iov_len = len;
         slot_index = next_slot(q, slot_index);
     }
