@@ -23,16 +23,6 @@ static inline void shmq__count(_Atomic uint64_t *c, uint64_t n)
                           memory_order_relaxed);
 }
 
-/* One spin-wait hint to the CPU (a peer on another CPU is about to write what we read). */
-static inline void shmq__cpu_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* Copy a message's bytes (dst and src do not overlap; either may be NULL when len is 0).
  * Up to 64 bytes inline, as two moves of a fixed size that overlap in the middle, so that
  * the common small message pays no call and no size dispatch; longer ones by memcpy. */

@@ -12,8 +12,6 @@
  */
 #include "scq.h"
 
-#include "base.h"
-
 #include <errno.h>
 
 #ifndef SHMQ_SCQ_NO_REMAP
@@ -263,48 +261,11 @@ static inline bool passed_empty(struct shmq__scq *q, uint64_t head, uint64_t cou
            0;
 }
 
-/* True when the entry of position pos holds an index written for pos's lap (read-only). */
-static inline bool filled(struct shmq__scq *q, uint32_t order, uint64_t pos)
-{
-    uint64_t e =
-        atomic_load_explicit(&q->entries[position_entry(pos, order)], memory_order_seq_cst);
-    return entry_cycle(e) == position_cycle(pos, order) && entry_index(e) != SHMQ__SCQ_BOTTOM;
-}
-
-/*
- * Wait for the producers a little before taking positions. Tail moves when a producer takes
- * its position, a few instructions before it writes the entry. A consumer that takes the
- * position in between finds the entry empty and passes it: the producer loses the position
- * and must take another, and the consumer made a failed dequeue — each a read-modify-write
- * on a line the other side uses, and under a steady stream it happens all the time. So a
- * consumer counts how many positions from head on are written already (loads only), waits a
- * bounded number of pauses for the first one when none is, and takes only those. The bound
- * keeps dequeue lock-free: a producer that stalls or died between its two steps is passed
- * as before, after WAIT_FILLED_SPINS pauses. Returns how many positions to take (>= 1, at
- * most `ready`).
- */
-#define WAIT_FILLED_SPINS 64
-static inline uint64_t positions_to_take(struct shmq__scq *q, uint32_t order, uint64_t ready)
-{
-    for (unsigned spins = 0;; spins++) {
-        uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst);
-        uint64_t k = 0;
-        while (k < ready && filled(q, order, head + k))
-            k++;
-        if (k > 0)
-            return k;
-        if (spins == WAIT_FILLED_SPINS)
-            return ready; /* the producer is late: pass its position, as SCQ allows */
-        shmq__cpu_pause();
-    }
-}
-
 uint32_t shmq__scq_dequeue(struct shmq__scq *q, uint32_t order)
 {
     int64_t ready = ready_positions(q, order, 1);
     if (ready <= 0)
         return ready < 0 ? SHMQ__SCQ_CORRUPT : SHMQ__SCQ_BOTTOM;
-    positions_to_take(q, order, 1);
     for (uint64_t attempts = attempts_max(order); attempts; attempts--) {
         uint64_t head = atomic_fetch_add_explicit(&q->head, 1, memory_order_seq_cst);
         uint32_t index = take_at(q, order, head);
@@ -321,9 +282,8 @@ int shmq__scq_dequeue_many(struct shmq__scq *q, uint32_t order, uint32_t *index,
     int64_t ready = ready_positions(q, order, max);
     if (ready <= 0)
         return ready < 0 ? -EBADMSG : 0;
-    /* One fetch-and-add for as many positions as the look said are there and written: never
-     * more, so a batch does not run consumers past the producers. */
-    ready = (int64_t)positions_to_take(q, order, (uint64_t)ready);
+    /* One fetch-and-add for as many positions as the look said are there: never more, so a
+     * batch does not run consumers past the producers. */
     uint64_t head = atomic_fetch_add_explicit(&q->head, (uint64_t)ready, memory_order_seq_cst);
     unsigned got = 0;
     for (uint64_t k = 0; k < (uint64_t)ready; k++) {

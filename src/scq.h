@@ -23,8 +23,6 @@
  * process was carrying, which the recovery layer finds as an orphan.
  *
  * Progress: lock-free. Enqueue may retry while other operations succeed; it never waits.
- * Dequeue waits a bounded time (64 pauses) for a producer that has taken a position but not
- * yet written its entry, then passes it as SCQ allows (scq.c: positions_to_take).
  */
 #ifndef SHMQ_SCQ_H
 #define SHMQ_SCQ_H

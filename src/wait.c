@@ -101,5 +101,9 @@ bool shmq__wait_notify_slow(struct shmq__eventcount *ec, uint32_t seen)
 
 void shmq__wait_spin_pause(void)
 {
-    shmq__cpu_pause();
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
 }
