@@ -265,7 +265,8 @@ ssize_t shmq__mpmc_pop_copy(shmq_t *q, void *buf, size_t cap)
     if (err)
         return err;
     struct shmq__slot *slot = shmq__slot_at(map, index);
-    /* Read from shared memory: checked as shmq__msg_read does before it is used. */
+    /* Relaxed: the slot is ours since the take, whose ring acquire (A1 in scq.c) received
+     * the header with it. Read from shared memory: checked as shmq__msg_read does. */
     uint32_t len = atomic_load_explicit(&slot->hdr.len, memory_order_relaxed);
     uint16_t flags = atomic_load_explicit(&slot->hdr.flags, memory_order_relaxed);
     if (SHMQ__UNLIKELY(len > map->geo.slot_size ||
@@ -278,7 +279,8 @@ ssize_t shmq__mpmc_pop_copy(shmq_t *q, void *buf, size_t cap)
         return -EMSGSIZE;
     }
     /* Counted as a claim would count it, so that a pop cut short by kill -9 is redelivered
-     * as a redelivery (the reaper gives READING slots of the dead back). */
+     * as a redelivery (the reaper gives READING slots of the dead back). Relaxed: ours, and
+     * published with the slot by the release that frees or requeues it. */
     uint16_t deliveries = atomic_load_explicit(&slot->hdr.deliveries, memory_order_relaxed);
     atomic_store_explicit(&slot->hdr.deliveries, (uint16_t)(deliveries + 1), memory_order_relaxed);
     shmq__copy(buf, slot->payload, len);

@@ -134,7 +134,9 @@ ssize_t shmq__spsc_pop_copy(shmq_t *q, void *buf, size_t cap)
                        q->map->geo.ttl_ns || q->map->geo.max_deliveries))
         return -ENOTSUP;
     shmq__copy(buf, shmq__payload(slot), len);
-    /* A nacked message popped is a redelivery, as the claim way counts it. */
+    /* A nacked message popped is a redelivery, as the claim way counts it. Relaxed: the count
+     * was written by the producer (0, received with the slot by A6 in available()) or by this
+     * consumer's own claim. */
     if (SHMQ__UNLIKELY(atomic_load_explicit(&slot->deliveries, memory_order_relaxed) > 0))
         shmq__count(&q->self->counters.redelivered, 1);
     /* pop is at-most-once: no delivery count is written back into the producer's line. */
