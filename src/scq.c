@@ -222,12 +222,33 @@ static inline uint32_t take_at(struct shmq__scq *q, uint32_t order, uint64_t hea
     }
 }
 
-/* Look before you write: 0 when the threshold has run out or tail is not past head, read
- * with loads only, so that a consumer polling an empty ring never writes to a line that
- * producers use; else how many positions lie between head and tail (at most `max`), or -1
- * for an impossible threshold (a scribbled ring). Head is read before tail: a tail read
- * later that is not past it means the ring was empty at the second load, which is where an
- * empty dequeue takes effect. */
+/* True when the entry of position pos holds an index of pos's lap: a message is there. */
+static inline bool position_filled(struct shmq__scq *q, uint32_t order, uint64_t pos)
+{
+    uint64_t e =
+        atomic_load_explicit(&q->entries[position_entry(pos, order)], memory_order_seq_cst);
+    return entry_cycle(e) == position_cycle(pos, order) && entry_index(e) != SHMQ__SCQ_BOTTOM;
+}
+
+/*
+ * Look before you write: how many positions from head a dequeue may take (at most `max`), 0
+ * when the ring is to be called empty, or -1 for an impossible threshold (a scribbled ring).
+ * Loads only, so that a consumer polling an empty ring never writes to a line that producers
+ * use.
+ *
+ * The entries are looked at first: a run of filled entries from head is what a dequeue will
+ * take, and reading them costs nothing more (take_at reads them next), whereas tail is the
+ * producers' hottest line. Only when the entry at head is not filled is tail read, and the
+ * ring is empty when no position lies between head and tail, or only the one at head (a
+ * producer between its fetch-and-add and its entry CAS). Passing that position would take
+ * it from its producer, which then starts over at the next position: a consumer polling
+ * right behind a producer would make it pay twice for most messages. Why "empty" is right
+ * then: head was read first, the entry next, tail last; at the entry's load head >= h and
+ * tail <= t <= h + 1, so every position before h belonged to a consumer, none after h to a
+ * producer, and h held nothing: the ring held no message a dequeue could take. A producer
+ * that never fills h (it died) holds nothing back: the next enqueue moves tail past h + 1 and
+ * consumers pass h as before.
+ */
 static inline int64_t ready_positions(struct shmq__scq *q, uint32_t order, uint64_t max)
 {
     int64_t threshold = atomic_load_explicit(&q->threshold, memory_order_seq_cst);
@@ -238,8 +259,13 @@ static inline int64_t ready_positions(struct shmq__scq *q, uint32_t order, uint6
     if (threshold > threshold_full(order))
         return -1;
     uint64_t head = atomic_load_explicit(&q->head, memory_order_seq_cst);
+    uint64_t filled = 0;
+    while (filled < max && position_filled(q, order, head + filled))
+        filled++;
+    if (filled)
+        return (int64_t)filled;
     int64_t avail = pos_diff(atomic_load_explicit(&q->tail, memory_order_seq_cst), head);
-    if (avail <= 0)
+    if (avail <= 1)
         return 0;
     return (uint64_t)avail < max ? avail : (int64_t)max;
 }
