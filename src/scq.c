@@ -121,7 +121,14 @@ static inline bool put_at(struct shmq__scq *q, uint32_t order, uint64_t tail, ui
 {
     uint32_t tcycle = position_cycle(tail, order);
     _Atomic uint64_t *slot = &q->entries[position_entry(tail, order)];
-    uint64_t e = atomic_load_explicit(slot, memory_order_seq_cst);
+    /* First a CAS from what the entry holds when all went well: left empty and safe by the
+     * consumer of the lap before. A load first would fetch the line shared and the CAS then
+     * fetch it again to own it: two transfers from the consumer's CPU instead of one. On a
+     * mismatch the CAS has loaded the entry, and the checks below decide. R1 as below. */
+    uint64_t e = entry_make(tcycle - 1, true, SHMQ__SCQ_BOTTOM);
+    if (atomic_compare_exchange_strong_explicit(slot, &e, entry_make(tcycle, true, index),
+                                                memory_order_seq_cst, memory_order_seq_cst))
+        return true;
     for (;;) {
         if (cycle_diff(entry_cycle(e), tcycle) >= 0 || entry_index(e) != SHMQ__SCQ_BOTTOM)
             return false; /* occupied or already used in this lap: take the next position */
