@@ -18,9 +18,16 @@
  * Invariants (shmq__scq_check): at most n entries hold an index; each index appears at most
  * once; every index < n; tail - head <= 2n when no operation is in progress.
  *
+ * Emptiness, our addition: a dequeue looks at the entries from head before it reads tail,
+ * and calls the ring empty when the only position between head and tail is one whose entry
+ * is not filled yet (a producer between its fetch-and-add and its CAS). Passing it would take
+ * the position from that producer, which then starts over: a consumer polling right behind
+ * its producer would make it pay twice per message (the argument is at ready_positions).
+ *
  * Crash behaviour: a process killed between its fetch-and-add and its CAS leaves a position
- * that others simply pass over (SCQ lets them). Nothing is lost except the index the dead
- * process was carrying, which the recovery layer finds as an orphan.
+ * that others pass over once a later enqueue has moved tail beyond it. Nothing is lost
+ * except the index the dead process was carrying, which the recovery layer finds as an
+ * orphan.
  *
  * Progress: lock-free. Enqueue may retry while other operations succeed; it never waits.
  */

@@ -234,6 +234,41 @@ static void scq_batches_keep_order_over_laps(void **state)
     }
 }
 
+/* A producer between its fetch-and-add on tail and its entry CAS (simulated by taking a
+ * position and never filling it): consumers call the ring empty without writing anything
+ * (so a consumer polling right behind its producer does not take the position from it),
+ * and once a later enqueue has moved tail past it, they pass it and get what follows. */
+static void scq_leaves_a_producer_mid_enqueue_alone(void **state)
+{
+    (void)state;
+    for (uint32_t order = 1; order <= 5; order++) {
+        struct shmq__scq *q = ring_new(order);
+        uint32_t n = 1u << order;
+        shmq__scq_init_empty(q, order);
+        for (uint32_t lap = 0; lap < 3 * n; lap++) { /* at every position of the ring */
+            assert_int_equal(shmq__scq_enqueue(q, order, lap % n), 0);
+            assert_int_equal(shmq__scq_dequeue(q, order), lap % n);
+            atomic_fetch_add(&q->tail, 1); /* taken, never filled: its producer stalls */
+            uint64_t head = atomic_load(&q->head);
+            int64_t threshold = atomic_load(&q->threshold);
+            uint32_t idx[4];
+            assert_int_equal(shmq__scq_dequeue(q, order), SHMQ__SCQ_BOTTOM);
+            assert_int_equal(shmq__scq_dequeue_many(q, order, idx, 4), 0);
+            assert_true(shmq__scq_empty_hint(q, order));
+            assert_true(atomic_load(&q->head) == head);
+            assert_true(atomic_load(&q->threshold) == threshold);
+            assert_int_equal(shmq__scq_enqueue(q, order, (lap + 1) % n), 0);
+            assert_false(shmq__scq_empty_hint(q, order));
+            assert_int_equal(shmq__scq_dequeue(q, order), (lap + 1) % n); /* passes the hole */
+            assert_int_equal(shmq__scq_dequeue(q, order), SHMQ__SCQ_BOTTOM);
+        }
+        unsigned char *seen = calloc(n, 1);
+        assert_int_equal(shmq__scq_check(q, order, n, seen), 0);
+        free(seen);
+        free(q);
+    }
+}
+
 /* ---- stack ---- */
 
 struct fake_map {
@@ -349,6 +384,7 @@ int main(void)
         cmocka_unit_test(scq_holds_exactly_n),
         cmocka_unit_test(scq_conserves_indices_under_threads),
         cmocka_unit_test(scq_batches_keep_order_over_laps),
+        cmocka_unit_test(scq_leaves_a_producer_mid_enqueue_alone),
         cmocka_unit_test(stack_pops_newest_first),
         cmocka_unit_test(stack_conserves_indices_under_threads),
     };
