@@ -36,6 +36,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -80,12 +81,19 @@ inline void stamp(void *p, size_t len, uint64_t word)
  * Queue capacity for a message size: at most 1024 messages and about 1 MiB of slots, so that
  * every ring of a size (shmq, T, rte_ring, the memcpy limit) has the same footprint, which
  * fits in the 2 MiB L2 of one core of this machine. A power of two, >= 16.
+ * SHMQ_BENCH_CAPACITY=N caps it lower, for every implementation alike (to see whether a
+ * case's cost is its cache footprint: with 64, every ring fits in L1).
  */
 inline uint32_t capacity_for(size_t size)
 {
     size_t cap = (size_t(1) << 20) / (size < 64 ? 64 : size);
     if (cap > 1024)
         cap = 1024;
+    if (const char *env = std::getenv("SHMQ_BENCH_CAPACITY")) {
+        unsigned long want = std::strtoul(env, nullptr, 10);
+        if (want > 0 && want < cap)
+            cap = want;
+    }
     if (cap < 16)
         cap = 16;
     uint32_t p = 1;

@@ -78,8 +78,9 @@ int shmq__scq_dequeue_many(struct shmq__scq *q, uint32_t order, uint32_t *index,
  * bound of the indices in the ring, for a caller that visits each of them once. */
 uint64_t shmq__scq_positions(struct shmq__scq *q);
 
-/* True when a dequeue would find nothing now: the threshold has run out, or tail is not past
- * head (read-only: three loads, no write to a shared line). */
+/* True when a dequeue would find nothing now: the threshold has run out, or the entry at head
+ * is not filled and tail is at most one position past head (read-only: at most four loads, no
+ * write to a shared line). */
 bool shmq__scq_empty_hint(struct shmq__scq *q, uint32_t order);
 
 /* Call fn for each index that appears to be in the ring, oldest first (best effort while
