@@ -8,8 +8,14 @@
  *      faster than one line transfer)
  *   F  a futex ping-pong: the cheapest cross-process sleep and wake-up
  *   memcpy  one core copying messages into a ring-sized buffer (the copy a queue must make)
+ *   S  the default queue's design bare: two SCQ rings of slot indices and inline slots, no
+ *      bookkeeping (limit_scq.c): the floor of that design, beside the rte_ring it is held to
+ *   I  an upper bound of a lock-free ring with the data inline (limit_cell.c): the per-cell
+ *      read-modify-writes such a ring needs, and nothing else (64-byte messages)
  */
 #include "bench_util.h"
+#include "limit_cell.h"
+#include "limit_scq.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -115,6 +121,119 @@ class TRing
     uint32_t cap_;
     ShmRegion region_;
 };
+
+/* ---- S and I: rings in C behind four functions ---- */
+
+struct SOps {
+    static constexpr const char *kName = "S";
+    static size_t region_size(unsigned cap, size_t size) { return lscq_region_size(cap, size); }
+    static void init(void *r, unsigned cap, size_t) { lscq_init(r, cap); }
+    static int push(void *r, unsigned cap, size_t size, const unsigned char *m, unsigned n)
+    {
+        return lscq_push(r, cap, size, m, n);
+    }
+    static int pop(void *r, unsigned cap, size_t size, unsigned char *out, unsigned max)
+    {
+        return lscq_pop(r, cap, size, out, max);
+    }
+};
+
+struct IOps {
+    static constexpr const char *kName = "I";
+    static size_t region_size(unsigned cap, size_t size) { return lcell_region_size(cap, size); }
+    static void init(void *r, unsigned cap, size_t size) { lcell_init(r, cap, size); }
+    static int push(void *r, unsigned cap, size_t size, const unsigned char *m, unsigned n)
+    {
+        return lcell_push(r, cap, size, m, n);
+    }
+    static int pop(void *r, unsigned cap, size_t size, unsigned char *out, unsigned max)
+    {
+        return lcell_pop(r, cap, size, out, max);
+    }
+};
+
+template <class Ops> class CRing
+{
+  public:
+    struct Config {
+    };
+    CRing(const Config &, const Shape &shape)
+        : shape_(shape), cap_(shape.cap()), region_(Ops::region_size(cap_, shape.size), Ops::kName)
+    {
+        Ops::init(region_.here(), cap_, shape.size);
+    }
+    bool blocking() const { return false; }
+
+    struct Side {
+        explicit Side(CRing &r) : ring(r) {}
+        int init()
+        {
+            region = ring.region_.here();
+            buf.assign(ring.shape_.size * ring.shape_.batch, 0x5a);
+            return region ? 0 : -ENOMEM;
+        }
+        CRing &ring;
+        void *region = nullptr;
+        std::vector<unsigned char> buf;
+    };
+
+    struct Producer : Side {
+        Producer(CRing &r, unsigned) : Side(r) {}
+        int send(uint64_t word, unsigned n)
+        {
+            const size_t size = this->ring.shape_.size;
+            for (unsigned i = 0; i < n; i++)
+                stamp(this->buf.data() + i * size, size, word + i);
+            int r = Ops::push(this->region, this->ring.cap_, size, this->buf.data(), n);
+            return r < 0 ? -EBADMSG : r;
+        }
+    };
+
+    struct Consumer : Side {
+        Consumer(CRing &r, unsigned) : Side(r) {}
+        int recv(Checker &check)
+        {
+            const size_t size = this->ring.shape_.size;
+            int got = Ops::pop(this->region, this->ring.cap_, size, this->buf.data(),
+                               this->ring.shape_.batch);
+            if (got < 0)
+                return -EBADMSG;
+            for (int i = 0; i < got; i++)
+                check.check(this->buf.data() + size_t(i) * size, size);
+            return got;
+        }
+    };
+
+  private:
+    Shape shape_;
+    uint32_t cap_;
+    ShmRegion region_;
+};
+
+template <class Ops> void register_cring(const std::string &tail)
+{
+    add("pair" + tail, [](benchmark::State &s) {
+        Shape shape;
+        run_pair<CRing<Ops>>(s, {}, shape);
+    });
+    add("spsc" + tail, [](benchmark::State &s) {
+        Shape shape;
+        run_stream<CRing<Ops>>(s, {}, shape);
+    });
+    add("batch32" + tail, [](benchmark::State &s) {
+        Shape shape;
+        shape.batch = 32;
+        run_stream<CRing<Ops>>(s, {}, shape);
+    });
+    add("mpmc2x2" + tail, [](benchmark::State &s) {
+        Shape shape;
+        shape.producers = 2;
+        shape.consumers = 2;
+        shape.yield_after = 64;
+        shape.order = Order::kIncreasing;
+        run_stream<CRing<Ops>>(s, {}, shape);
+    });
+}
 
 /* ---- L and F: ping-pong on one shared line ---- */
 
@@ -248,6 +367,8 @@ void register_limits()
             shape.batch = 32;
             run_stream<TRing>(s, {}, shape);
         });
+    register_cring<SOps>("/limit_S/64");
+    register_cring<IOps>("/limit_I/64");
     add("latency_spin/limit_T/64", [](benchmark::State &s) {
         Shape shape;
         run_pingpong<TRing>(s, {}, shape);

@@ -36,6 +36,19 @@ COMPARISONS = [
     ("spsc-vs-T", "spsc/shmq_spsc/64", "spsc/limit_T/64", 0.8),
     ("spsc-vs-rte", "spsc/shmq_spsc/64", "spsc/rte_spsc/64", None),
     ("2p2c-lifo-vs-mpmc", "mpmc2x2/shmq_lifo/64", "mpmc2x2/shmq_mpmc/64", None),
+    # S: the default queue's design bare (bench/limit_scq.c), beside rte_ring and beside shmq:
+    # how far the design itself is from each target, and what shmq's bookkeeping costs on it
+    ("pair-S-vs-rte", "pair/limit_S/64", "pair/rte_mpmc/64", None),
+    ("1p1c-S-vs-rte", "spsc/limit_S/64", "spsc/rte_mpmc/64", None),
+    ("batch32-S-vs-rte", "batch32/limit_S/64", "batch32/rte_mpmc/64", None),
+    ("2p2c-S-vs-rte", "mpmc2x2/limit_S/64", "mpmc2x2/rte_mpmc/64", None),
+    # I: an upper bound of a lock-free ring with the data inline (bench/limit_cell.c)
+    ("pair-I-vs-rte", "pair/limit_I/64", "pair/rte_mpmc/64", None),
+    ("1p1c-I-vs-rte", "spsc/limit_I/64", "spsc/rte_mpmc/64", None),
+    ("batch32-I-vs-rte", "batch32/limit_I/64", "batch32/rte_mpmc/64", None),
+    ("2p2c-I-vs-rte", "mpmc2x2/limit_I/64", "mpmc2x2/rte_mpmc/64", None),
+    ("pair-mpmc-vs-S", "pair/shmq_mpmc/64", "pair/limit_S/64", None),
+    ("batch32-mpmc-vs-S", "batch32/shmq_mpmc/64", "batch32/limit_S/64", None),
 ]
 
 
