@@ -120,6 +120,25 @@ TARGETS = [
     ("publish rate with 8 subscribers vs 1", "topic/shmq/8", "topic/shmq/1", ">=", 0.8, "rate"),
 ]
 
+# What the default queue's design can reach at all, beside the targets of issue 13: S is that
+# design bare (bench/limit_scq.c), I an upper bound of a lock-free ring with the data inline
+# (bench/limit_cell.c). Report only.
+DESIGN_LIMITS = [
+    ("S (two SCQ index rings, bare) vs rte_ring MP/MC, one thread pair",
+     "pair/limit_S/64", "pair/rte_mpmc/64"),
+    ("S vs rte_ring MP/MC, 1P/1C", "spsc/limit_S/64", "spsc/rte_mpmc/64"),
+    ("S vs rte_ring MP/MC burst, batches of 32", "batch32/limit_S/64", "batch32/rte_mpmc/64"),
+    ("S vs rte_ring MP/MC, 2P/2C", "mpmc2x2/limit_S/64", "mpmc2x2/rte_mpmc/64"),
+    ("I (lock-free, data inline, upper bound) vs rte_ring MP/MC, one thread pair",
+     "pair/limit_I/64", "pair/rte_mpmc/64"),
+    ("I vs rte_ring MP/MC, 1P/1C", "spsc/limit_I/64", "spsc/rte_mpmc/64"),
+    ("I vs rte_ring MP/MC burst, batches of 32", "batch32/limit_I/64", "batch32/rte_mpmc/64"),
+    ("I vs rte_ring MP/MC, 2P/2C", "mpmc2x2/limit_I/64", "mpmc2x2/rte_mpmc/64"),
+    ("default queue vs S, one thread pair (its bookkeeping)", "pair/shmq_mpmc/64",
+     "pair/limit_S/64"),
+    ("default queue vs S, batches of 32", "batch32/shmq_mpmc/64", "batch32/limit_S/64"),
+]
+
 
 BLOCKING_IMPLS = {"pipe", "unix", "mq", "zmq", "boost", "limit_F"}
 BUSY_MIN = 0.85  # CPU time / real time below which a spinning thread was preempted
@@ -440,6 +459,16 @@ def main():
         md.append("| %s | %s (`%s` ÷ `%s`)%s | %s %.2g× | %s |" % (
             desc, fmt_ratio(r), num, den, warn, op, thr, "yes" if met else "**no**"))
     md.append("")
+    if any(k in cases for _, k, _ in DESIGN_LIMITS):
+        md.append("## What the design can reach (report only)")
+        md.append("")
+        md.append("| comparison | ratio of medians |")
+        md.append("|---|---|")
+        for desc, num, den in DESIGN_LIMITS:
+            r = ratio(cases, num, den, "rate")
+            md.append("| %s | %s |" % (desc, "not measured" if r is None else "%s (`%s` ÷ `%s`)"
+                                       % (fmt_ratio(r), num, den)))
+        md.append("")
 
     # Plots: throughput against message size (SPSC group), publish rate against subscribers.
     if not args.no_plot:
