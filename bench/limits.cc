@@ -12,9 +12,12 @@
  *      bookkeeping (limit_scq.c): the floor of that design, beside the rte_ring it is held to
  *   I  an upper bound of a lock-free ring with the data inline (limit_cell.c): the per-cell
  *      read-modify-writes such a ring needs, and nothing else (64-byte messages)
+ *   R  the same for a ring whose unit of claim and publication is a run of messages
+ *      (limit_run.c): read-modify-writes per run, plain stores per message
  */
 #include "bench_util.h"
 #include "limit_cell.h"
+#include "limit_run.h"
 #include "limit_scq.h"
 
 #include <linux/futex.h>
@@ -149,6 +152,20 @@ struct IOps {
     static int pop(void *r, unsigned cap, size_t size, unsigned char *out, unsigned max)
     {
         return lcell_pop(r, cap, size, out, max);
+    }
+};
+
+struct ROps {
+    static constexpr const char *kName = "R";
+    static size_t region_size(unsigned cap, size_t size) { return lrun_region_size(cap, size); }
+    static void init(void *r, unsigned cap, size_t size) { lrun_init(r, cap, size); }
+    static int push(void *r, unsigned cap, size_t size, const unsigned char *m, unsigned n)
+    {
+        return lrun_push(r, cap, size, m, n);
+    }
+    static int pop(void *r, unsigned cap, size_t size, unsigned char *out, unsigned max)
+    {
+        return lrun_pop(r, cap, size, out, max);
     }
 };
 
@@ -369,6 +386,7 @@ void register_limits()
         });
     register_cring<SOps>("/limit_S/64");
     register_cring<IOps>("/limit_I/64");
+    register_cring<ROps>("/limit_R/64");
     add("latency_spin/limit_T/64", [](benchmark::State &s) {
         Shape shape;
         run_pingpong<TRing>(s, {}, shape);

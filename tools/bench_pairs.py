@@ -47,6 +47,11 @@ COMPARISONS = [
     ("1p1c-I-vs-rte", "spsc/limit_I/64", "spsc/rte_mpmc/64", None),
     ("batch32-I-vs-rte", "batch32/limit_I/64", "batch32/rte_mpmc/64", None),
     ("2p2c-I-vs-rte", "mpmc2x2/limit_I/64", "mpmc2x2/rte_mpmc/64", None),
+    # R: the same for a ring that claims and publishes runs of messages (bench/limit_run.c)
+    ("pair-R-vs-rte", "pair/limit_R/64", "pair/rte_mpmc/64", None),
+    ("1p1c-R-vs-rte", "spsc/limit_R/64", "spsc/rte_mpmc/64", None),
+    ("batch32-R-vs-rte", "batch32/limit_R/64", "batch32/rte_mpmc/64", None),
+    ("2p2c-R-vs-rte", "mpmc2x2/limit_R/64", "mpmc2x2/rte_mpmc/64", None),
     ("pair-mpmc-vs-S", "pair/shmq_mpmc/64", "pair/limit_S/64", None),
     ("batch32-mpmc-vs-S", "batch32/shmq_mpmc/64", "batch32/limit_S/64", None),
 ]

@@ -1,0 +1,125 @@
+/* R, the run-granular upper bound (see limit_run.h). Region: head line, tail line, then the
+ * cells, each a state word and the message, packed at 8-byte alignment. A cell's state is
+ * { lap : 56 | run length : 6 | kind : 2 }; position p belongs to lap p / cap and cell
+ * p % cap. The run length is set in a run's first cell only. */
+#include "limit_run.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { EMPTY = 0, WRITING = 1, READY = 2 };
+
+struct lrun_header {
+    _Alignas(64) _Atomic uint64_t head;
+    _Alignas(64) _Atomic uint64_t tail;
+};
+
+static size_t stride_of(size_t size)
+{
+    return sizeof(uint64_t) + ((size + 7) & ~(size_t)7);
+}
+
+static unsigned order_of(unsigned cap)
+{
+    return (unsigned)__builtin_ctz(cap); /* cap is a power of two */
+}
+
+static _Atomic uint64_t *cell(void *region, unsigned cap, size_t size, uint64_t pos)
+{
+    unsigned char *cells = (unsigned char *)region + sizeof(struct lrun_header);
+    return (_Atomic uint64_t *)(cells + (size_t)(pos & (cap - 1)) * stride_of(size));
+}
+
+#define STATE(pos, len, kind) ((((pos) >> order) << 8) | ((uint64_t)(len) << 2) | (kind))
+#define KIND(s) ((unsigned)(s)&3u)
+#define LEN(s) ((unsigned)((s) >> 2) & 63u)
+#define LAP(s) ((s) >> 8)
+
+size_t lrun_region_size(unsigned cap, size_t size)
+{
+    return sizeof(struct lrun_header) + (size_t)cap * stride_of(size);
+}
+
+void lrun_init(void *region, unsigned cap, size_t size)
+{
+    struct lrun_header *h = region;
+    unsigned order = order_of(cap);
+    atomic_init(&h->head, 0);
+    atomic_init(&h->tail, 0);
+    for (uint64_t p = 0; p < cap; p++)
+        atomic_init(cell(region, cap, size, p), STATE(p, 0, EMPTY));
+}
+
+int lrun_push(void *region, unsigned cap, size_t size, const unsigned char *msgs, unsigned n)
+{
+    struct lrun_header *h = region;
+    unsigned order = order_of(cap);
+    if (n > LRUN_MAX)
+        n = LRUN_MAX;
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+        _Atomic uint64_t *first = cell(region, cap, size, t);
+        uint64_t s = atomic_load_explicit(first, memory_order_acquire);
+        if (LAP(s) == (t >> order) && KIND(s) != EMPTY) {
+            /* Claimed by another producer that has not moved tail yet: help it. */
+            atomic_compare_exchange_strong_explicit(&h->tail, &t, t + LEN(s), memory_order_acq_rel,
+                                                    memory_order_relaxed);
+            continue;
+        }
+        unsigned k = 0;
+        while (k < n && atomic_load_explicit(cell(region, cap, size, t + k),
+                                             memory_order_acquire) == STATE(t + k, 0, EMPTY))
+            k++;
+        if (k == 0)
+            return 0; /* full */
+        uint64_t empty = STATE(t, 0, EMPTY);
+        if (!atomic_compare_exchange_strong_explicit(first, &empty, STATE(t, k, WRITING),
+                                                     memory_order_acq_rel, memory_order_relaxed))
+            continue; /* another producer claimed it first */
+        uint64_t expect = t;
+        atomic_compare_exchange_strong_explicit(&h->tail, &expect, t + k, memory_order_acq_rel,
+                                                memory_order_relaxed); /* or a helper did */
+        for (unsigned i = 0; i < k; i++) {
+            _Atomic uint64_t *c = cell(region, cap, size, t + i);
+            memcpy((unsigned char *)(c + 1), msgs + (size_t)i * size, size);
+            if (i)
+                atomic_store_explicit(c, STATE(t + i, 0, READY), memory_order_release);
+        }
+        uint64_t writing = STATE(t, k, WRITING);
+        if (!atomic_compare_exchange_strong_explicit(first, &writing, STATE(t, k, READY),
+                                                     memory_order_acq_rel, memory_order_relaxed))
+            return -1; /* nobody passes a run in this bound */
+        return (int)k;
+    }
+}
+
+int lrun_pop(void *region, unsigned cap, size_t size, unsigned char *out, unsigned max)
+{
+    struct lrun_header *h = region;
+    unsigned order = order_of(cap);
+    for (;;) {
+        uint64_t at = atomic_load_explicit(&h->head, memory_order_relaxed);
+        unsigned k = 0;
+        /* From head, cells READY for their lap; the first of a run carries its length. */
+        while (k < max) {
+            uint64_t s =
+                atomic_load_explicit(cell(region, cap, size, at + k), memory_order_acquire);
+            if (KIND(s) != READY || LAP(s) != ((at + k) >> order))
+                break;
+            k++;
+        }
+        if (k == 0)
+            return 0;
+        if (!atomic_compare_exchange_weak_explicit(&h->head, &at, at + k, memory_order_relaxed,
+                                                   memory_order_relaxed))
+            continue;
+        for (unsigned i = 0; i < k; i++) {
+            _Atomic uint64_t *c = cell(region, cap, size, at + i);
+            memcpy(out + (size_t)i * size, (const unsigned char *)(c + 1), size);
+            /* Release: the copy out is done before the next lap's writer sees the cell free. */
+            atomic_store_explicit(c, STATE(at + i + cap, 0, EMPTY), memory_order_release);
+        }
+        return (int)k;
+    }
+}
