@@ -122,7 +122,8 @@ TARGETS = [
 
 # What the default queue's design can reach at all, beside the targets of issue 13: S is that
 # design bare (bench/limit_scq.c), I an upper bound of a lock-free ring with the data inline
-# (bench/limit_cell.c). Report only.
+# (bench/limit_cell.c), R the same for one that claims and publishes runs of messages
+# (bench/limit_run.c). Report only.
 DESIGN_LIMITS = [
     ("S (two SCQ index rings, bare) vs rte_ring MP/MC, one thread pair",
      "pair/limit_S/64", "pair/rte_mpmc/64"),
@@ -134,6 +135,11 @@ DESIGN_LIMITS = [
     ("I vs rte_ring MP/MC, 1P/1C", "spsc/limit_I/64", "spsc/rte_mpmc/64"),
     ("I vs rte_ring MP/MC burst, batches of 32", "batch32/limit_I/64", "batch32/rte_mpmc/64"),
     ("I vs rte_ring MP/MC, 2P/2C", "mpmc2x2/limit_I/64", "mpmc2x2/rte_mpmc/64"),
+    ("R (lock-free, inline, claims runs; upper bound) vs rte_ring MP/MC, one thread pair",
+     "pair/limit_R/64", "pair/rte_mpmc/64"),
+    ("R vs rte_ring MP/MC, 1P/1C", "spsc/limit_R/64", "spsc/rte_mpmc/64"),
+    ("R vs rte_ring MP/MC burst, batches of 32", "batch32/limit_R/64", "batch32/rte_mpmc/64"),
+    ("R vs rte_ring MP/MC, 2P/2C", "mpmc2x2/limit_R/64", "mpmc2x2/rte_mpmc/64"),
     ("default queue vs S, one thread pair (its bookkeeping)", "pair/shmq_mpmc/64",
      "pair/limit_S/64"),
     ("default queue vs S, batches of 32", "batch32/shmq_mpmc/64", "batch32/limit_S/64"),
