@@ -56,6 +56,8 @@ static uint64_t take_run(void *region, _Atomic uint64_t *end, unsigned cap, size
     uint64_t at = atomic_load_explicit(end, memory_order_relaxed);
     for (;;) {
         unsigned run = 0;
+        /* Acquire: pairs with the release that set the state (a consumer's free store, a
+         * producer's publishing CAS), so the cell's bytes are seen as they were then. */
         while (run < n &&
                atomic_load_explicit(cell(region, cap, size, at + run), memory_order_acquire) ==
                    state_of(at + run, cap, want))
@@ -69,7 +71,9 @@ static uint64_t take_run(void *region, _Atomic uint64_t *end, unsigned cap, size
 }
 
 /* A CAS that must succeed here (nobody passes a cell in this upper bound): it stands for
- * the one a real lock-free ring makes. Returns 0, or -1 if the cell was not as expected. */
+ * the one a real lock-free ring makes. Returns 0, or -1 if the cell was not as expected.
+ * Acq_rel: the publishing CAS releases the copy in, which the take's acquire receives. The
+ * head and tail CASes are relaxed: the cells' states carry every handoff. */
 static int step(_Atomic uint64_t *s, uint64_t from, uint64_t to)
 {
     return atomic_compare_exchange_strong_explicit(s, &from, to, memory_order_acq_rel,

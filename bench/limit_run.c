@@ -58,6 +58,9 @@ int lrun_push(void *region, unsigned cap, size_t size, const unsigned char *msgs
     if (n > LRUN_MAX)
         n = LRUN_MAX;
     for (;;) {
+        /* Acquire loads of tail and of the cells pair with the release CASes and stores that
+         * moved or set them: a consumer's free store (its copy out is done), a producer's
+         * claim or help of tail. */
         uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
         _Atomic uint64_t *first = cell(region, cap, size, t);
         uint64_t s = atomic_load_explicit(first, memory_order_acquire);
@@ -86,6 +89,8 @@ int lrun_push(void *region, unsigned cap, size_t size, const unsigned char *msgs
             if (i)
                 atomic_store_explicit(c, STATE(t + i, 0, READY), memory_order_release);
         }
+        /* The publishing CAS releases every copy and mark above; a consumer's acquire load
+         * of the first cell receives them. */
         uint64_t writing = STATE(t, k, WRITING);
         if (!atomic_compare_exchange_strong_explicit(first, &writing, STATE(t, k, READY),
                                                      memory_order_acq_rel, memory_order_relaxed))
@@ -101,7 +106,8 @@ int lrun_pop(void *region, unsigned cap, size_t size, unsigned char *out, unsign
     for (;;) {
         uint64_t at = atomic_load_explicit(&h->head, memory_order_relaxed);
         unsigned k = 0;
-        /* From head, cells READY for their lap; the first of a run carries its length. */
+        /* From head, cells READY for their lap; the first of a run carries its length.
+         * Acquire: pairs with the producer's release (publishing CAS, or a mark's store). */
         while (k < max) {
             uint64_t s =
                 atomic_load_explicit(cell(region, cap, size, at + k), memory_order_acquire);
