@@ -1,50 +1,28 @@
-/* I, the inline upper bound (see limit_cell.h). Region: head line, tail line, then the cells,
- * each a state word and the message, packed at 8-byte alignment. A cell's state is
- * { lap : 62 | kind : 2 }; position p belongs to lap p / cap and cell p % cap. */
+/* I, the inline upper bound (see limit_cell.h). The region is laid out as limit_cells.h says. A
+ * cell's state is { lap : 62 | kind : 2 }; position p belongs to lap p / cap and cell p % cap. */
 #include "limit_cell.h"
 
-#include <stdatomic.h>
-#include <stdint.h>
+#include "limit_cells.h"
+
 #include <string.h>
 
 enum { EMPTY = 0, WRITING = 1, READY = 2, READING = 3 };
-
-struct lcell_header {
-    _Alignas(64) _Atomic uint64_t head;
-    _Alignas(64) _Atomic uint64_t tail;
-};
-
-static size_t stride_of(size_t size)
-{
-    return sizeof(uint64_t) + ((size + 7) & ~(size_t)7);
-}
-
-static unsigned order_of(unsigned cap)
-{
-    return (unsigned)__builtin_ctz(cap); /* cap is a power of two */
-}
-
-static _Atomic uint64_t *cell(void *region, unsigned cap, size_t size, uint64_t pos)
-{
-    unsigned char *cells = (unsigned char *)region + sizeof(struct lcell_header);
-    return (_Atomic uint64_t *)(cells + (size_t)(pos & (cap - 1)) * stride_of(size));
-}
 
 #define state_of(pos, cap, kind) ((((pos) >> order) << 2) | (kind))
 
 size_t lcell_region_size(unsigned cap, size_t size)
 {
-    return sizeof(struct lcell_header) + (size_t)cap * stride_of(size);
+    return limit_cells_size(cap, size);
 }
 
 void lcell_init(void *region, unsigned cap, size_t size)
 {
-    struct lcell_header *h = region;
+    struct limit_header *h = region;
     atomic_init(&h->head, 0);
     atomic_init(&h->tail, 0);
-    unsigned order = order_of(cap);
+    unsigned order = limit_order(cap);
     for (uint64_t p = 0; p < cap; p++)
-        atomic_init(cell(region, cap, size, p), state_of(p, cap, EMPTY));
+        atomic_init(limit_cell(region, cap, size, p), state_of(p, cap, EMPTY));
 }
 
 /* Look from *end (tail or head) at up to n cells in state `want` of their lap, and take the
@@ -52,15 +30,15 @@ void lcell_init(void *region, unsigned cap, size_t size)
 static uint64_t take_run(void *region, _Atomic uint64_t *end, unsigned cap, size_t size,
                          unsigned want, unsigned n, unsigned *k)
 {
-    unsigned order = order_of(cap);
+    unsigned order = limit_order(cap);
     uint64_t at = atomic_load_explicit(end, memory_order_relaxed);
     for (;;) {
         unsigned run = 0;
         /* Acquire: pairs with the release that set the state (a consumer's free store, a
          * producer's publishing CAS), so the cell's bytes are seen as they were then. */
         while (run < n &&
-               atomic_load_explicit(cell(region, cap, size, at + run), memory_order_acquire) ==
-                   state_of(at + run, cap, want))
+               atomic_load_explicit(limit_cell(region, cap, size, at + run),
+                                    memory_order_acquire) == state_of(at + run, cap, want))
             run++;
         if (run == 0 || atomic_compare_exchange_weak_explicit(
                             end, &at, at + run, memory_order_relaxed, memory_order_relaxed)) {
@@ -84,11 +62,11 @@ static int step(_Atomic uint64_t *s, uint64_t from, uint64_t to)
 
 int lcell_push(void *region, unsigned cap, size_t size, const unsigned char *msgs, unsigned n)
 {
-    struct lcell_header *h = region;
-    unsigned k, order = order_of(cap);
+    struct limit_header *h = region;
+    unsigned k, order = limit_order(cap);
     uint64_t at = take_run(region, &h->tail, cap, size, EMPTY, n, &k);
     for (unsigned i = 0; i < k; i++) {
-        _Atomic uint64_t *s = cell(region, cap, size, at + i);
+        _Atomic uint64_t *s = limit_cell(region, cap, size, at + i);
         if (step(s, state_of(at + i, cap, EMPTY), state_of(at + i, cap, WRITING)))
             return -1;
         memcpy((unsigned char *)(s + 1), msgs + (size_t)i * size, size);
@@ -100,11 +78,11 @@ int lcell_push(void *region, unsigned cap, size_t size, const unsigned char *msg
 
 int lcell_pop(void *region, unsigned cap, size_t size, unsigned char *out, unsigned max)
 {
-    struct lcell_header *h = region;
-    unsigned k, order = order_of(cap);
+    struct limit_header *h = region;
+    unsigned k, order = limit_order(cap);
     uint64_t at = take_run(region, &h->head, cap, size, READY, max, &k);
     for (unsigned i = 0; i < k; i++) {
-        _Atomic uint64_t *s = cell(region, cap, size, at + i);
+        _Atomic uint64_t *s = limit_cell(region, cap, size, at + i);
         if (step(s, state_of(at + i, cap, READY), state_of(at + i, cap, READING)))
             return -1;
         memcpy(out + (size_t)i * size, (const unsigned char *)(s + 1), size);

@@ -1,35 +1,13 @@
-/* R, the run-granular upper bound (see limit_run.h). Region: head line, tail line, then the
- * cells, each a state word and the message, packed at 8-byte alignment. A cell's state is
- * { lap : 56 | run length : 6 | kind : 2 }; position p belongs to lap p / cap and cell
- * p % cap. The run length is set in a run's first cell only. */
+/* R, the run-granular upper bound (see limit_run.h). The region is laid out as limit_cells.h says.
+ * A cell's state is { lap : 56 | run length : 6 | kind : 2 }; position p belongs to lap p / cap and
+ * cell p % cap. The run length is set in a run's first cell only. */
 #include "limit_run.h"
 
-#include <stdatomic.h>
-#include <stdint.h>
+#include "limit_cells.h"
+
 #include <string.h>
 
 enum { EMPTY = 0, WRITING = 1, READY = 2 };
-
-struct lrun_header {
-    _Alignas(64) _Atomic uint64_t head;
-    _Alignas(64) _Atomic uint64_t tail;
-};
-
-static size_t stride_of(size_t size)
-{
-    return sizeof(uint64_t) + ((size + 7) & ~(size_t)7);
-}
-
-static unsigned order_of(unsigned cap)
-{
-    return (unsigned)__builtin_ctz(cap); /* cap is a power of two */
-}
-
-static _Atomic uint64_t *cell(void *region, unsigned cap, size_t size, uint64_t pos)
-{
-    unsigned char *cells = (unsigned char *)region + sizeof(struct lrun_header);
-    return (_Atomic uint64_t *)(cells + (size_t)(pos & (cap - 1)) * stride_of(size));
-}
 
 #define STATE(pos, len, kind) ((((pos) >> order) << 8) | ((uint64_t)(len) << 2) | (kind))
 #define KIND(s) ((unsigned)(s)&3u)
@@ -38,23 +16,23 @@ static _Atomic uint64_t *cell(void *region, unsigned cap, size_t size, uint64_t 
 
 size_t lrun_region_size(unsigned cap, size_t size)
 {
-    return sizeof(struct lrun_header) + (size_t)cap * stride_of(size);
+    return limit_cells_size(cap, size);
 }
 
 void lrun_init(void *region, unsigned cap, size_t size)
 {
-    struct lrun_header *h = region;
-    unsigned order = order_of(cap);
+    struct limit_header *h = region;
+    unsigned order = limit_order(cap);
     atomic_init(&h->head, 0);
     atomic_init(&h->tail, 0);
     for (uint64_t p = 0; p < cap; p++)
-        atomic_init(cell(region, cap, size, p), STATE(p, 0, EMPTY));
+        atomic_init(limit_cell(region, cap, size, p), STATE(p, 0, EMPTY));
 }
 
 int lrun_push(void *region, unsigned cap, size_t size, const unsigned char *msgs, unsigned n)
 {
-    struct lrun_header *h = region;
-    unsigned order = order_of(cap);
+    struct limit_header *h = region;
+    unsigned order = limit_order(cap);
     if (n > LRUN_MAX)
         n = LRUN_MAX;
     for (;;) {
@@ -62,7 +40,7 @@ int lrun_push(void *region, unsigned cap, size_t size, const unsigned char *msgs
          * moved or set them: a consumer's free store (its copy out is done), a producer's
          * claim or help of tail. */
         uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
-        _Atomic uint64_t *first = cell(region, cap, size, t);
+        _Atomic uint64_t *first = limit_cell(region, cap, size, t);
         uint64_t s = atomic_load_explicit(first, memory_order_acquire);
         if (LAP(s) == (t >> order) && KIND(s) != EMPTY) {
             /* Claimed by another producer that has not moved tail yet: help it. */
@@ -71,7 +49,7 @@ int lrun_push(void *region, unsigned cap, size_t size, const unsigned char *msgs
             continue;
         }
         unsigned k = 0;
-        while (k < n && atomic_load_explicit(cell(region, cap, size, t + k),
+        while (k < n && atomic_load_explicit(limit_cell(region, cap, size, t + k),
                                              memory_order_acquire) == STATE(t + k, 0, EMPTY))
             k++;
         if (k == 0)
@@ -84,7 +62,7 @@ int lrun_push(void *region, unsigned cap, size_t size, const unsigned char *msgs
         atomic_compare_exchange_strong_explicit(&h->tail, &expect, t + k, memory_order_acq_rel,
                                                 memory_order_relaxed); /* or a helper did */
         for (unsigned i = 0; i < k; i++) {
-            _Atomic uint64_t *c = cell(region, cap, size, t + i);
+            _Atomic uint64_t *c = limit_cell(region, cap, size, t + i);
             memcpy((unsigned char *)(c + 1), msgs + (size_t)i * size, size);
             if (i)
                 atomic_store_explicit(c, STATE(t + i, 0, READY), memory_order_release);
@@ -101,8 +79,8 @@ int lrun_push(void *region, unsigned cap, size_t size, const unsigned char *msgs
 
 int lrun_pop(void *region, unsigned cap, size_t size, unsigned char *out, unsigned max)
 {
-    struct lrun_header *h = region;
-    unsigned order = order_of(cap);
+    struct limit_header *h = region;
+    unsigned order = limit_order(cap);
     for (;;) {
         uint64_t at = atomic_load_explicit(&h->head, memory_order_relaxed);
         unsigned k = 0;
@@ -110,7 +88,7 @@ int lrun_pop(void *region, unsigned cap, size_t size, unsigned char *out, unsign
          * Acquire: pairs with the producer's release (publishing CAS, or a mark's store). */
         while (k < max) {
             uint64_t s =
-                atomic_load_explicit(cell(region, cap, size, at + k), memory_order_acquire);
+                atomic_load_explicit(limit_cell(region, cap, size, at + k), memory_order_acquire);
             if (KIND(s) != READY || LAP(s) != ((at + k) >> order))
                 break;
             k++;
@@ -121,7 +99,7 @@ int lrun_pop(void *region, unsigned cap, size_t size, unsigned char *out, unsign
                                                    memory_order_relaxed))
             continue;
         for (unsigned i = 0; i < k; i++) {
-            _Atomic uint64_t *c = cell(region, cap, size, at + i);
+            _Atomic uint64_t *c = limit_cell(region, cap, size, at + i);
             memcpy(out + (size_t)i * size, (const unsigned char *)(c + 1), size);
             /* Release: the copy out is done before the next lap's writer sees the cell free. */
             atomic_store_explicit(c, STATE(at + i + cap, 0, EMPTY), memory_order_release);

@@ -1,16 +1,12 @@
 /* S, the bare two-ring design (see limit_scq.h). Region: ready ring, free ring, slots. */
 #include "limit_scq.h"
 
+#include "limit_cells.h"
 #include "scq.h"
 
 #include <string.h>
 
 #define LSCQ_RUN_MAX 64u
-
-static uint32_t order_of(unsigned cap)
-{
-    return (unsigned)__builtin_ctz(cap); /* cap is a power of two */
-}
 
 static struct shmq__scq *ready_ring(void *region)
 {
@@ -29,19 +25,20 @@ static unsigned char *slot(void *region, uint32_t order, size_t size, uint32_t i
 
 size_t lscq_region_size(unsigned cap, size_t size)
 {
-    return 2 * shmq__scq_size(order_of(cap)) + (size_t)cap * size;
+    return 2 * shmq__scq_size(limit_order(cap)) + (size_t)cap * size;
 }
 
-void lscq_init(void *region, unsigned cap)
+void lscq_init(void *region, unsigned cap, size_t size)
 {
-    uint32_t order = order_of(cap);
+    (void)size;
+    uint32_t order = limit_order(cap);
     shmq__scq_init_empty(ready_ring(region), order);
     shmq__scq_init_full(free_ring(region, order), order, cap);
 }
 
 int lscq_push(void *region, unsigned cap, size_t size, const unsigned char *msgs, unsigned n)
 {
-    uint32_t order = order_of(cap);
+    uint32_t order = limit_order(cap);
     if (n == 1) {
         uint32_t index = shmq__scq_dequeue(free_ring(region, order), order);
         if (index == SHMQ__SCQ_BOTTOM)
@@ -67,7 +64,7 @@ int lscq_push(void *region, unsigned cap, size_t size, const unsigned char *msgs
 
 int lscq_pop(void *region, unsigned cap, size_t size, unsigned char *out, unsigned max)
 {
-    uint32_t order = order_of(cap);
+    uint32_t order = limit_order(cap);
     if (max == 1) {
         uint32_t index = shmq__scq_dequeue(ready_ring(region), order);
         if (index == SHMQ__SCQ_BOTTOM)

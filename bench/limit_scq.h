@@ -13,7 +13,7 @@ extern "C" {
 
 /* cap is a power of two, at least 4; size is the fixed message size. */
 size_t lscq_region_size(unsigned cap, size_t size);
-void lscq_init(void *region, unsigned cap);
+void lscq_init(void *region, unsigned cap, size_t size); /* size unused: one signature */
 /* Push up to n messages of size bytes from msgs (one after the other): free ring dequeue,
  * copy, ready ring enqueue; a batch uses one ring step of each for the whole run. Returns
  * how many (0: full), or -1 when a ring reports corruption. */

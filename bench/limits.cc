@@ -127,46 +127,27 @@ class TRing
 
 /* ---- S and I: rings in C behind four functions ---- */
 
+/* The four functions of a C limit, all of one signature. */
 struct SOps {
     static constexpr const char *kName = "S";
-    static size_t region_size(unsigned cap, size_t size) { return lscq_region_size(cap, size); }
-    static void init(void *r, unsigned cap, size_t) { lscq_init(r, cap); }
-    static int push(void *r, unsigned cap, size_t size, const unsigned char *m, unsigned n)
-    {
-        return lscq_push(r, cap, size, m, n);
-    }
-    static int pop(void *r, unsigned cap, size_t size, unsigned char *out, unsigned max)
-    {
-        return lscq_pop(r, cap, size, out, max);
-    }
+    static constexpr auto region_size = &lscq_region_size;
+    static constexpr auto init = &lscq_init;
+    static constexpr auto push = &lscq_push;
+    static constexpr auto pop = &lscq_pop;
 };
-
 struct IOps {
     static constexpr const char *kName = "I";
-    static size_t region_size(unsigned cap, size_t size) { return lcell_region_size(cap, size); }
-    static void init(void *r, unsigned cap, size_t size) { lcell_init(r, cap, size); }
-    static int push(void *r, unsigned cap, size_t size, const unsigned char *m, unsigned n)
-    {
-        return lcell_push(r, cap, size, m, n);
-    }
-    static int pop(void *r, unsigned cap, size_t size, unsigned char *out, unsigned max)
-    {
-        return lcell_pop(r, cap, size, out, max);
-    }
+    static constexpr auto region_size = &lcell_region_size;
+    static constexpr auto init = &lcell_init;
+    static constexpr auto push = &lcell_push;
+    static constexpr auto pop = &lcell_pop;
 };
-
 struct ROps {
     static constexpr const char *kName = "R";
-    static size_t region_size(unsigned cap, size_t size) { return lrun_region_size(cap, size); }
-    static void init(void *r, unsigned cap, size_t size) { lrun_init(r, cap, size); }
-    static int push(void *r, unsigned cap, size_t size, const unsigned char *m, unsigned n)
-    {
-        return lrun_push(r, cap, size, m, n);
-    }
-    static int pop(void *r, unsigned cap, size_t size, unsigned char *out, unsigned max)
-    {
-        return lrun_pop(r, cap, size, out, max);
-    }
+    static constexpr auto region_size = &lrun_region_size;
+    static constexpr auto init = &lrun_init;
+    static constexpr auto push = &lrun_push;
+    static constexpr auto pop = &lrun_pop;
 };
 
 template <class Ops> class CRing
